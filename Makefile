@@ -1,0 +1,33 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+# TF=cpu installs tensorflow-cpu (small wheel, fast CI); `make demo TF=gpu` installs tensorflow[and-cuda].
+PYTHON ?= python3
+VENV ?= .venv
+TF ?= cpu
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(TF)
+DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: install demo test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[$(TF),dev]"
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(PY) training/train_char_rnn.py --preset demo --out $(DEMO_OUT)
+	$(PY) training/sample_char_rnn.py --model $(DEMO_OUT) --prime "def " --length 400 --temperature 0.7 --seed 0
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/bench_char_rnn.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
