@@ -1,0 +1,1 @@
+"""Datasets: text windows (char models); more data sources arrive with their models."""

@@ -1,0 +1,5 @@
+"""Custom Keras layers, written with `keras.ops` only so they run on every Keras backend."""
+
+from kerasrnn.layers.vanilla_rnn_cell import VanillaRNNCell
+
+__all__ = ["VanillaRNNCell"]

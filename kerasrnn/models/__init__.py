@@ -1,0 +1,1 @@
+"""Functional model builders and their inference helpers."""

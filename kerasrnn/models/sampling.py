@@ -1,0 +1,66 @@
+"""Text generation from a char model: temperature, top-k, argmax, all seeded.
+
+Sampling runs a `with_state` model (see `build_char_rnn(..., with_state=True)`) one character
+at a time, carrying the recurrent state, as min-char-rnn's `sample` does.
+"""
+
+import numpy as np
+
+from kerasrnn.errors import InputError
+
+
+def choose_next(logits, temperature=1.0, top_k=0, rng=None):
+    """Picks the next token for each row of `logits`.
+
+    Args:
+        logits: float array `(B, V)`, unnormalised log-probabilities.
+        temperature: Divides the logits; 0 means argmax (greedy), 1 the model's distribution.
+        top_k: If > 0, sample only among the k most likely tokens.
+        rng: `numpy.random.Generator` (needed unless `temperature == 0`).
+
+    Returns:
+        int array `(B,)` of chosen token ids.
+    """
+    logits = np.asarray(logits, np.float64)
+    if temperature == 0:
+        return logits.argmax(axis=-1)
+    scaled = logits / temperature
+    if top_k and top_k < scaled.shape[-1]:
+        kth = np.partition(scaled, -top_k, axis=-1)[:, -top_k][:, None]
+        scaled = np.where(scaled < kth, -np.inf, scaled)
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    probs = np.exp(scaled)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    # Inverse-CDF sampling, one uniform draw per row, so a seed fixes the text.
+    u = rng.random((probs.shape[0], 1))
+    return np.minimum((probs.cumsum(axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
+
+
+def generate(step_model, vocab, prime, length, temperature=1.0, top_k=0, seed=None):
+    """Feeds `prime` through the model, then samples `length` more characters.
+
+    Args:
+        step_model: A `with_state` char model: `[ids (B, T), *states] -> [logits, *states]`.
+        vocab: The model's `Vocabulary`.
+        prime: Non-empty string of in-vocabulary characters to start from.
+        length: Number of characters to generate (>= 0).
+        temperature: See `choose_next` (0 = argmax).
+        top_k: See `choose_next` (0 = no limit).
+        seed: Seed of the sampling RNG; the same seed gives the same text.
+
+    Returns:
+        The generated text (without the prime).
+    """
+    if not prime:
+        raise InputError("--prime must have at least one character")
+    if length < 0 or temperature < 0 or top_k < 0:
+        raise InputError("--length, --temperature and --top-k must be >= 0")
+    rng = np.random.default_rng(seed)
+    states = [np.zeros((1, int(t.shape[-1])), np.float32) for t in step_model.inputs[1:]]
+    ids = vocab.encode(prime)[None, :]
+    out = []
+    for _ in range(length):
+        logits, *states = step_model.predict_on_batch([ids, *states])
+        ids = choose_next(logits[:, -1], temperature, top_k, rng)[:, None].astype(np.int32)
+        out.append(int(ids[0, 0]))
+    return vocab.decode(out)

@@ -1,0 +1,130 @@
+#!/usr/bin/env python
+"""Train a character-level language model (min-char-rnn and up) and print samples as it learns.
+
+Examples:
+  python training/train_char_rnn.py --preset demo --out runs/demo          # Python stdlib corpus
+  python training/train_char_rnn.py --preset min-char-rnn --steps 20000 --out runs/mcr
+  python training/train_char_rnn.py --text input.txt --cell gru --layers 2 --hidden 256 \\
+      --optimizer adam --lr 2e-3 --epochs 10 --out runs/gru
+  python training/train_char_rnn.py --out runs/demo --resume --steps 3000   # continue a run
+
+Without --text the model trains on this Python's own standard-library sources.
+Set KERASRNN_TINY_SHAKESPEARE=PATH and pass --text tiny-shakespeare to use a local copy of
+tiny-shakespeare (otherwise it is fetched through TFDS, which needs the network).
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+
+DATASET_ALIASES = ("tiny-shakespeare",)
+
+
+def parse_args(argv=None):
+    from kerasrnn.train.char_rnn import OPTIMIZERS, PRESETS
+    from kerasrnn.models.char_rnn import CELLS
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named set of hyper-parameters; other flags override it")
+    p.add_argument("--text", help="training text file, or 'tiny-shakespeare' (default: the Python stdlib corpus)")
+    p.add_argument("--encoding", default="utf-8", help="encoding of --text (default utf-8)")
+    p.add_argument("--cell", choices=CELLS, help="recurrent cell (default lstm)")
+    p.add_argument("--layers", type=int, dest="num_layers", help="stacked recurrent layers (default 2)")
+    p.add_argument("--hidden", type=int, dest="hidden_size", help="units per layer (default 256)")
+    p.add_argument("--embedding", type=int, dest="embedding_dim", help="learned embedding size; 0 = one-hot input (default one-hot)")
+    p.add_argument("--dropout", type=float, help="dropout between layers (default 0)")
+    p.add_argument("--seq-length", type=int, help="characters per window, the BPTT length (default 100)")
+    p.add_argument("--batch-size", type=int, help="streams (or windows) per batch (default 64)")
+    p.add_argument("--batching", choices=("streams", "windows"), help="streams: contiguous, state carried (default); windows: shuffled, state reset")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--steps", type=int, help="total optimizer steps")
+    g.add_argument("--epochs", type=int, help="number of evaluation intervals of --eval-every steps")
+    p.add_argument("--eval-every", type=int, help="validate, sample and back up every N steps (default 500)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adagrad, as min-char-rnn")
+    p.add_argument("--lr", type=float, dest="learning_rate", help="learning rate (default 0.1 adagrad, 2e-3 adam/rmsprop)")
+    p.add_argument("--clip", type=float, help="element-wise gradient clip on the window's summed loss, as min-char-rnn (default 5; 0 = off)")
+    p.add_argument("--val-fraction", type=float, help="share of the text held out at its end (default 0.05)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--unroll", action=argparse.BooleanOptionalAction, default=None, help="unroll the time loop")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None, dest="jit_compile", help="XLA-compile the train step (default on)")
+    p.add_argument("--steps-per-execution", type=int, help="train steps per compiled call (default 1)")
+    p.add_argument("--sample-length", type=int, help="characters printed per sample (default 200)")
+    p.add_argument("--time-limit", type=float, help="stop after this many minutes of wall time")
+    p.add_argument("--out", required=True, help="run / model directory to write")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last backup")
+    return p.parse_args(argv)
+
+
+def build_config(args):
+    from kerasrnn.train.char_rnn import PRESETS, CharRNNConfig
+
+    values = dict(PRESETS.get(args.preset, {}))
+    for field in dataclasses.fields(CharRNNConfig):
+        given = getattr(args, field.name, None)
+        if given is not None:
+            values[field.name] = given
+    if values.get("embedding_dim") == 0:
+        values["embedding_dim"] = None
+    if values.get("clip") == 0:
+        values["clip"] = None
+    if args.epochs is not None:
+        values.pop("steps", None)
+    if values.get("steps") is None and values.get("epochs") is None:
+        values["steps"] = 5000
+    return CharRNNConfig(**values)
+
+
+def load_training_text(args):
+    from kerasrnn.data.corpus import python_stdlib_corpus
+    from kerasrnn.data.text import read_text_file
+    from kerasrnn.errors import InputError
+
+    if args.text is None:
+        return python_stdlib_corpus(), "Python standard library sources (embedded default)"
+    if args.text == "tiny-shakespeare":
+        local = os.environ.get("KERASRNN_TINY_SHAKESPEARE")
+        if local:
+            return read_text_file(local, args.encoding), local
+        try:
+            import tensorflow_datasets as tfds
+            ds = tfds.load("tiny_shakespeare", split="train", batch_size=-1)
+            return tfds.as_numpy(ds)["text"][0].decode("utf-8"), "TFDS tiny_shakespeare"
+        except Exception as e:
+            raise InputError(f"could not load tiny_shakespeare through TFDS ({type(e).__name__}); "
+                             "offline, set KERASRNN_TINY_SHAKESPEARE=/path/to/input.txt") from None
+    return read_text_file(args.text, args.encoding), args.text
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from kerasrnn.errors import InputError
+    from kerasrnn.train.char_rnn import train_char_rnn
+
+    try:
+        config = build_config(args)
+        if not args.resume:
+            config.validate()
+        text, source = load_training_text(args)
+        print(f"text: {source}, {len(text):,} characters, {len(set(text))} distinct")
+
+        def show(epoch, step, sample):
+            print(f"\n----- sample after step {step} -----\n{sample}\n-----", flush=True)
+
+        max_seconds = args.time_limit * 60 if args.time_limit else None
+        metrics = train_char_rnn(config, text, args.out, resume=args.resume, on_sample=show,
+                                 max_seconds=max_seconds)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)
+        return 130
+    val = f"val {metrics['val_loss']:.4f} nats/char ({metrics['val_bpc']:.3f} bits/char), " if metrics["val_loss"] else ""
+    print(f"done: {metrics['steps']} steps, train {metrics['train_loss']:.4f} nats/char, {val}"
+          f"{metrics['chars_per_second']:,.0f} chars/s; model in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
