@@ -20,6 +20,8 @@ import sys
 
 DATASET_ALIASES = ("tiny-shakespeare",)
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+
 
 def parse_args(argv=None):
     from kerasrnn.train.char_rnn import OPTIMIZERS, PRESETS

@@ -184,7 +184,7 @@ def stream_dataset(ids, batch_size, seq_length, start_step=0, repeat=True):
 
     def window(step):
         start = tf.cast(step % n_win, tf.int32) * seq_length
-        chunk = streams[:, start : start + seq_length + 1]
+        chunk = tf.reshape(streams[:, start : start + seq_length + 1], (batch_size, seq_length + 1))
         return chunk[:, :-1], chunk[:, 1:]
 
     return steps.map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -8,7 +8,7 @@ With `cell="vanilla"`, one layer and one-hot input this *is* min-char-rnn: the R
 import keras
 import numpy as np
 
-from kerasrnn.layers import VanillaRNNCell
+from kerasrnn.layers import OneHot, VanillaRNNCell
 
 CELLS = ("vanilla", "lstm", "gru")
 
@@ -78,13 +78,13 @@ def build_char_rnn(
     if embedding_dim:
         x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding", dtype=dtype)(tokens)
     else:
-        x = keras.layers.CategoryEncoding(vocab_size, output_mode="one_hot", name="one_hot",
-                                          dtype=dtype)(tokens)
+        x = OneHot(vocab_size, name="one_hot", dtype=dtype)(tokens)
     state_inputs, state_outputs = [], []
     for i in range(num_layers):
         rnn = _recurrent_layer(cell, hidden_size, f"rnn_{i + 1}", stateful, unroll, with_state, dtype)
         if with_state:
-            initial = [keras.Input(batch_shape=(batch_size, hidden_size), name=f"state_{i + 1}_{j}")
+            initial = [keras.Input(batch_shape=(batch_size, hidden_size), name=f"state_{i + 1}_{j}",
+                                   dtype=dtype or keras.config.floatx())
                        for j in range(num_states(cell))]
             state_inputs += initial
             x, *states = rnn(x, initial_state=initial)

@@ -1,0 +1,22 @@
+"""Shared test set-up: quiet TensorFlow, fixed seeds, small generated data (no ../shared needed)."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+@pytest.fixture
+def tiny_text():
+    """A deterministic ~6 kB text with learnable structure (repeated words) and 20-odd chars."""
+    rng = np.random.default_rng(0)
+    words = ["def ", "return ", "self", ".x", " = ", "(a, b)", ":\n", "    ", "if ", "else"]
+    return "".join(words[i] for i in rng.integers(0, len(words), 1200))
