@@ -45,6 +45,7 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, help="validate, sample and back up every N steps (default 500)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adagrad, as min-char-rnn")
     p.add_argument("--lr", type=float, dest="learning_rate", help="learning rate (default 0.1 adagrad, 2e-3 adam/rmsprop)")
+    p.add_argument("--lr-decay", choices=("none", "cosine"), help="cosine: decay the rate to 10%% over --steps (default none)")
     p.add_argument("--clip", type=float, help="element-wise gradient clip on the window's summed loss, as min-char-rnn (default 5; 0 = off)")
     p.add_argument("--val-fraction", type=float, help="share of the text held out at its end (default 0.05)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")

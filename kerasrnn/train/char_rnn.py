@@ -44,6 +44,7 @@ class CharRNNConfig:
     eval_every: int = 500  # steps per Keras epoch: validate / sample / back up this often
     optimizer: str = "adagrad"
     learning_rate: float | None = None
+    lr_decay: str = "none"  # "none" or "cosine" (to 10% of the rate at --steps)
     clip: float | None = 5.0
     val_fraction: float = 0.05
     seed: int = 0
@@ -66,6 +67,8 @@ class CharRNNConfig:
             raise InputError(f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.lr_decay not in ("none", "cosine"):
+            raise InputError(f"--lr-decay must be none or cosine, got {self.lr_decay!r}")
         if self.batching not in ("streams", "windows"):
             raise InputError(f"--batching must be streams or windows, got {self.batching!r}")
         for name in ("num_layers", "hidden_size", "seq_length", "batch_size", "eval_every",
@@ -104,6 +107,8 @@ PRESETS = {
 def make_optimizer(config):
     """The configured optimizer, with min-char-rnn's clip convention (see module docstring)."""
     lr = config.learning_rate if config.learning_rate is not None else DEFAULT_LR[config.optimizer]
+    if config.lr_decay == "cosine" and config.steps:
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=config.steps, alpha=0.1)
     clipvalue = config.clip / config.seq_length if config.clip else None
     if config.optimizer == "adagrad":
         return keras.optimizers.Adagrad(lr, initial_accumulator_value=0.0,

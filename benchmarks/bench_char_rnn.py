@@ -1,0 +1,164 @@
+#!/usr/bin/env python
+"""Training throughput of the char model, side by side in one run, as ratios to min-char-rnn.
+
+Rows (min-char-rnn size: hidden 100, seq 25, one-hot input, Adagrad, clip 5):
+  (a)  numpy min-char-rnn reference (kerasrnn.reference, the notes' algorithm; one sequence at
+       a time, so its chars/s is the same at any "batch")
+  (b)  Keras's built-in SimpleRNN, compiled with Keras defaults
+  (b+) the same SimpleRNN with our settings (unroll, XLA, steps_per_execution)
+  (c)  our VanillaRNNCell model as train_char_rnn.py builds it (stateful streams)
+at batch 1 and batch 64; then a 1-layer LSTM-512 (batch 64, seq 100) with its achieved
+GFLOP/s against a measured float32 matmul peak.
+
+Usage:
+  python benchmarks/bench_char_rnn.py            # about 3 minutes on 2 cores
+  python benchmarks/bench_char_rnn.py --quick    # a few seconds, smoke test
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+VOCAB = 65  # tiny-shakespeare's vocabulary size
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=8.0, help="timed seconds per row (default 8)")
+    p.add_argument("--quick", action="store_true", help="tiny timings, to check the script runs")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def time_numpy_reference(seconds, rng):
+    """chars/s of the notes' loop: lossFun + Adagrad, hidden 100, seq 25."""
+    from kerasrnn.reference import min_char_rnn as ref
+
+    params = ref.init_params(VOCAB, 100, dtype="float64")
+    data = rng.integers(0, VOCAB, 200_000)
+    ref.train(params, data, 20)  # warm-up
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        ref.train(params, data[steps * 25 % 150_000:], 50)
+        steps += 50
+    return steps * 25 / (time.perf_counter() - start)
+
+
+def time_fit(model, batch, seq, seconds, rng, steps_per_execution):
+    """chars/s of `model.fit` on random ids, after a warm-up epoch that compiles."""
+    import numpy as np
+    import tensorflow as tf
+
+    x = rng.integers(0, VOCAB, (batch * 64, seq + 1)).astype(np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((x[:, :-1], x[:, 1:])).batch(batch, drop_remainder=True)
+    ds = ds.repeat().prefetch(tf.data.AUTOTUNE)
+    warm = 2 * steps_per_execution
+    start = time.perf_counter()
+    model.fit(ds, epochs=1, steps_per_epoch=warm, verbose=0, shuffle=False)
+    model.fit(ds, epochs=1, steps_per_epoch=warm, verbose=0, shuffle=False)
+    per_step = (time.perf_counter() - start) / (2 * warm)  # rough, includes compile: an upper bound
+    start = time.perf_counter()
+    model.fit(ds, epochs=1, steps_per_epoch=warm, verbose=0, shuffle=False)
+    per_step = (time.perf_counter() - start) / warm
+    steps = max(steps_per_execution, int(seconds / per_step) // steps_per_execution * steps_per_execution)
+    start = time.perf_counter()
+    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+    return steps * batch * seq / (time.perf_counter() - start)
+
+
+def keras_simple_rnn(batch, seq, tuned):
+    """(b)/(b+): one-hot -> keras.layers.SimpleRNN(100) -> Dense, same loss/optimizer as ours."""
+    import keras
+
+    from kerasrnn.layers import OneHot
+    from kerasrnn.train.char_rnn import CharRNNConfig, make_optimizer, nats_per_char_loss
+
+    tokens = keras.Input(batch_shape=(batch, seq), dtype="int32")
+    h = keras.layers.SimpleRNN(100, return_sequences=True, unroll=tuned)(OneHot(VOCAB)(tokens))
+    model = keras.Model(tokens, keras.layers.Dense(VOCAB)(h))
+    config = CharRNNConfig(seq_length=seq, steps=1)
+    if tuned:
+        model.compile(make_optimizer(config), nats_per_char_loss(), jit_compile=True,
+                      steps_per_execution=100)
+    else:
+        model.compile(make_optimizer(config), nats_per_char_loss())
+    return model, 100 if tuned else 1
+
+
+def ours(batch, seq, **overrides):
+    """(c): the model train_char_rnn.py trains, from the min-char-rnn preset."""
+    from kerasrnn.train.char_rnn import PRESETS, CharRNNConfig, build_training_model
+
+    config = CharRNNConfig(**{**PRESETS["min-char-rnn"], "batch_size": batch, "seq_length": seq,
+                              "steps": 1, **overrides})
+    return build_training_model(config, VOCAB), config.steps_per_execution
+
+
+def matmul_peak_gflops(seconds):
+    """Measured float32 matmul throughput (4096 x 4096) on this machine, GFLOP/s."""
+    import tensorflow as tf
+
+    n = 4096
+    a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+    mm = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    mm().numpy()
+    reps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        mm().numpy()
+        reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
+def lstm_flops_per_char(hidden, vocab):
+    """Training FLOPs per character of one-hot -> LSTM(hidden) -> Dense(vocab): 3x the forward matmuls."""
+    forward = 2 * (vocab + hidden) * 4 * hidden + 2 * hidden * vocab
+    return 3 * forward
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import keras
+    import numpy as np
+
+    from kerasrnn.train.char_rnn import PRESETS, CharRNNConfig, build_training_model
+
+    seconds = 0.5 if args.quick else args.seconds
+    rng = np.random.default_rng(args.seed)
+    keras.utils.set_random_seed(args.seed)
+    rows = []
+    ref_cps = time_numpy_reference(seconds, rng)
+    for batch in (1, 64):
+        rows.append(("(a) numpy min-char-rnn reference", batch, ref_cps))
+        for name, build in [("(b) keras.layers.SimpleRNN, Keras defaults", lambda: keras_simple_rnn(batch, 25, False)),
+                            ("(b+) SimpleRNN, unroll + XLA + 100 steps/exec", lambda: keras_simple_rnn(batch, 25, True)),
+                            ("(c) ours: VanillaRNNCell, train_char_rnn.py", lambda: ours(batch, 25))]:
+            model, spe = build()
+            rows.append((name, batch, time_fit(model, batch, 25, seconds, rng, spe)))
+            keras.backend.clear_session()
+
+    hidden, batch, seq = (128, 8, 20) if args.quick else (512, 64, 100)
+    config = CharRNNConfig(**{**PRESETS["shakespeare"], "num_layers": 1, "hidden_size": hidden,
+                              "embedding_dim": None, "dropout": 0.0, "batch_size": batch,
+                              "seq_length": seq})
+    lstm_cps = time_fit(build_training_model(config, VOCAB), batch, seq, seconds, rng,
+                        config.steps_per_execution)
+    peak = matmul_peak_gflops(seconds)
+    achieved = lstm_cps * lstm_flops_per_char(hidden, VOCAB) / 1e9
+
+    print(f"\nchar-rnn training throughput, hidden 100, seq 25, vocab {VOCAB} "
+          f"(ratios to (a), same run)\n")
+    print("| model | batch | chars/s | vs (a) |")
+    print("|---|---:|---:|---:|")
+    for name, b, cps in rows:
+        print(f"| {name} | {b} | {cps:,.0f} | {cps / ref_cps:.2f}x |")
+    print(f"\nLSTM-{hidden}, 1 layer, batch {batch}, seq {seq}: {lstm_cps:,.0f} chars/s = "
+          f"{achieved:.1f} GFLOP/s achieved; float32 matmul peak measured {peak:.1f} GFLOP/s "
+          f"({achieved / peak:.0%} of peak)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
