@@ -5,6 +5,7 @@ import pathlib
 import runpy
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -50,6 +51,35 @@ def test_resume_continues_from_the_backup_to_more_steps(tmp_path, tiny_text):
     assert first["steps"] == 40 and more["steps"] == 80
     assert len(more["history"]["loss"]) == 2  # only the two new evaluation intervals ran
     assert more["history"]["loss"][0] < first["history"]["loss"][0]
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAtEpoch(keras.callbacks.Callback):
+    """Kills training at the start of epoch `epoch`, like a power cut."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise Crash()
+
+
+def test_killed_run_resumes_where_it_stopped(tmp_path, tiny_text):
+    out = tmp_path / "run"
+    with pytest.raises(Crash):
+        train_char_rnn(CharRNNConfig(**TINY, steps=80), tiny_text, out, verbose=0,
+                       extra_callbacks=[CrashAtEpoch(2)])
+    assert not (out / "model.keras").exists()  # no half-finished model is left as if trained
+    with pytest.raises(InputError, match="--resume"):
+        train_char_rnn(CharRNNConfig(**TINY, steps=80), tiny_text, out, verbose=0)
+    metrics = train_char_rnn(CharRNNConfig(**TINY, steps=80), tiny_text, out, resume=True, verbose=0)
+    assert metrics["steps"] == 80
+    assert len(metrics["history"]["loss"]) == 2  # epochs 3 and 4 only: 1 and 2 were restored
 
 
 def test_existing_run_is_never_overwritten(tmp_path, tiny_text):

@@ -179,7 +179,7 @@ def prepare_run_dir(out_dir, resume):
 
 
 def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seconds=None,
-                   verbose=1):
+                   verbose=1, extra_callbacks=()):
     """Trains a char model on `text` and writes the model directory `out_dir`.
 
     Args:
@@ -191,6 +191,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         on_sample: `(epoch, step, text) -> None`, called with a sample after every epoch.
         max_seconds: Stop after this much wall time (checked after each execution).
         verbose: Keras progress bar setting.
+        extra_callbacks: More Keras callbacks for `fit`.
 
     Returns:
         The metrics dict also written to `out_dir/metrics.json`.
@@ -247,6 +248,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         callbacks.insert(0, CarryStreamState(per_pass))
     if on_sample is not None:
         callbacks.append(SampleText(make_sample, on_sample))
+    callbacks += list(extra_callbacks)
 
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         validation_data=val_ds, validation_steps=val_steps or None,
