@@ -10,7 +10,7 @@ for vanilla and GRU, [h, c] for the LSTM). Uses `tf.GradientTape`, so TensorFlow
 import numpy as np
 import tensorflow as tf
 
-from kerasrnn.models.char_rnn import build_char_rnn
+from kerasrnn.models.char_rnn import build_char_rnn, zero_states
 
 
 def state_gradient_norms(step_model, ids):
@@ -26,7 +26,7 @@ def state_gradient_norms(step_model, ids):
     """
     ids = np.asarray(ids, np.int32)
     batch, steps = ids.shape[0], ids.shape[1] - 1
-    states = [tf.zeros((batch, int(t.shape[-1]))) for t in step_model.inputs[1:]]
+    states = [tf.constant(s) for s in zero_states(step_model, batch)]
     carried = []
     with tf.GradientTape() as tape:
         for t in range(steps):

@@ -30,7 +30,7 @@ def test_step_model_one_char_at_a_time_equals_the_sequence_model(cell):
     step_model.set_weights(seq_model.get_weights())
     ids = np.random.default_rng(0).integers(0, 9, (2, 7)).astype("int32")
     full = np.asarray(seq_model(ids))
-    states = zero_states(config, 2)
+    states = zero_states(step_model, 2)
     assert len(states) == 2 * num_states(cell)
     for t in range(7):
         logits, *states = (np.asarray(o) for o in step_model([ids[:, t:t + 1], *states]))

@@ -99,11 +99,9 @@ def build_char_rnn(
     return keras.Model(tokens, logits, name=name)
 
 
-def zero_states(model_or_config, batch_size):
-    """Zero initial states `[ (B, H), ... ]` for a `with_state` model built from `config`."""
-    config = model_or_config
-    n = num_states(config["cell"]) * config["num_layers"]
-    return [np.zeros((batch_size, config["hidden_size"]), np.float32) for _ in range(n)]
+def zero_states(step_model, batch_size):
+    """Zero initial states for a `with_state` model: a float32 `(B, H)` array per state input."""
+    return [np.zeros((batch_size, int(t.shape[-1])), np.float32) for t in step_model.inputs[1:]]
 
 
 def reset_rnn_states(model):

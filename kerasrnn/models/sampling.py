@@ -7,6 +7,7 @@ at a time, carrying the recurrent state, as min-char-rnn's `sample` does.
 import numpy as np
 
 from kerasrnn.errors import InputError
+from kerasrnn.models.char_rnn import zero_states
 
 
 def choose_next(logits, temperature=1.0, top_k=0, rng=None):
@@ -56,7 +57,7 @@ def generate(step_model, vocab, prime, length, temperature=1.0, top_k=0, seed=No
     if length < 0 or temperature < 0 or top_k < 0:
         raise InputError("--length, --temperature and --top-k must be >= 0")
     rng = np.random.default_rng(seed)
-    states = [np.zeros((1, int(t.shape[-1])), np.float32) for t in step_model.inputs[1:]]
+    states = zero_states(step_model, 1)
     ids = vocab.encode(prime)[None, :]
     out = []
     for _ in range(length):

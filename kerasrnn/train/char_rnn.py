@@ -257,12 +257,12 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         raise InputError("training diverged (loss became NaN); lower --lr or set --clip")
 
     final = char_model_dir.inference_model(config.model_config(len(vocab)), weights_from=model)
-    metrics = _metrics(config, model, final, history, val_ids, throughput, stopper)
+    metrics = _metrics(model, final, history, val_ids, throughput, stopper)
     char_model_dir.save_trained_model(out, final, metrics)
     return metrics
 
 
-def _metrics(config, model, final_model, history, val_ids, throughput, stopper):
+def _metrics(model, final_model, history, val_ids, throughput, stopper):
     h = history.history
     val_loss = h["val_loss"][-1] if h.get("val_loss") else None
     return {
