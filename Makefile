@@ -5,7 +5,9 @@ VENV ?= .venv
 TF ?= cpu
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(TF)
-DEMO_OUT ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+ifndef DEMO_OUT
+DEMO_OUT := runs/demo-$(shell date +%Y%m%d-%H%M%S)
+endif
 
 .PHONY: install demo test bench clean
 
