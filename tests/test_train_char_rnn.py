@@ -51,6 +51,8 @@ def test_resume_continues_from_the_backup_to_more_steps(tmp_path, tiny_text):
     assert first["steps"] == 40 and more["steps"] == 80
     assert len(more["history"]["loss"]) == 2  # only the two new evaluation intervals ran
     assert more["history"]["loss"][0] < first["history"]["loss"][0]
+    with pytest.raises(InputError, match="already trained 80 steps"):
+        train_char_rnn(CharRNNConfig(**TINY, steps=80), tiny_text, out, resume=True, verbose=0)
 
 
 class Crash(Exception):

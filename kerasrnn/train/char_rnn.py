@@ -215,9 +215,13 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     out = pathlib.Path(out_dir)
     backup_dir = out / "backup"
     steps_per_epoch = config.eval_every
-    start_step = _restored_epoch(backup_dir) * steps_per_epoch
-    train_ds, per_pass, val_ds, val_steps = _datasets(config, train_ids, val_ids, start_step)
+    restored_epoch = _restored_epoch(backup_dir)
     epochs = config.epochs if config.epochs else math.ceil(config.steps / steps_per_epoch)
+    if resume and restored_epoch >= epochs:
+        raise InputError(f"--resume: {out} has already trained {restored_epoch * steps_per_epoch} "
+                         "steps; pass a larger --steps (or --epochs) to train further")
+    train_ds, per_pass, val_ds, val_steps = _datasets(config, train_ids, val_ids,
+                                                      restored_epoch * steps_per_epoch)
 
     model = build_training_model(config, len(vocab))
     out.mkdir(parents=True, exist_ok=True)
