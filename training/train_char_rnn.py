@@ -18,7 +18,6 @@ import dataclasses
 import os
 import sys
 
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
 
 
