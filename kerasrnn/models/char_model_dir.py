@@ -1,75 +1,23 @@
-"""The trained char model's directory: what training writes and sampling/export read.
+"""The trained char model's directory: a run directory (`kerasrnn.run_dir`) plus `vocab.json`.
 
-A directory holds:
-
-* `config.json`  format name and version, package version, the builder's arguments
-  (`model`) and the training settings (`training`);
-* `vocab.json`   the character vocabulary (`Vocabulary.save`);
-* `model.keras`  the trained model, stateless, any batch and length (`keras.saving.load_model`);
-* `metrics.json` training results; `backup/`, `checkpoints/`, `logs/` while and after training.
+`model.keras` holds the stateless sequence model (any batch and length); `load_char_model`
+can also give the step model that sampling and serving run.
 """
 
-import json
-import os
 import pathlib
 
-import keras
-
-from kerasrnn import __version__
+from kerasrnn import run_dir
 from kerasrnn.data.text import Vocabulary
 from kerasrnn.errors import InputError
 from kerasrnn.models.char_rnn import build_char_rnn
 
-FORMAT = "kerasrnn.char_rnn"
-FORMAT_VERSION = 1
-CONFIG_FILE, MODEL_FILE, METRICS_FILE = "config.json", "model.keras", "metrics.json"
-
-
-def write_json_atomic(path, obj):
-    """Writes `obj` as JSON to `path` through a temporary file, so readers never see half a file."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+KIND = "char_rnn"
 
 
 def write_run_config(directory, model_config, training_config, vocab):
-    """Writes `config.json` and `vocab.json` for a run about to train in `directory`."""
-    directory = pathlib.Path(directory)
+    """Writes `config.json` and `vocab.json` for a char run about to train in `directory`."""
     vocab.save(directory)
-    write_json_atomic(directory / CONFIG_FILE, {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "kerasrnn_version": __version__,
-        "model": model_config, "training": training_config,
-    })
-
-
-def read_run_config(directory):
-    """Reads and checks `config.json`; raises `InputError` if it is not ours or too new."""
-    path = pathlib.Path(directory) / CONFIG_FILE
-    if not path.is_file():
-        raise InputError(f"{directory} is not a kerasrnn char model directory (no {CONFIG_FILE}); "
-                         "pass the --out directory of train_char_rnn.py")
-    try:
-        config = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise InputError(f"{path} is corrupt (not JSON); retrain or restore the file") from None
-    if config.get("format") != FORMAT:
-        raise InputError(f"{directory} holds a {config.get('format')!r} model, not a char model")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise InputError(
-            f"{directory} was written by kerasrnn {config.get('kerasrnn_version')} in format "
-            f"version {config.get('format_version')}; this kerasrnn {__version__} reads version "
-            f"{FORMAT_VERSION}: retrain, or use the kerasrnn version that wrote it")
-    return config
-
-
-def save_trained_model(directory, model, metrics):
-    """Writes `model.keras` (atomically) and `metrics.json` into a run directory."""
-    directory = pathlib.Path(directory)
-    tmp = directory / ("tmp-" + MODEL_FILE)
-    model.save(tmp)
-    os.replace(tmp, directory / MODEL_FILE)
-    write_json_atomic(directory / METRICS_FILE, metrics)
+    run_dir.write_run_config(directory, KIND, model_config, training_config)
 
 
 def inference_model(model_config, weights_from=None, with_state=False):
@@ -101,20 +49,10 @@ def load_char_model(directory, with_state=False):
         InputError: Missing or incompatible files, each named in the message.
     """
     directory = pathlib.Path(directory)
-    if not directory.is_dir():
-        raise InputError(f"model directory {directory} does not exist")
-    config = read_run_config(directory)
-    if not (directory / Vocabulary.FILENAME).is_file():
+    if directory.is_dir() and not (directory / Vocabulary.FILENAME).is_file():
         raise InputError(f"{directory} is missing {Vocabulary.FILENAME}; the directory is incomplete")
-    if not (directory / MODEL_FILE).is_file():
-        raise InputError(f"{directory} has no {MODEL_FILE}: training has not finished; "
-                         "finish it with train_char_rnn.py --out DIR --resume")
+    model, config = run_dir.load_trained_model(directory, KIND, "train_char_rnn.py --out DIR --resume")
     vocab = Vocabulary.load(directory)
-    try:
-        model = keras.saving.load_model(directory / MODEL_FILE)
-    except Exception as e:  # Keras raises many types for a damaged zip / config
-        raise InputError(f"cannot load {directory / MODEL_FILE} ({type(e).__name__}); "
-                         "the file is damaged or from an incompatible Keras") from None
     if model.output_shape[-1] != len(vocab):
         raise InputError(f"{directory}: model has {model.output_shape[-1]} outputs but "
                          f"{Vocabulary.FILENAME} has {len(vocab)} characters")

@@ -8,13 +8,13 @@ update exactly (Adagrad does not care about the scale of the loss otherwise).
 """
 
 import dataclasses
-import json
 import math
 import pathlib
 
 import keras
 import numpy as np
 
+from kerasrnn import run_dir
 from kerasrnn.data import text as text_data
 from kerasrnn.errors import InputError
 from kerasrnn.models import char_model_dir
@@ -151,33 +151,6 @@ def _datasets(config, train_ids, val_ids, start_step):
     return train, max(per_pass, 1), val, val_steps
 
 
-def _restored_epoch(backup_dir):
-    """The epoch `keras.callbacks.BackupAndRestore` will resume from (0 if none)."""
-    meta = pathlib.Path(backup_dir) / "training_metadata.json"
-    return json.loads(meta.read_text()).get("epoch", 0) if meta.is_file() else 0
-
-
-def prepare_run_dir(out_dir, resume):
-    """Checks `out_dir` before anything is written. Returns the saved config when resuming.
-
-    Raises:
-        InputError: `out_dir` already holds a run and `resume` is False (we never overwrite a
-            trained model), or `resume` is True and there is nothing to resume.
-    """
-    out = pathlib.Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file; give a directory")
-    has_run = (out / char_model_dir.CONFIG_FILE).is_file()
-    if resume:
-        if not has_run:
-            raise InputError(f"--resume: {out} holds no run to resume (no {char_model_dir.CONFIG_FILE})")
-        return char_model_dir.read_run_config(out)
-    if has_run or (out.is_dir() and any(out.iterdir())):
-        raise InputError(f"--out {out} already holds files (a trained model?); pass --resume to "
-                         "continue that run, or choose a new --out")
-    return None
-
-
 def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seconds=None,
                    verbose=1, extra_callbacks=()):
     """Trains a char model on `text` and writes the model directory `out_dir`.
@@ -196,7 +169,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     Returns:
         The metrics dict also written to `out_dir/metrics.json`.
     """
-    saved = prepare_run_dir(out_dir, resume)
+    saved = run_dir.prepare_run_dir(out_dir, resume, char_model_dir.KIND)
     if saved is not None:
         kept = {k: v for k, v in saved["training"].items() if k not in ("steps", "epochs")}
         config = dataclasses.replace(CharRNNConfig(**kept), steps=config.steps, epochs=config.epochs)
@@ -213,9 +186,8 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     text_data.check_long_enough(len(train_ids), config.batch_size, config.seq_length)
 
     out = pathlib.Path(out_dir)
-    backup_dir = out / "backup"
     steps_per_epoch = config.eval_every
-    restored_epoch = _restored_epoch(backup_dir)
+    restored_epoch = run_dir.restored_epoch(out)
     epochs = config.epochs if config.epochs else math.ceil(config.steps / steps_per_epoch)
     if resume and restored_epoch >= epochs:
         raise InputError(f"--resume: {out} has already trained {restored_epoch * steps_per_epoch} "
@@ -239,7 +211,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     throughput = Throughput(config.batch_size * config.seq_length)
     stopper = StopAfterSteps(config.steps, max_seconds)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
+        run_dir.backup_callback(out),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
         stopper, throughput,
@@ -262,7 +234,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
 
     final = char_model_dir.inference_model(config.model_config(len(vocab)), weights_from=model)
     metrics = _metrics(model, final, history, val_ids, throughput, stopper)
-    char_model_dir.save_trained_model(out, final, metrics)
+    run_dir.save_trained_model(out, final, metrics)
     return metrics
 
 
