@@ -1,6 +1,23 @@
 """Custom Keras layers, written with `keras.ops` only so they run on every Keras backend."""
 
 from kerasrnn.layers.one_hot import OneHot
+from kerasrnn.layers.spatial_transformer import (
+    SpatialTransformer,
+    affine_grid,
+    bilinear_sample,
+    projective_grid,
+    tps_control_points,
+    tps_grid,
+)
 from kerasrnn.layers.vanilla_rnn_cell import VanillaRNNCell
 
-__all__ = ["OneHot", "VanillaRNNCell"]
+__all__ = [
+    "OneHot",
+    "SpatialTransformer",
+    "VanillaRNNCell",
+    "affine_grid",
+    "bilinear_sample",
+    "projective_grid",
+    "tps_control_points",
+    "tps_grid",
+]

@@ -76,18 +76,20 @@ class StopAfterSteps(keras.callbacks.Callback):
 
 
 class Throughput(keras.callbacks.Callback):
-    """Measures training characters per second, excluding validation, sampling and compilation.
+    """Measures training items (characters, images) per second, excluding validation, sampling
+    and compilation.
 
     The clock runs from the end of each epoch's first training execution (the first one
     traces and compiles) to the epoch's validation or end.
 
     Args:
-        chars_per_step: `batch_size * seq_length`.
+        items_per_step: Items in one batch (`batch_size * seq_length` characters, or
+            `batch_size` images).
     """
 
-    def __init__(self, chars_per_step):
+    def __init__(self, items_per_step):
         super().__init__()
-        self.chars_per_step = chars_per_step
+        self.items_per_step = items_per_step
         self.seconds, self.steps = 0.0, 0
         self._t0 = self._step0 = None
 
@@ -114,8 +116,9 @@ class Throughput(keras.callbacks.Callback):
         self._pause()
 
     @property
-    def chars_per_second(self):
-        return self.steps * self.chars_per_step / self.seconds if self.seconds else float("nan")
+    def per_second(self):
+        """Items per second over the timed steps (NaN before any)."""
+        return self.steps * self.items_per_step / self.seconds if self.seconds else float("nan")
 
 
 class SampleText(keras.callbacks.Callback):

@@ -248,7 +248,7 @@ def _metrics(model, final_model, history, val_ids, throughput, stopper):
         "best_val_loss": min(h["val_loss"]) if h.get("val_loss") else None,
         "steps": int(model.optimizer.iterations.numpy()),
         "epochs": len(h.get("loss", [])),
-        "chars_per_second": throughput.chars_per_second,
+        "chars_per_second": throughput.per_second,
         "train_seconds": throughput.seconds,
         "stopped_by_time_limit": stopper.stopped_by_time,
         "val_chars": int(len(val_ids)),
