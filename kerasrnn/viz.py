@@ -29,3 +29,51 @@ def plot_gradient_norms(curves, path, title="How far back the gradient reaches")
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def saliency_maps(model, images, classes):
+    """Vanilla-gradient saliency |d logit_class / d pixel| via tf-keras-vis (TensorFlow only).
+
+    Args:
+        model: A classifier from images `(B, H, W, C)` to logits `(B, K)`.
+        images: float array `(B, H, W, C)`.
+        classes: int array `(B,)`, the class to explain for each image.
+
+    Returns:
+        float array `(B, H, W)`, each map scaled to [0, 1].
+    """
+    import numpy as np
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    return np.asarray(Saliency(model, clone=True)(CategoricalScore(list(map(int, classes))), images))
+
+
+def plot_image_rows(rows, path, titles=None, row_labels=None, cmaps=None):
+    """Saves a grid: one row per entry of `rows`, one column per image.
+
+    Args:
+        rows: List of float arrays `(N, H, W)` or `(N, H, W, 1)` (rows may differ in H, W).
+        path: PNG file to write.
+        titles: Optional list of N column titles (e.g. "7 -> 7").
+        row_labels: Optional list of names, one per row.
+        cmaps: Optional list of matplotlib colour maps, one per row (default gray).
+
+    Returns:
+        `path`.
+    """
+    n = len(rows[0])
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.2 * len(rows)), dpi=110, squeeze=False)
+    for r, images in enumerate(rows):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.imshow(images[c].squeeze(), cmap=(cmaps or ["gray"] * len(rows))[r])
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0 and titles:
+                ax.set_title(titles[c], fontsize=7)
+            if c == 0 and row_labels:
+                ax.set_ylabel(row_labels[r], fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,176 @@
+"""Training the ST-CNN / CNN on distorted MNIST with `model.fit`: the logic behind train_stn.py.
+
+The training images are distorted afresh every epoch (on the fly, seeded); the last
+`val_size` training images, distorted once, are the validation set; the test set is distorted
+once with a fixed seed (`TEST_SEED`) so every run is scored on the same images, as the paper
+scores its fixed distorted test sets.
+"""
+
+import dataclasses
+import math
+import pathlib
+
+import keras
+
+from kerasrnn import run_dir
+from kerasrnn.data import mnist
+from kerasrnn.errors import InputError
+from kerasrnn.models.stn_classifier import MODELS, TRANSFORMER_NAME, build_stn_classifier
+from kerasrnn.train.callbacks import StopAfterSteps, Throughput
+from kerasrnn.train.lr_multiplier import with_lr_multiplier
+
+KIND = "stn_classifier"
+TEST_SEED = 2015
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclasses.dataclass
+class STNConfig:
+    """Everything an STN training run depends on (saved in `config.json`)."""
+
+    distortion: str = "R"
+    model: str = "st-cnn"
+    transform: str = "affine"
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    loc_lr_multiplier: float = 0.1  # the paper trains the localisation net more slowly
+    train_size: int | None = None  # use only the first N training images (quick runs)
+    val_size: int = 5000
+    seed: int = 0
+
+    def model_config(self):
+        """The `build_stn_classifier` arguments that define the trained weights."""
+        return dict(input_size=mnist.output_size(self.distortion), model=self.model,
+                    transform=self.transform)
+
+    def validate(self):
+        """Raises `InputError` for settings that cannot train."""
+        if self.distortion not in mnist.DISTORTIONS:
+            raise InputError(f"--distortion must be one of {', '.join(mnist.DISTORTIONS)}, got {self.distortion!r}")
+        if self.model not in MODELS:
+            raise InputError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.transform not in ("affine", "projective", "tps"):
+            raise InputError(f"--transform must be affine, projective or tps, got {self.transform!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        for name in ("epochs", "batch_size", "val_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.train_size is not None and self.train_size < self.batch_size:
+            raise InputError(f"--train-size {self.train_size} is smaller than one batch ({self.batch_size})")
+        if self.learning_rate <= 0 or self.loc_lr_multiplier < 0:
+            raise InputError("--lr must be > 0 and --loc-lr-mult >= 0")
+
+
+def compile_model(model, config):
+    """Compiles with the configured optimizer, the transformer's variables on a slower rate."""
+    if config.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(config.learning_rate)
+    else:
+        optimizer = keras.optimizers.SGD(config.learning_rate, momentum=0.9)
+    if config.model == "st-cnn" and config.loc_lr_multiplier != 1.0:
+        transformer = model.get_layer(TRANSFORMER_NAME)
+        optimizer = with_lr_multiplier(optimizer, transformer.trainable_variables, config.loc_lr_multiplier)
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    return model
+
+
+def split_train_val(x, y, config):
+    """The last `val_size` training images validate; the first `train_size` of the rest train."""
+    if len(x) <= config.val_size:
+        raise InputError(f"MNIST has {len(x)} training images, not more than --val-size {config.val_size}")
+    x_train, y_train = x[: len(x) - config.val_size], y[: len(x) - config.val_size]
+    if config.train_size:
+        x_train, y_train = x_train[: config.train_size], y_train[: config.train_size]
+    return (x_train, y_train), (x[len(x) - config.val_size :], y[len(x) - config.val_size :])
+
+
+def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, extra_callbacks=()):
+    """Trains an ST-CNN or CNN on distorted MNIST and writes the run directory `out_dir`.
+
+    Args:
+        config: `STNConfig` (when resuming, the saved run's settings are used, with this
+            config's `epochs`).
+        data: `((x_train, y_train), (x_test, y_test))` as `mnist.load_mnist` returns.
+        out_dir: Directory to write (see `kerasrnn.run_dir`).
+        resume: Continue the run in `out_dir` from its last per-epoch backup.
+        max_seconds: Stop after this much wall time (checked after each step).
+        verbose: Keras progress bar setting.
+        extra_callbacks: More Keras callbacks for `fit`.
+
+    Returns:
+        The metrics dict also written to `out_dir/metrics.json` (`test_error_pct`, ...).
+    """
+    saved = run_dir.prepare_run_dir(out_dir, resume, KIND)
+    if saved is not None:
+        config = dataclasses.replace(STNConfig(**saved["training"]), epochs=config.epochs)
+    config.validate()
+    keras.utils.set_random_seed(config.seed)
+    (x, y), (x_test, y_test) = data
+    (x_train, y_train), (x_val, y_val) = split_train_val(x, y, config)
+    start_epoch = run_dir.restored_epoch(out_dir)
+    if resume and start_epoch >= config.epochs:
+        raise InputError(f"--resume: {out_dir} has already trained {start_epoch} epochs; "
+                         "pass a larger --epochs to train further")
+
+    batch = config.batch_size
+    train_ds = mnist.distorted_mnist_dataset(x_train, y_train, config.distortion, batch, config.seed,
+                                             shuffle=True, epoch=start_epoch, repeat=True,
+                                             drop_remainder=True)
+    val_ds = mnist.distorted_mnist_dataset(x_val, y_val, config.distortion, batch, config.seed + 1,
+                                           shuffle=False)
+    test_ds = mnist.distorted_mnist_dataset(x_test, y_test, config.distortion, batch, TEST_SEED,
+                                            shuffle=False)
+    model = compile_model(build_stn_classifier(**config.model_config()), config)
+
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if saved is None:
+        run_dir.write_run_config(out, KIND, config.model_config(), dataclasses.asdict(config))
+    throughput = Throughput(batch)
+    stopper = StopAfterSteps(None, max_seconds)
+    callbacks = [
+        run_dir.backup_callback(out),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
+        keras.callbacks.ModelCheckpoint(str(out / "checkpoints" / "best.weights.h5"),
+                                        monitor="val_loss", save_best_only=True,
+                                        save_weights_only=True),
+        stopper, throughput, *extra_callbacks,
+    ]
+    history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=len(x_train) // batch,
+                        validation_data=val_ds, validation_steps=math.ceil(len(x_val) / batch),
+                        callbacks=callbacks, verbose=verbose, shuffle=False)
+    losses = history.history.get("loss", [])
+    if any(math.isnan(v) for v in losses):
+        raise InputError("training diverged (loss became NaN); lower --lr")
+
+    test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
+    final = build_stn_classifier(**config.model_config())
+    final.set_weights(model.get_weights())
+    h = history.history
+    metrics = {
+        "test_error_pct": 100.0 * (1.0 - test_accuracy),
+        "test_loss": test_loss,
+        "val_error_pct": 100.0 * (1.0 - h["val_accuracy"][-1]) if h.get("val_accuracy") else None,
+        "train_loss": losses[-1] if losses else None,
+        "epochs": start_epoch + len(losses),
+        "steps": int(model.optimizer.iterations.numpy()),
+        "images_per_second": throughput.per_second,
+        "train_seconds": throughput.seconds,
+        "stopped_by_time_limit": stopper.stopped_by_time,
+        "train_images": int(len(x_train)),
+        "history": {k: [float(v) for v in vs] for k, vs in h.items()},
+        "parameters": int(final.count_params()),
+    }
+    run_dir.save_trained_model(out, final, metrics)
+    return metrics
+
+
+def load_stn_model(directory):
+    """Loads a trained STN run directory. Returns `(model, config)`."""
+    return run_dir.load_trained_model(directory, KIND, "train_stn.py --out DIR --resume")

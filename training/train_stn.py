@@ -1,0 +1,67 @@
+#!/usr/bin/env python
+"""Train the ST-CNN (spatial transformer + CNN) or the plain CNN on distorted MNIST.
+
+Examples:
+  python training/train_stn.py --mnist mnist.npz --distortion R --model st-cnn --epochs 10 --out runs/stn-R
+  python training/train_stn.py --distortion RTS --model cnn --epochs 10 --out runs/cnn-RTS
+  python training/train_stn.py --out runs/stn-R --resume --epochs 20      # continue a run
+
+MNIST comes from --mnist PATH (a mnist.npz, or a folder with the four idx .gz files), else the
+environment variable KERASRNN_MNIST, else TFDS / keras.datasets (which need the network).
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--distortion", default="R", help="R, RTS, P, E or cluttered (default R)")
+    p.add_argument("--model", default="st-cnn", help="st-cnn or cnn (default st-cnn)")
+    p.add_argument("--transform", default="affine", help="affine, projective or tps (default affine)")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training images (default 10)")
+    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
+    p.add_argument("--optimizer", default="adam", help="adam or sgd (momentum 0.9) (default adam)")
+    p.add_argument("--lr", type=float, default=1e-3, dest="learning_rate", help="learning rate (default 1e-3)")
+    p.add_argument("--loc-lr-mult", type=float, default=0.1, dest="loc_lr_multiplier",
+                   help="learning-rate multiplier of the transformer's localisation net (default 0.1)")
+    p.add_argument("--train-size", type=int, help="train on only the first N images (quick runs)")
+    p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation (default 5000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--time-limit", type=float, help="stop after this many minutes of wall time")
+    p.add_argument("--mnist", help="mnist.npz or a folder with the idx .gz files (default: $KERASRNN_MNIST, else download)")
+    p.add_argument("--out", required=True, help="run / model directory to write")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last backup")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from kerasrnn.data.mnist import load_mnist
+    from kerasrnn.errors import InputError
+    from kerasrnn.train.stn import STNConfig, train_stn
+
+    fields = {k: v for k, v in vars(args).items() if k in STNConfig.__dataclass_fields__}
+    try:
+        config = STNConfig(**fields)
+        if not args.resume:
+            config.validate()
+        data = load_mnist(args.mnist or os.environ.get("KERASRNN_MNIST"))
+        max_seconds = args.time_limit * 60 if args.time_limit else None
+        metrics = train_stn(config, data, args.out, resume=args.resume, max_seconds=max_seconds)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)
+        return 130
+    print(f"done: {metrics['epochs']} epochs, test error {metrics['test_error_pct']:.2f}%, "
+          f"{metrics['images_per_second']:,.0f} images/s; model in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
