@@ -74,4 +74,4 @@ def build_stn_classifier(input_size, model="st-cnn", transform="affine", output_
 
 def rectifier(model):
     """The sub-model of an ST-CNN from the input images to the transformer's output images."""
-    return keras.Model(model.inputs, model.get_layer(TRANSFORMER_NAME).output, name="rectifier")
+    return keras.Model(model.input, model.get_layer(TRANSFORMER_NAME).output, name="rectifier")
