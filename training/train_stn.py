@@ -26,6 +26,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
     p.add_argument("--optimizer", default="adam", help="adam or sgd (momentum 0.9) (default adam)")
     p.add_argument("--lr", type=float, default=1e-3, dest="learning_rate", help="learning rate (default 1e-3)")
+    p.add_argument("--lr-decay", default="none", help="none or cosine (to 1%% of --lr over --epochs) (default none)")
     p.add_argument("--loc-lr-mult", type=float, default=0.1, dest="loc_lr_multiplier",
                    help="learning-rate multiplier of the transformer's localisation net (default 0.1)")
     p.add_argument("--train-size", type=int, help="train on only the first N images (quick runs)")

@@ -35,6 +35,7 @@ class STNConfig:
     batch_size: int = 128
     optimizer: str = "adam"
     learning_rate: float = 1e-3
+    lr_decay: str = "none"  # "none" or "cosine" (to 1% of the rate over --epochs)
     loc_lr_multiplier: float = 0.1  # the paper trains the localisation net more slowly
     train_size: int | None = None  # use only the first N training images (quick runs)
     val_size: int = 5000
@@ -60,16 +61,24 @@ class STNConfig:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.train_size is not None and self.train_size < self.batch_size:
             raise InputError(f"--train-size {self.train_size} is smaller than one batch ({self.batch_size})")
+        if self.lr_decay not in ("none", "cosine"):
+            raise InputError(f"--lr-decay must be none or cosine, got {self.lr_decay!r}")
         if self.learning_rate <= 0 or self.loc_lr_multiplier < 0:
             raise InputError("--lr must be > 0 and --loc-lr-mult >= 0")
 
 
-def compile_model(model, config):
-    """Compiles with the configured optimizer, the transformer's variables on a slower rate."""
+def compile_model(model, config, steps_per_epoch=None):
+    """Compiles with the configured optimizer, the transformer's variables on a slower rate.
+
+    `steps_per_epoch` is needed for `lr_decay="cosine"` (the schedule spans all epochs).
+    """
+    lr = config.learning_rate
+    if config.lr_decay == "cosine" and steps_per_epoch:
+        lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch, alpha=0.01)
     if config.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(config.learning_rate)
+        optimizer = keras.optimizers.Adam(lr)
     else:
-        optimizer = keras.optimizers.SGD(config.learning_rate, momentum=0.9)
+        optimizer = keras.optimizers.SGD(lr, momentum=0.9)
     if config.model == "st-cnn" and config.loc_lr_multiplier != 1.0:
         transformer = model.get_layer(TRANSFORMER_NAME)
         optimizer = with_lr_multiplier(optimizer, transformer.trainable_variables, config.loc_lr_multiplier)
@@ -125,7 +134,8 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
                                            shuffle=False)
     test_ds = mnist.distorted_mnist_dataset(x_test, y_test, config.distortion, batch, TEST_SEED,
                                             shuffle=False)
-    model = compile_model(build_stn_classifier(**config.model_config()), config)
+    steps_per_epoch = len(x_train) // batch
+    model = compile_model(build_stn_classifier(**config.model_config()), config, steps_per_epoch)
 
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,7 +152,7 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
                                         save_weights_only=True),
         stopper, throughput, *extra_callbacks,
     ]
-    history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=len(x_train) // batch,
+    history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                         validation_data=val_ds, validation_steps=math.ceil(len(x_val) / batch),
                         callbacks=callbacks, verbose=verbose, shuffle=False)
     losses = history.history.get("loss", [])
