@@ -36,6 +36,7 @@ class BahdanauAttention(keras.layers.Layer):
         super().__init__(**kwargs)
         self.units = units
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.supports_masking = True  # consumes a Keras mask over locations; outputs carry none
 
     def build(self, annotations_shape, query_shape):
         if len(annotations_shape) != 3 or len(query_shape) != 2:
@@ -67,6 +68,9 @@ class BahdanauAttention(keras.layers.Layer):
             alpha = alpha * ops.cast(mask, alpha.dtype)
         context = ops.squeeze(ops.matmul(ops.expand_dims(alpha, 1), annotations), 1)
         return context, alpha
+
+    def compute_mask(self, annotations, query, mask=None, projected_annotations=None):
+        return None
 
     def compute_output_spec(self, annotations, query, mask=None, projected_annotations=None):
         batch, length, depth = annotations.shape
