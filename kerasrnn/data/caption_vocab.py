@@ -1,0 +1,98 @@
+"""Caption vocabulary: words <-> ids with `<pad>`, `<unk>`, `<start>`, `<end>`, on Keras's StringLookup.
+
+Ids are fixed for the special tokens (`<pad>` 0, `<unk>` 1, `<start>` 2, `<end>` 3); the other
+words follow by decreasing count (ties alphabetical), so the same captions always give the same
+ids. The word list is saved with a model (`vocab.json`) and the lookups are Keras layers, so the
+same mapping can run inside a served graph.
+"""
+
+import collections
+import json
+import pathlib
+import re
+
+import keras
+import numpy as np
+
+PAD, UNK, START, END = "<pad>", "<unk>", "<start>", "<end>"
+SPECIAL_TOKENS = (PAD, UNK, START, END)
+_PUNCTUATION = re.compile(r"[^\w\s']+")
+
+
+def normalize_caption(text):
+    """Lower-cases, drops punctuation (keeps apostrophes) and collapses whitespace."""
+    return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
+
+
+class CaptionVocabulary:
+    """Maps caption words to ids and back.
+
+    Args:
+        words: The non-special words, in id order (ids start at 4).
+    """
+
+    FILENAME = "vocab.json"
+
+    def __init__(self, words):
+        self.words = list(words)
+        if set(self.words) & set(SPECIAL_TOKENS) or len(set(self.words)) != len(self.words):
+            raise ValueError("CaptionVocabulary: words must be distinct and not special tokens")
+        self._lookup = keras.layers.StringLookup(vocabulary=[START, END, *self.words],
+                                                 mask_token=PAD, oov_token=UNK)
+        self._inverse = keras.layers.StringLookup(vocabulary=[START, END, *self.words],
+                                                  mask_token=PAD, oov_token=UNK, invert=True)
+
+    @classmethod
+    def from_captions(cls, captions, min_count=1):
+        """Builds the vocabulary of the words used at least `min_count` times in `captions`."""
+        counts = collections.Counter(w for c in captions for w in normalize_caption(c).split())
+        kept = [w for w, n in counts.items() if n >= min_count and w not in SPECIAL_TOKENS]
+        return cls(sorted(kept, key=lambda w: (-counts[w], w)))
+
+    def __len__(self):
+        return len(SPECIAL_TOKENS) + len(self.words)
+
+    def id(self, token):
+        """The id of one token (special tokens included)."""
+        return int(self._lookup([token])[0])
+
+    def encode(self, captions, max_length):
+        """Captions -> `<start> w1 ... wn <end> <pad>...` ids.
+
+        Args:
+            captions: List of N strings.
+            max_length: Words kept per caption (longer ones are cut; `<end>` always follows).
+
+        Returns:
+            int32 array `(N, max_length + 2)`.
+        """
+        out = np.zeros((len(captions), max_length + 2), np.int32)
+        for i, caption in enumerate(captions):
+            words = normalize_caption(caption).split()[:max_length]
+            ids = np.asarray(self._lookup(words), np.int32) if words else np.zeros(0, np.int32)
+            out[i, : len(ids) + 2] = [self.id(START), *ids, self.id(END)]
+        return out
+
+    def decode(self, ids):
+        """Ids -> caption text, stopping at `<end>` and skipping `<pad>`/`<start>`."""
+        words = []
+        for token in np.asarray(self._inverse(np.asarray(ids, np.int64))).astype(str):
+            if token == END:
+                break
+            if token not in (PAD, START):
+                words.append(token)
+        return " ".join(words)
+
+    def save(self, directory):
+        """Writes `vocab.json` (the word list) into `directory`."""
+        path = pathlib.Path(directory) / self.FILENAME
+        path.write_text(json.dumps({"special": list(SPECIAL_TOKENS), "words": self.words}))
+        return path
+
+    @classmethod
+    def load(cls, directory):
+        """Reads the `vocab.json` that `save` wrote."""
+        data = json.loads((pathlib.Path(directory) / cls.FILENAME).read_text())
+        if data.get("special") != list(SPECIAL_TOKENS):
+            raise ValueError(f"{directory}/{cls.FILENAME} has other special tokens: {data.get('special')}")
+        return cls(data["words"])
