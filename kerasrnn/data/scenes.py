@@ -60,23 +60,28 @@ def _relation(box_a, box_b):
     return "above" if dy < 0 else "below"
 
 
-def make_scene(rng, size=64, num_objects=2, min_side=14, max_side=24):
+def make_scene(rng, size=64, num_objects=2, min_side=None, max_side=None):
     """Draws one scene with `num_objects` (1 or 2) non-overlapping shapes of distinct looks.
 
     Args:
         rng: `numpy.random.Generator`.
         size: Canvas side S in pixels.
         num_objects: 1 ("a red circle") or 2 ("a red circle left of a blue square").
-        min_side, max_side: Range of each object's box side in pixels.
+        min_side, max_side: Range of each object's box side in pixels (default 7/32 and 3/8
+            of the canvas: 14 and 24 on 64 pixels).
 
     Returns:
         A `Scene`.
     """
     if num_objects not in (1, 2):
         raise ValueError(f"num_objects must be 1 or 2, got {num_objects}")
+    min_side = min_side or max(3, size * 7 // 32)
+    max_side = max_side or max(min_side, size * 3 // 8)
+    if min_side + 2 > (size - max_side) // 2:  # else a centred first object could leave no room
+        raise ValueError(f"a {size}-pixel canvas is too small for objects of {min_side}-{max_side} pixels")
     image = np.zeros((size, size, 3), np.uint8)
     boxes, looks = [], []
-    while len(boxes) < num_objects:
+    while len(boxes) < num_objects:  # rejection sampling; a second box always fits (checked above)
         side = int(rng.integers(min_side, max_side + 1))
         x0, y0 = (int(v) for v in rng.integers(0, size - side + 1, 2))
         box = (x0, y0, x0 + side, y0 + side)

@@ -1,0 +1,178 @@
+"""Show, Attend and Tell: a CNN encoder's feature grid, an attention decoder, greedy and beam search.
+
+`build_captioner` gives the teacher-forced training model `[images, tokens] -> [logits,
+alphas]`; `greedy_decode` and `beam_search` caption images with it one word at a time, returning
+the words' attention maps as well.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasrnn.layers.attention_decoder import AttentionDecoder
+
+
+def small_cnn_encoder(filters=(32, 64, 128)):
+    """A small CNN trained from scratch: images `(B, S, S, 3)` -> grid `(B, S/8, S/8, filters[-1])`."""
+    layers = []
+    for f in filters:
+        layers += [keras.layers.Conv2D(f, 3, padding="same", activation="relu"),
+                   keras.layers.MaxPooling2D(2)]
+    return keras.Sequential(layers, name="encoder")
+
+
+def applications_encoder(image_size, name="MobileNetV2", weights=None, layer=None):
+    """A `keras.applications` backbone cut at `layer` (default: its last layer) as the encoder.
+
+    Args:
+        image_size: Side of the square RGB input.
+        name: A `keras.applications` model name, e.g. `"MobileNetV2"`, `"ResNet50"`.
+        weights: `None` (random), `"imagenet"` (downloads; needs the network) or a local
+            weights file path.
+        layer: Name of the layer whose output grid is attended over.
+    """
+    backbone = getattr(keras.applications, name)(include_top=False, weights=weights,
+                                                 input_shape=(image_size, image_size, 3))
+    output = backbone.get_layer(layer).output if layer else backbone.output
+    return keras.Model(backbone.input, output, name="encoder")
+
+
+def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm",
+                    embedding_dim=64, units=128, attention_units=64, dropout=0.0,
+                    doubly_stochastic=0.0):
+    """Builds the teacher-forced captioning model.
+
+    Args:
+        vocab_size: Number of word ids V (`CaptionVocabulary`, `<pad>` = 0).
+        image_size: Side S of the square RGB images (float, [0, 1]).
+        max_length: Input tokens per caption T (`<start>` + words, padded).
+        encoder: A model from images to a grid `(B, h, w, D)`; default `small_cnn_encoder()`.
+        cell, embedding_dim, units, attention_units, dropout, doubly_stochastic: See
+            `AttentionDecoder`.
+
+    Returns:
+        A model `[images (B, S, S, 3), tokens (B, T)] -> [logits (B, T, V), alphas (B, T, L)]`
+        with sub-layers named `encoder` and `decoder`, L = h * w.
+    """
+    images = keras.Input((image_size, image_size, 3), name="images")
+    tokens = keras.Input((max_length,), dtype="int32", name="tokens")
+    grid = (encoder or small_cnn_encoder())(images)
+    annotations = keras.layers.Reshape((-1, grid.shape[-1]), name="annotations")(grid)
+    decoder = AttentionDecoder(vocab_size, embedding_dim, units, attention_units, cell, dropout,
+                               doubly_stochastic, name="decoder")
+    logits, alphas = decoder(annotations, tokens)
+    return keras.Model([images, tokens], [logits, alphas], name="captioner")
+
+
+@dataclasses.dataclass
+class Caption:
+    """One decoded caption: word ids (without `<start>`, with `<end>` if reached), the summed
+    log-probability, the length-normalised score, and one attention map `(L,)` per id."""
+
+    tokens: list
+    log_prob: float
+    score: float
+    alphas: np.ndarray
+
+
+def _encode(model, images):
+    grid = model.get_layer("encoder")(images)
+    return ops.reshape(grid, (ops.shape(grid)[0], -1, grid.shape[-1]))
+
+
+def _log_softmax(logits):
+    logits = np.asarray(logits, np.float64)
+    shifted = logits - logits.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def greedy_decode(model, images, start_id, end_id, max_length, length_penalty=0.0):
+    """Captions each image by taking the most likely word at every step.
+
+    Args:
+        model: A `build_captioner` model.
+        images: float `(B, S, S, 3)`.
+        start_id, end_id: Ids of `<start>` and `<end>`.
+        max_length: Most words generated (including `<end>`).
+        length_penalty: alpha of the score `log_prob / len ** alpha` (reported, not used here).
+
+    Returns:
+        List of B `Caption`s.
+    """
+    decoder = model.get_layer("decoder")
+    annotations = _encode(model, images)
+    projected = decoder.attention.project_annotations(annotations)
+    states = decoder.initial_state(annotations)
+    batch = int(annotations.shape[0])
+    tokens = np.full((batch,), start_id, np.int32)
+    out = [[] for _ in range(batch)]
+    log_probs, maps = np.zeros(batch), [[] for _ in range(batch)]
+    done = np.zeros(batch, bool)
+    for _ in range(max_length):
+        logits, states, alpha = decoder.step(tokens, states, annotations, projected)
+        logp = _log_softmax(logits)
+        tokens = logp.argmax(-1).astype(np.int32)
+        for b in np.flatnonzero(~done):
+            out[b].append(int(tokens[b]))
+            log_probs[b] += logp[b, tokens[b]]
+            maps[b].append(np.asarray(alpha[b]))
+            done[b] = tokens[b] == end_id
+        if done.all():
+            break
+    return [Caption(out[b], float(log_probs[b]), float(log_probs[b] / len(out[b]) ** length_penalty),
+                    np.stack(maps[b])) for b in range(batch)]
+
+
+def beam_search(model, image, start_id, end_id, max_length, beam_width=3, length_penalty=0.7):
+    """Captions one image with beam search.
+
+    Keeps the `beam_width` best partial captions by summed log-probability; a caption that
+    emits `<end>` (or reaches `max_length`) is finished; the search stops when `beam_width`
+    captions are finished or no beam is left, and returns the finished caption with the best
+    length-normalised score `log_prob / len ** length_penalty`. With `beam_width=1` it is
+    greedy decoding.
+
+    Args:
+        model: A `build_captioner` model.
+        image: float `(S, S, 3)`.
+        start_id, end_id: Ids of `<start>` and `<end>`.
+        max_length: Most words generated (including `<end>`).
+        beam_width: Number of beams k (>= 1).
+        length_penalty: alpha of the length normalisation (0 = none).
+
+    Returns:
+        The best `Caption`.
+    """
+    if beam_width < 1:
+        raise ValueError(f"beam width must be >= 1, got {beam_width}")
+    decoder = model.get_layer("decoder")
+    annotations = _encode(model, np.asarray(image)[None])
+    beams = [([], 0.0, [])]  # (tokens, log_prob, alphas)
+    states = decoder.initial_state(annotations)
+    finished = []
+    for step in range(max_length):
+        k = len(beams)
+        ann = ops.repeat(annotations, k, axis=0)
+        last = np.array([b[0][-1] if b[0] else start_id for b in beams], np.int32)
+        logits, new_states, alpha = decoder.step(last, states, ann,
+                                                 decoder.attention.project_annotations(ann))
+        logp = _log_softmax(logits)
+        totals = np.array([b[1] for b in beams])[:, None] + logp  # (k, V)
+        order = np.argsort(-totals, axis=None, kind="stable")[:beam_width]
+        survivors, keep = [], []
+        for flat in order:
+            i, word = divmod(int(flat), logp.shape[1])
+            hyp = (beams[i][0] + [word], float(totals[i, word]), beams[i][2] + [np.asarray(alpha[i])])
+            if word == end_id or step == max_length - 1:
+                finished.append(hyp)
+            else:
+                survivors.append(hyp)
+                keep.append(i)
+        if len(finished) >= beam_width or not survivors:
+            break
+        beams = survivors
+        states = [ops.take(s, np.array(keep), axis=0) for s in new_states]
+    best = max(finished, key=lambda h: h[1] / len(h[0]) ** length_penalty)
+    return Caption(best[0], best[1], best[1] / len(best[0]) ** length_penalty, np.stack(best[2]))

@@ -1,0 +1,76 @@
+"""Show-Attend-Tell: shapes, attention sums, the regulariser, saving, learning, greedy == beam 1."""
+
+import keras
+import numpy as np
+import pytest
+
+from kerasrnn.data.caption_vocab import CaptionVocabulary
+from kerasrnn.data.scenes import captioned_scenes
+from kerasrnn.models.captioner import beam_search, build_captioner, greedy_decode
+
+T = 9
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    data = captioned_scenes(64, seed=0, size=32)
+    vocab = CaptionVocabulary.from_captions([s.caption for s in data])
+    ids = vocab.encode([s.caption for s in data], max_length=T - 1)  # (N, T + 1)
+    images = np.stack([s.image for s in data]).astype("float32") / 255.0
+    return images, ids, vocab
+
+
+def _model(vocab, cell="lstm", **kwargs):
+    return build_captioner(len(vocab), 32, T, cell=cell, embedding_dim=16, units=32,
+                           attention_units=16, **kwargs)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "vanilla"])
+def test_shapes_and_attention_distributions(scenes, cell):
+    images, ids, vocab = scenes
+    logits, alphas = _model(vocab, cell)([images[:3], ids[:3, :-1]])
+    assert tuple(logits.shape) == (3, T, len(vocab)) and tuple(alphas.shape) == (3, T, 16)
+    np.testing.assert_allclose(np.sum(alphas, -1), 1.0, atol=1e-5)
+
+
+def test_doubly_stochastic_term_is_added_only_when_asked(scenes):
+    images, ids, vocab = scenes
+    plain, reg = _model(vocab), _model(vocab, doubly_stochastic=1.0)
+    plain([images[:2], ids[:2, :-1]]), reg([images[:2], ids[:2, :-1]])
+    assert len(plain.losses) == 0 and len(reg.losses) == 1 and float(reg.losses[0]) > 0
+
+
+def test_round_trip_and_teacher_forced_training_lowers_the_loss(scenes, tmp_path):
+    images, ids, vocab = scenes
+    model = _model(vocab)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                  loss=[keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0), None])
+    history = model.fit([images, ids[:, :-1]], ids[:, 1:], batch_size=16, epochs=12, verbose=0)
+    assert history.history["loss"][-1] < 0.6 * history.history["loss"][0]
+    model.save(tmp_path / "c.keras")
+    loaded = keras.saving.load_model(tmp_path / "c.keras", compile=False)
+    for a, b in zip(model([images[:2], ids[:2, :-1]]), loaded([images[:2], ids[:2, :-1]])):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_beam_width_one_equals_greedy(scenes):
+    images, _, vocab = scenes
+    model = _model(vocab)
+    start, end = vocab.id("<start>"), vocab.id("<end>")
+    greedy = greedy_decode(model, images[:3], start, end, max_length=T)
+    for image, g in zip(images[:3], greedy):
+        b = beam_search(model, image, start, end, max_length=T, beam_width=1, length_penalty=0.0)
+        assert b.tokens == g.tokens and b.log_prob == pytest.approx(g.log_prob, abs=1e-6)
+        np.testing.assert_allclose(b.alphas, g.alphas, atol=1e-6)
+        assert g.alphas.shape == (len(g.tokens), 16)
+
+
+def test_beam_search_keeps_the_best_of_its_beams(scenes):
+    images, _, vocab = scenes
+    model = _model(vocab)
+    start, end = vocab.id("<start>"), vocab.id("<end>")
+    wide = beam_search(model, images[0], start, end, max_length=4, beam_width=5, length_penalty=0.0)
+    narrow = beam_search(model, images[0], start, end, max_length=4, beam_width=1, length_penalty=0.0)
+    assert wide.log_prob >= narrow.log_prob - 1e-9 and len(wide.tokens) <= 4
+    with pytest.raises(ValueError, match="beam width"):
+        beam_search(model, images[0], start, end, max_length=4, beam_width=0)
