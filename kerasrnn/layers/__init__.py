@@ -1,5 +1,6 @@
 """Custom Keras layers, written with `keras.ops` only so they run on every Keras backend."""
 
+from kerasrnn.layers.attention_decoder import AttentionDecoder
 from kerasrnn.layers.bahdanau_attention import BahdanauAttention
 from kerasrnn.layers.one_hot import OneHot
 from kerasrnn.layers.spatial_transformer import (
@@ -13,6 +14,7 @@ from kerasrnn.layers.spatial_transformer import (
 from kerasrnn.layers.vanilla_rnn_cell import VanillaRNNCell
 
 __all__ = [
+    "AttentionDecoder",
     "BahdanauAttention",
     "OneHot",
     "SpatialTransformer",
