@@ -149,15 +149,15 @@ def beam_search(model, image, start_id, end_id, max_length, beam_width=3, length
         raise ValueError(f"beam width must be >= 1, got {beam_width}")
     decoder = model.get_layer("decoder")
     annotations = _encode(model, np.asarray(image)[None])
+    projected = decoder.attention.project_annotations(annotations)  # once, shared by all beams
     beams = [([], 0.0, [])]  # (tokens, log_prob, alphas)
     states = decoder.initial_state(annotations)
     finished = []
     for step in range(max_length):
         k = len(beams)
-        ann = ops.repeat(annotations, k, axis=0)
         last = np.array([b[0][-1] if b[0] else start_id for b in beams], np.int32)
-        logits, new_states, alpha = decoder.step(last, states, ann,
-                                                 decoder.attention.project_annotations(ann))
+        logits, new_states, alpha = decoder.step(last, states, ops.repeat(annotations, k, axis=0),
+                                                 ops.repeat(projected, k, axis=0))
         logp = _log_softmax(logits)
         totals = np.array([b[1] for b in beams])[:, None] + logp  # (k, V)
         order = np.argsort(-totals, axis=None, kind="stable")[:beam_width]
