@@ -1,6 +1,6 @@
 """Show, Attend and Tell: a CNN encoder's feature grid, an attention decoder, greedy and beam search.
 
-`build_captioner` gives the teacher-forced training model `[images, tokens] -> [logits,
+`build_captioner` gives the teacher-forced training model `[images, captions] -> [logits,
 alphas]`; `greedy_decode` and `beam_search` caption images with it one word at a time, returning
 the words' attention maps as well.
 """
@@ -41,29 +41,32 @@ def applications_encoder(image_size, name="MobileNetV2", weights=None, layer=Non
 
 def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm",
                     embedding_dim=64, units=128, attention_units=64, dropout=0.0,
-                    doubly_stochastic=0.0):
+                    doubly_stochastic=0.0, attention="soft", seed=None):
     """Builds the teacher-forced captioning model.
 
     Args:
         vocab_size: Number of word ids V (`CaptionVocabulary`, `<pad>` = 0).
         image_size: Side S of the square RGB images (float, [0, 1]).
-        max_length: Input tokens per caption T (`<start>` + words, padded).
+        max_length: Words per caption n, as in `CaptionVocabulary.encode(captions, n)`: the
+            model reads captions of `n + 2` ids and predicts the last `T = n + 1` of them.
         encoder: A model from images to a grid `(B, h, w, D)`; default `small_cnn_encoder()`.
-        cell, embedding_dim, units, attention_units, dropout, doubly_stochastic: See
-            `AttentionDecoder`.
+        cell, embedding_dim, units, attention_units, dropout, doubly_stochastic, attention,
+            seed: See `AttentionDecoder`.
 
     Returns:
-        A model `[images (B, S, S, 3), tokens (B, T)] -> [logits (B, T, V), alphas (B, T, L)]`
-        with sub-layers named `encoder` and `decoder`, L = h * w.
+        A model `[images (B, S, S, 3), captions (B, n + 2)] -> [logits (B, T, V), alphas
+        (B, T, L)]` whose logits predict `captions[:, 1:]`, with sub-layers named `encoder` and
+        `decoder`, L = h * w. Train it with `loss=[masked cross-entropy, None]` and targets
+        `captions[:, 1:]`.
     """
     images = keras.Input((image_size, image_size, 3), name="images")
-    tokens = keras.Input((max_length,), dtype="int32", name="tokens")
+    captions = keras.Input((max_length + 2,), dtype="int32", name="captions")
     grid = (encoder or small_cnn_encoder())(images)
     annotations = keras.layers.Reshape((-1, grid.shape[-1]), name="annotations")(grid)
     decoder = AttentionDecoder(vocab_size, embedding_dim, units, attention_units, cell, dropout,
-                               doubly_stochastic, name="decoder")
-    logits, alphas = decoder(annotations, tokens)
-    return keras.Model([images, tokens], [logits, alphas], name="captioner")
+                               doubly_stochastic, attention=attention, seed=seed, name="decoder")
+    logits, alphas = decoder(annotations, captions)
+    return keras.Model([images, captions], [logits, alphas], name="captioner")
 
 
 @dataclasses.dataclass
