@@ -66,11 +66,15 @@ class CaptionVocabulary:
         Returns:
             int32 array `(N, max_length + 2)`.
         """
+        words = [normalize_caption(c).split()[:max_length] for c in captions]
+        flat = [w for ws in words for w in ws]
+        ids = np.asarray(self._lookup(flat), np.int32) if flat else np.zeros(0, np.int32)  # one call
         out = np.zeros((len(captions), max_length + 2), np.int32)
-        for i, caption in enumerate(captions):
-            words = normalize_caption(caption).split()[:max_length]
-            ids = np.asarray(self._lookup(words), np.int32) if words else np.zeros(0, np.int32)
-            out[i, : len(ids) + 2] = [self.id(START), *ids, self.id(END)]
+        start, end, offset = self.id(START), self.id(END), 0
+        for i, ws in enumerate(words):
+            out[i, 0], out[i, len(ws) + 1] = start, end
+            out[i, 1 : len(ws) + 1] = ids[offset : offset + len(ws)]
+            offset += len(ws)
         return out
 
     def decode(self, ids):

@@ -1,0 +1,187 @@
+"""Captioning scores: corpus BLEU-1..4 (via NLTK) and attention localisation with its chance level.
+
+BLEU says whether the words are right; localisation says whether the model *looked* at the
+thing it named: the share of object-naming words whose attention peak falls inside that
+object's box, next to the share a peak placed uniformly at random over the grid would get.
+"""
+
+import math
+import sys
+
+import numpy as np
+
+from kerasrnn.data.caption_vocab import normalize_caption
+
+
+def _tokens(caption):
+    if not isinstance(caption, str):
+        raise ValueError(f"captions must be strings, got {type(caption).__name__}: {caption!r}")
+    return normalize_caption(caption).split()
+
+
+def corpus_bleu(references, hypotheses, max_order=4):
+    """Corpus-level BLEU-1 .. BLEU-`max_order` of generated captions, with `nltk`.
+
+    Captions are normalised with `normalize_caption` (lower case, no punctuation) and split on
+    whitespace. Each BLEU-n is the brevity penalty times the geometric mean, with uniform weights
+    1/n, of the clipped n-gram precisions for orders 1..n, the counts summed over the whole
+    corpus before dividing (Papineni et al. 2002; the coco-caption BLEU that Show, Attend and
+    Tell reports). The brevity penalty uses, per caption, the reference length closest to the
+    hypothesis length (the shorter one on ties). NLTK does the counting; the one change to its
+    `corpus_bleu` is that a caption shorter than n words adds no n-grams to the denominator
+    (NLTK adds one), so that short captions score as in coco-caption.
+
+    No smoothing: an order with no matching n-gram anywhere in the corpus makes BLEU-n, and
+    every higher order, exactly 0.0 (nltk's "0 counts of n-gram overlaps" warning is not
+    raised). On a real test set that means a model that gets next to nothing right, or whose
+    captions are all shorter than n words. For a score per caption use a smoothed sentence BLEU
+    instead.
+
+    Args:
+        references: List of N lists of reference caption strings (one list per image, each
+            with at least one caption).
+        hypotheses: List of N generated caption strings.
+        max_order: Highest n-gram order n (>= 1).
+
+    Returns:
+        Dict `{"bleu1": float, ..., "bleu<max_order>": float}`, each in [0, 1].
+
+    Raises:
+        ValueError: if the lists differ in length or are empty, an image has no reference, a
+            caption is not a string, or `max_order < 1`.
+    """
+    from nltk.translate import bleu_score
+
+    if max_order < 1:
+        raise ValueError(f"max_order must be >= 1, got {max_order}")
+    if isinstance(hypotheses, str) or isinstance(references, str):
+        raise ValueError("references and hypotheses must be lists, not a single string")
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} reference lists but {len(hypotheses)} hypotheses")
+    if not hypotheses:
+        raise ValueError("corpus_bleu needs at least one caption")
+    refs = []
+    for i, image_refs in enumerate(references):
+        if isinstance(image_refs, str) or not len(image_refs):
+            raise ValueError(f"references[{i}] must be a non-empty list of caption strings, "
+                             f"got {image_refs!r}")
+        refs.append([_tokens(r) for r in image_refs])
+    hyps = [_tokens(h) for h in hypotheses]
+
+    # nltk hands the corpus precisions p_1..p_n to the smoothing function as Fractions that keep
+    # their raw counts: matched n-grams over hypothesis n-grams, except that nltk counts at least
+    # one n-gram per hypothesis (a sentence-level guard against 0/0), which lowers BLEU-n for
+    # captions shorter than n words ("a red circle" for BLEU-4). This hook puts back the true
+    # count, sum(max(0, len - n + 1)), as Papineni et al. and coco-caption do. Without smoothing
+    # (nltk's method0) a zero p_n becomes the smallest float, which leaves BLEU at about 1e-77
+    # rather than 0, and warns; here it is recorded and its scores set to exactly 0.0 below.
+    guesses = [sum(max(0, len(h) - n + 1) for h in hyps) for n in range(1, max_order + 1)]
+    zero_orders = set()
+
+    def true_counts_no_smoothing(p_n, *args, **kwargs):
+        out = []
+        for n, (p, guess) in enumerate(zip(p_n, guesses), start=1):
+            if p.numerator == 0:
+                zero_orders.add(n)
+                out.append(sys.float_info.min)
+            else:
+                out.append(p.numerator / guess)
+        return out
+
+    weights = [(1.0 / n,) * n for n in range(1, max_order + 1)]
+    scores = bleu_score.corpus_bleu(refs, hyps, weights=weights,
+                                    smoothing_function=true_counts_no_smoothing)
+    # With no unigram match at all, nltk returns zeros before smoothing (and no warning).
+    return {f"bleu{n}": 0.0 if any(i <= n for i in zero_orders) else float(s)
+            for n, s in zip(range(1, max_order + 1), scores)}
+
+
+def _grid_centres(num_cells, image_size):
+    """Centres `(L, 2)` as (x, y) pixels of a row-major g x g grid over an S x S image."""
+    g = math.isqrt(num_cells)
+    if g * g != num_cells or g == 0:
+        raise ValueError(f"attention maps have {num_cells} cells, not a square grid")
+    rows, cols = np.divmod(np.arange(num_cells), g)
+    step = image_size / g
+    return np.stack([(cols + 0.5) * step, (rows + 0.5) * step], axis=1)
+
+
+def _inside(points, boxes):
+    """Bool `(P,)`: whether each (x, y) point lies inside any of `boxes (K, 4)` (end-exclusive)."""
+    x, y = points[:, :1], points[:, 1:]
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.any((x >= boxes[:, 0]) & (x < boxes[:, 2]) & (y >= boxes[:, 1]) & (y < boxes[:, 3]),
+                  axis=1)
+
+
+def _word_outcomes(alphas, words, object_words, boxes, image_size):
+    """For each object-naming word: (peak inside a named box, share of cell centres inside them)."""
+    alphas = np.asarray(alphas)
+    words = words.split() if isinstance(words, str) else list(words)
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    object_words = [{names} if isinstance(names, str) else set(names) for names in object_words]
+    if alphas.ndim != 2 or alphas.shape[0] != len(words):
+        raise ValueError(f"alphas must be (n_words, L) with n_words = {len(words)}, got {alphas.shape}")
+    if len(object_words) != len(boxes):
+        raise ValueError(f"{len(object_words)} objects' words but {len(boxes)} boxes")
+    centres = _grid_centres(alphas.shape[1], image_size)
+    outcomes = []
+    for word, alpha in zip(words, alphas):
+        named = [k for k, names in enumerate(object_words) if word in names]
+        if not named:
+            continue
+        inside = _inside(centres, boxes[named])
+        outcomes.append((bool(inside[int(np.argmax(alpha))]), float(inside.mean())))
+    return outcomes
+
+
+def attention_localization(alphas, words, object_words, boxes, image_size):
+    """Counts one caption's object-naming words whose attention peak falls inside the object.
+
+    The attention map is a g x g grid over the S x S image, row-major: cell `(r, c)` (index
+    `r * g + c`) covers x in `[c S/g, (c+1) S/g)` and y in `[r S/g, (r+1) S/g)`. A word counts if
+    it names at least one object; it is a hit if the centre of its peak cell (the argmax of its
+    map) lies inside the box of any object it names. Other words (articles, relations, `<end>`)
+    are ignored.
+
+    Args:
+        alphas: float `(n_words, L)`, one attention map per generated word, L = g * g.
+        words: The n generated words (a list, or one space-separated string).
+        object_words: One entry per object: the set of words naming it, e.g.
+            `[{"red", "circle"}, {"blue", "square"}]` (a single string is one word).
+        boxes: int `(n_objects, 4)`: `x0, y0, x1, y1` in pixels, end-exclusive.
+        image_size: Side S of the image in pixels.
+
+    Returns:
+        `(hits, counted)`: ints.
+    """
+    outcomes = _word_outcomes(alphas, words, object_words, boxes, image_size)
+    return sum(hit for hit, _ in outcomes), len(outcomes)
+
+
+def localization_score(alphas, words, object_words, boxes, image_size):
+    """Attention localisation over many captions, with the chance level to read it against.
+
+    Args:
+        alphas: List of N float arrays `(n_words_i, L)`.
+        words: List of N word lists (or strings).
+        object_words: List of N lists, one set of naming words per object (see
+            `attention_localization`).
+        boxes: List of N int arrays `(n_objects_i, 4)`.
+        image_size: Side S of the images in pixels (all the same size).
+
+    Returns:
+        Dict with `"localization"`: hits / counted words over the corpus (nan if no word names
+        an object), `"words"`: the number of counted words, and `"chance"`: the mean over the
+        counted words of the share of grid-cell centres inside the boxes the word names, i.e.
+        the localisation a peak placed uniformly at random would score (nan if none).
+    """
+    if not len(alphas) == len(words) == len(object_words) == len(boxes):
+        raise ValueError(f"got {len(alphas)} alphas, {len(words)} word lists, "
+                         f"{len(object_words)} object_words and {len(boxes)} boxes lists")
+    outcomes = [o for a, w, ow, b in zip(alphas, words, object_words, boxes)
+                for o in _word_outcomes(a, w, ow, b, image_size)]
+    if not outcomes:
+        return {"localization": math.nan, "words": 0, "chance": math.nan}
+    hits, chance = np.mean(np.array(outcomes, np.float64), axis=0)
+    return {"localization": float(hits), "words": len(outcomes), "chance": float(chance)}

@@ -1,0 +1,265 @@
+"""Training and scoring the Show-Attend-Tell captioner with `model.fit`: the logic behind
+train_captioner.py.
+
+A run builds the vocabulary from the training captions (saved as `vocab.json`), trains the
+teacher-forced model on every (image, reference caption) pair, then captions the test images
+greedily and with beam search and scores them: corpus BLEU-1..4 (`kerasrnn.metrics`), exact
+captions (the share of images whose caption is one of its references) and, on the generated
+sets that know where each object is, attention localisation.
+"""
+
+import dataclasses
+import math
+import pathlib
+
+import keras
+import numpy as np
+
+from kerasrnn import metrics as scores
+from kerasrnn import run_dir
+from kerasrnn.data.caption_vocab import END, START, CaptionVocabulary
+from kerasrnn.data.captions import DATASETS, caption_dataset, load_captions
+from kerasrnn.data.image_files import read_image
+from kerasrnn.errors import InputError
+from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
+from kerasrnn.models.captioner import (
+    applications_encoder,
+    beam_search,
+    build_captioner,
+    greedy_decode,
+    small_cnn_encoder,
+)
+from kerasrnn.train.callbacks import StopAfterSteps, Throughput
+
+KIND = "captioner"
+
+
+@dataclasses.dataclass
+class CaptionerConfig:
+    """Everything a captioning run depends on (saved in `config.json`)."""
+
+    dataset: str = "scenes"
+    data_dir: str | None = None
+    image_size: int = 64
+    max_length: int = 16  # words per caption; longer captions are cut
+    min_count: int = 1  # rarer training words become <unk>
+    cell: str = "lstm"
+    attention: str = "soft"
+    encoder: str = "small"  # "small" (a CNN trained from scratch) or a keras.applications name
+    encoder_weights: str | None = None  # applications only: None, "imagenet" or a weights file
+    encoder_layer: str | None = None  # applications only: the layer whose grid is attended over
+    embedding_dim: int = 64
+    units: int = 128
+    attention_units: int = 64
+    dropout: float = 0.0
+    doubly_stochastic: float = 0.0
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    train_count: int | None = None  # generated sets: images drawn for training
+    test_count: int | None = None  # generated sets: images drawn for val and test
+    beam_width: int = 3
+    seed: int = 0
+
+    def validate(self):
+        """Raises `InputError` for settings that cannot train."""
+        choices = {"dataset": DATASETS, "cell": CELLS, "attention": ATTENTIONS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise InputError(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        for name in ("epochs", "batch_size", "max_length", "min_count", "beam_width", "image_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.image_size < 16:
+            raise InputError(f"--image-size must be at least 16 pixels, got {self.image_size}")
+        if self.learning_rate <= 0:
+            raise InputError(f"--lr must be > 0, got {self.learning_rate}")
+
+    def model_config(self, vocab_size):
+        """The `build_captioner` arguments besides the encoder."""
+        return dict(vocab_size=vocab_size, image_size=self.image_size, max_length=self.max_length,
+                    cell=self.cell, embedding_dim=self.embedding_dim, units=self.units,
+                    attention_units=self.attention_units, dropout=self.dropout,
+                    doubly_stochastic=self.doubly_stochastic, attention=self.attention,
+                    seed=self.seed)
+
+    def build_model(self, vocab_size):
+        """A fresh teacher-forced captioner for a vocabulary of `vocab_size` ids."""
+        if self.encoder == "small":
+            encoder = small_cnn_encoder()
+        else:
+            try:
+                encoder = applications_encoder(self.image_size, self.encoder, self.encoder_weights,
+                                               self.encoder_layer)
+            except (AttributeError, ValueError, OSError) as e:
+                raise InputError(f"--encoder {self.encoder}: cannot build it ({e}); use 'small' or "
+                                 "a keras.applications name such as MobileNetV2") from None
+        return build_captioner(encoder=encoder, **self.model_config(vocab_size))
+
+
+def load_splits(config):
+    """The train / val / test `CaptionExample` lists of `config.dataset`."""
+    counts = {"train": config.train_count, "val": config.test_count, "test": config.test_count}
+    return {split: load_captions(config.dataset, split, config.data_dir, config.image_size,
+                                 count=counts[split], seed=config.seed)
+            for split in ("train", "val", "test")}
+
+
+def example_images(examples, image_size):
+    """The examples' images as float32 `(N, S, S, 3)` in [0, 1]."""
+    return np.stack([ex.image.astype(np.float32) / 255.0 if ex.image is not None
+                     else read_image(ex.path, image_size) for ex in examples])
+
+
+def compile_model(model, config):
+    """Adam with gradient clipping; cross-entropy over the non-pad target words."""
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=5.0),
+                  loss=[keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+                        None])
+    return model
+
+
+def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, extra_callbacks=()):
+    """Trains a captioner and writes the run directory `out_dir` (model, vocab, metrics).
+
+    Args:
+        config: `CaptionerConfig` (when resuming, the saved run's settings are used, with this
+            config's `epochs`).
+        out_dir: Directory to write (see `kerasrnn.run_dir`).
+        resume: Continue the run in `out_dir` from its last per-epoch backup.
+        max_seconds: Stop after this much wall time (checked after each step).
+        verbose: Keras progress bar setting.
+        extra_callbacks: More Keras callbacks for `fit`.
+
+    Returns:
+        The metrics dict also written to `out_dir/metrics.json`.
+    """
+    saved = run_dir.prepare_run_dir(out_dir, resume, KIND)
+    if saved is not None:
+        config = dataclasses.replace(CaptionerConfig(**saved["training"]), epochs=config.epochs)
+    config.validate()
+    keras.utils.set_random_seed(config.seed)
+    splits = load_splits(config)
+    out = pathlib.Path(out_dir)
+    if saved is None:
+        vocab = CaptionVocabulary.from_captions(
+            [c for ex in splits["train"] for c in ex.captions], config.min_count)
+    else:
+        vocab = CaptionVocabulary.load(out)
+    start_epoch = run_dir.restored_epoch(out)
+    if resume and start_epoch >= config.epochs:
+        raise InputError(f"--resume: {out} has already trained {start_epoch} epochs; "
+                         "pass a larger --epochs to train further")
+
+    batch = config.batch_size
+    pairs = sum(len(ex.captions) for ex in splits["train"])
+    if pairs < batch:
+        raise InputError(f"the {config.dataset} training split has {pairs} captions, fewer than "
+                         f"one batch of {batch}; lower --batch-size")
+    train_ds = caption_dataset(splits["train"], vocab, config.image_size, config.max_length, batch,
+                               shuffle=True, seed=config.seed, repeat=True, drop_remainder=True)
+    val_ds = caption_dataset(splits["val"], vocab, config.image_size, config.max_length, batch,
+                             shuffle=False)
+    model = compile_model(config.build_model(len(vocab)), config)
+
+    out.mkdir(parents=True, exist_ok=True)
+    if saved is None:
+        vocab.save(out)
+        run_dir.write_run_config(out, KIND, config.model_config(len(vocab)), dataclasses.asdict(config))
+    throughput = Throughput(batch)
+    stopper = StopAfterSteps(None, max_seconds)
+    callbacks = [
+        run_dir.backup_callback(out),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
+        stopper, throughput, *extra_callbacks,
+    ]
+    history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=pairs // batch,
+                        validation_data=val_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
+    losses = history.history.get("loss", [])
+    if any(math.isnan(v) for v in losses):
+        raise InputError("training diverged (loss became NaN); lower --lr")
+
+    results = evaluate_captioner(model, vocab, splits["test"], config)
+    h = history.history
+    metrics = {
+        **results,
+        "train_loss": losses[-1] if losses else None,
+        "val_loss": h["val_loss"][-1] if h.get("val_loss") else None,
+        "epochs": start_epoch + len(losses),
+        "steps": int(model.optimizer.iterations.numpy()),
+        "captions_per_second_training": throughput.per_second,
+        "train_seconds": throughput.seconds,
+        "stopped_by_time_limit": stopper.stopped_by_time,
+        "train_images": len(splits["train"]),
+        "test_images": len(splits["test"]),
+        "vocab_size": len(vocab),
+        "history": {k: [float(v) for v in vs] for k, vs in h.items()},
+        "parameters": int(model.count_params()),
+    }
+    run_dir.save_trained_model(out, model, metrics)
+    return metrics
+
+
+def caption_images(model, vocab, images, max_length, beam_width=1, batch_size=64):
+    """Captions images greedily (`beam_width=1`) or with beam search: a list of `Caption`s."""
+    start, end = vocab.id(START), vocab.id(END)
+    if beam_width == 1:
+        return [c for i in range(0, len(images), batch_size)
+                for c in greedy_decode(model, images[i : i + batch_size], start, end, max_length)]
+    return [beam_search(model, image, start, end, max_length, beam_width) for image in images]
+
+
+def evaluate_captioner(model, vocab, examples, config):
+    """Scores greedy and beam-search captions of `examples` (the test split).
+
+    Returns:
+        dict with `bleu1`..`bleu4` (greedy), `beam_bleu1`..`beam_bleu4` (beam
+        `config.beam_width`), `exact_caption_pct` and `beam_exact_caption_pct` (share of images
+        whose caption equals one of its references), and on generated sets `localization_pct`,
+        `localization_chance_pct` and `localization_words`; `samples`: a few captions.
+    """
+    if not examples:
+        raise InputError("the test split is empty; nothing to score")
+    images = example_images(examples, config.image_size)
+    references = [ex.captions for ex in examples]
+    max_words = config.max_length + 1  # the words and <end>
+    results = {}
+    for prefix, width in (("", 1), ("beam_", config.beam_width)):
+        captions = caption_images(model, vocab, images, max_words, width)
+        texts = [vocab.decode(c.tokens) for c in captions]
+        results.update({prefix + k: v for k, v in scores.corpus_bleu(references, texts).items()})
+        exact = [t in refs for t, refs in zip(texts, references)]
+        results[prefix + "exact_caption_pct"] = 100.0 * float(np.mean(exact))
+        if prefix == "":
+            greedy = (captions, texts)
+    captions, texts = greedy
+    if examples[0].boxes is not None:
+        local = scores.localization_score(
+            [c.alphas[: len(t.split())] for c, t in zip(captions, texts)], [t.split() for t in texts],
+            [ex.object_words for ex in examples], [ex.boxes for ex in examples], config.image_size)
+        results["localization_pct"] = 100.0 * local["localization"]
+        results["localization_chance_pct"] = 100.0 * local["chance"]
+        results["localization_words"] = local["words"]
+    results["samples"] = [{"caption": t, "references": refs[:2]}
+                          for t, refs in zip(texts[:5], references[:5])]
+    return results
+
+
+def test_example(training_config, index):
+    """Test example `index` of the generated dataset a run was trained on (scenes, digits)."""
+    config = CaptionerConfig(**training_config)
+    if config.dataset not in ("scenes", "digits"):
+        raise InputError(f"the model was trained on {config.dataset}, not a generated set; give --image")
+    examples = load_captions(config.dataset, "test", config.data_dir, config.image_size,
+                             count=config.test_count, seed=config.seed)
+    if not 0 <= index < len(examples):
+        raise InputError(f"--scene {index} is outside the {len(examples)} test images (0 to {len(examples) - 1})")
+    return examples[index]
+
+
+def load_captioner(directory):
+    """Loads a finished captioning run: `(model, vocab, config dict)`."""
+    model, config = run_dir.load_trained_model(
+        directory, KIND, f"python training/train_captioner.py --out {directory} --resume")
+    return model, CaptionVocabulary.load(directory), config

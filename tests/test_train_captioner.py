@@ -1,0 +1,113 @@
+"""Captioner training run on tiny generated scenes: metrics, files, resume, refusals, the scripts."""
+
+import json
+import pathlib
+import runpy
+import sys
+
+import numpy as np
+import pytest
+
+from kerasrnn.errors import InputError
+from kerasrnn.train.captioner import CaptionerConfig, load_captioner, train_captioner
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = dict(dataset="scenes", image_size=32, max_length=8, embedding_dim=16, units=32,
+            attention_units=16, epochs=3, batch_size=16, train_count=192, test_count=8,
+            learning_rate=1e-2)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cap") / "run"
+    return out, train_captioner(CaptionerConfig(**TINY), out, verbose=0)
+
+
+def test_training_lowers_the_loss_and_scores_the_test_split(run):
+    out, m = run
+    losses = m["history"]["loss"]
+    assert m["epochs"] == 3 and losses[-1] < 0.8 * losses[0]
+    for prefix in ("", "beam_"):
+        bleu = [m[f"{prefix}bleu{n}"] for n in range(1, 5)]
+        assert all(0.0 <= b <= 1.0 for b in bleu) and bleu[0] >= bleu[3]
+        assert 0.0 <= m[f"{prefix}exact_caption_pct"] <= 100.0
+    assert m["localization_words"] > 0 and 0 <= m["localization_pct"] <= 100
+    assert 0 < m["localization_chance_pct"] < 50  # an object covers a small part of the grid
+    assert m["test_images"] == 8 and m["vocab_size"] > 4
+    for name in ("model.keras", "vocab.json", "config.json", "metrics.json"):
+        assert (out / name).is_file()
+    assert json.loads((out / "metrics.json").read_text())["bleu1"] == m["bleu1"]
+
+
+def test_the_saved_run_loads_and_captions(run):
+    out, m = run
+    model, vocab, config = load_captioner(out)
+    assert config["training"]["dataset"] == "scenes" and len(vocab) == m["vocab_size"]
+    logits, alphas = model([np.zeros((1, 32, 32, 3), "float32"), np.zeros((1, 10), "int32")])
+    assert tuple(logits.shape) == (1, 9, len(vocab)) and tuple(alphas.shape) == (1, 9, 16)
+
+
+def test_never_overwrites_and_resume_extends(run, tmp_path):
+    out, _ = run
+    with pytest.raises(InputError, match="already holds files"):
+        train_captioner(CaptionerConfig(**TINY), out, verbose=0)
+    with pytest.raises(InputError, match="already trained 3 epochs"):
+        train_captioner(CaptionerConfig(**TINY), out, resume=True, verbose=0)
+    with pytest.raises(InputError, match="no run to resume"):
+        train_captioner(CaptionerConfig(**TINY), tmp_path / "none", resume=True, verbose=0)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("dataset", "imagenet", "--dataset must be one of"),
+    ("cell", "rnn", "--cell must be one of"),
+    ("attention", "medium", "--attention must be one of"),
+    ("beam_width", 0, "--beam-width must be >= 1"),
+])
+def test_bad_settings_are_refused(field, value, message, tmp_path):
+    with pytest.raises(InputError, match=message):
+        train_captioner(CaptionerConfig(**{**TINY, field: value}), tmp_path / "x", verbose=0)
+    assert not (tmp_path / "x").exists()
+
+
+def _script(name, argv, capsys):
+    old = sys.argv
+    sys.argv = [name, *argv]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_path(str(ROOT / "training" / name), run_name="__main__")
+    finally:
+        sys.argv = old
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out, out.err
+
+
+def test_caption_image_prints_a_caption_and_writes_the_figure(run, tmp_path, capsys):
+    out, _ = run
+    png = tmp_path / "attention.png"
+    code, stdout, _ = _script("caption_image.py", ["--model", str(out), "--model", str(out),
+                                                   "--scene", "0", "--beam", "2", "--out", str(png)],
+                              capsys)
+    assert code == 0 and png.stat().st_size > 1000 and "attention figure" in stdout
+    assert len(stdout.strip().splitlines()) == 3  # one caption per --model, then the figure
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--scene", "0", "--beam", "0"], "--beam must be >= 1"),
+    (["--scene", "99"], "outside the 8 test images"),
+    (["--image", "NOT_AN_IMAGE"], "not_an_image.txt"),
+])
+def test_caption_image_bad_input(run, tmp_path, capsys, extra, message):
+    out, _ = run
+    bad = tmp_path / "not_an_image.txt"
+    bad.write_text("hello")
+    extra = [str(bad) if e == "NOT_AN_IMAGE" else e for e in extra]
+    code, _, err = _script("caption_image.py", ["--model", str(out), *extra,
+                                                "--out", str(tmp_path / "a.png")], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_train_script_refuses_bad_flags_in_one_line(tmp_path, capsys):
+    code, _, err = _script("train_captioner.py", ["--dataset", "imagenet", "--out", str(tmp_path / "r")],
+                           capsys)
+    assert code == 2 and err.startswith("error: --dataset must be one of") and len(err.strip().splitlines()) == 1

@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""Caption an image with a trained captioner and draw where it looked for each word.
+
+Examples:
+  python training/caption_image.py --model runs/cap-scenes --image photo.jpg
+  python training/caption_image.py --model runs/cap-f8k --image dog.jpg --beam 5 --out dog-attention.png
+  python training/caption_image.py --model runs/cap-scenes --scene 3        # a generated test scene
+  python training/caption_image.py --model runs/cap-soft --model runs/cap-hard --scene 3   # one row each
+
+Prints the caption (and its score) and writes the per-word attention overlay PNG (default:
+<image name>-attention.png beside the current directory). Grayscale and RGBA images are
+converted to RGB; any size is resized to the model's input size.
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, action="append",
+                   help="a run directory written by train_captioner.py; repeat it to compare models "
+                        "(one figure row each, e.g. soft vs hard attention)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image", help="image file (JPEG, PNG, GIF or BMP)")
+    source.add_argument("--scene", type=int,
+                        help="caption test image N of the model's generated dataset (scenes, digits)")
+    p.add_argument("--beam", type=int, default=3, help="beam width; 1 = greedy (default 3)")
+    p.add_argument("--max-length", type=int, help="most words (default: the model's)")
+    p.add_argument("--out", help="attention PNG to write (default: <image stem>-attention.png)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from kerasrnn.errors import InputError
+
+    try:
+        if args.beam < 1:
+            raise InputError(f"--beam must be >= 1 (1 is greedy), got {args.beam}")
+        out = pathlib.Path(args.out or f"{pathlib.Path(args.image).stem if args.image else f'scene-{args.scene}'}-attention.png")
+        if out.exists():
+            raise InputError(f"--out {out} exists; choose another file name")
+        if not out.parent.is_dir():
+            raise InputError(f"--out {out}: folder {out.parent} does not exist")
+        from kerasrnn.train.captioner import caption_images, example_images, load_captioner, test_example
+        from kerasrnn.viz import plot_attention
+
+        rows, labels, image = [], [], None
+        for directory in args.model:
+            model, vocab, config = load_captioner(directory)
+            training = config["training"]
+            if image is None:
+                if args.image:
+                    from kerasrnn.data.image_files import read_image
+
+                    image = read_image(args.image, training["image_size"])
+                else:
+                    image = example_images([test_example(training, args.scene)], training["image_size"])[0]
+            elif image.shape[0] != training["image_size"]:
+                raise InputError(f"{directory} reads {training['image_size']}-pixel images, the first "
+                                 f"--model {image.shape[0]}; compare models of one image size")
+            max_words = (args.max_length or training["max_length"]) + 1
+            caption = caption_images(model, vocab, image[None], max_words, args.beam)[0]
+            words = vocab.decode(caption.tokens).split()
+            rows.append((words, caption.alphas[: len(words)]))
+            labels.append(f"{pathlib.Path(directory).name}: {training['attention']}")
+            print(f"{' '.join(words)}    [{labels[-1]}; log-probability {caption.log_prob:.3f}, "
+                  f"{'greedy' if args.beam == 1 else f'beam {args.beam}'}]")
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    plot_attention(image, rows, out, row_labels=labels)
+    print(f"attention figure: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+#!/usr/bin/env python
+"""Train a Show-Attend-Tell captioner (soft or hard attention) and score it on the test split.
+
+Examples:
+  python training/train_captioner.py --dataset scenes --epochs 10 --out runs/cap-scenes
+  python training/train_captioner.py --dataset digits --data-dir mnist.npz --out runs/cap-digits
+  python training/train_captioner.py --dataset flickr8k --data-dir Flickr8k --cell lstm --out runs/cap-f8k
+  python training/train_captioner.py --dataset scenes --attention hard --out runs/cap-hard
+  python training/train_captioner.py --out runs/cap-scenes --resume --epochs 20   # continue a run
+
+Datasets: `scenes` is generated and needs nothing. `digits` needs MNIST (--data-dir a mnist.npz
+or idx folder, else $KERASRNN_MNIST, else download). `flickr8k` needs a folder with
+Flickr8k.token.txt, the split lists and the images (--data-dir, else $KERASRNN_FLICKR8K). `coco`
+needs a folder with annotations/captions_*2017.json and the image folders (--data-dir, else
+$KERASRNN_COCO, else TFDS coco_captions). metrics.json gets BLEU-1..4 (greedy and beam),
+exact-caption accuracy and, on scenes and digits, attention localisation.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+
+DATA_ENV = {"digits": "KERASRNN_MNIST", "flickr8k": "KERASRNN_FLICKR8K", "coco": "KERASRNN_COCO"}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="scenes", help="scenes, digits, flickr8k or coco (default scenes)")
+    p.add_argument("--data-dir", help="where the dataset is (see above; default: its environment variable)")
+    p.add_argument("--cell", default="lstm", help="vanilla, lstm or gru (default lstm)")
+    p.add_argument("--attention", default="soft", help="soft or hard (REINFORCE) (default soft)")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training captions (default 10)")
+    p.add_argument("--batch-size", type=int, default=32, help="captions per batch (default 32)")
+    p.add_argument("--lr", type=float, default=1e-3, dest="learning_rate", help="Adam learning rate (default 1e-3)")
+    p.add_argument("--image-size", type=int, default=64, help="images are resized to S x S (default 64)")
+    p.add_argument("--max-length", type=int, default=16, help="words kept per caption (default 16)")
+    p.add_argument("--min-count", type=int, default=1, help="rarer training words become <unk> (default 1)")
+    p.add_argument("--encoder", default="small",
+                   help="'small' (a CNN trained from scratch) or a keras.applications name, e.g. MobileNetV2")
+    p.add_argument("--encoder-weights", help="applications encoder: 'imagenet' (downloads) or a local weights file")
+    p.add_argument("--encoder-layer", help="applications encoder: the layer whose grid is attended over")
+    p.add_argument("--units", type=int, default=128, help="recurrent state size (default 128)")
+    p.add_argument("--embedding-dim", type=int, default=64, help="word embedding size (default 64)")
+    p.add_argument("--attention-units", type=int, default=64, help="attention scoring size (default 64)")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout before the output layer (default 0)")
+    p.add_argument("--doubly-stochastic", type=float, default=0.0,
+                   help="weight of the paper's attention regulariser (default 0; the paper uses 1)")
+    p.add_argument("--beam", type=int, default=3, dest="beam_width", help="beam width scored (default 3)")
+    p.add_argument("--train-count", type=int, help="scenes/digits: training images drawn")
+    p.add_argument("--test-count", type=int, help="scenes/digits: validation and test images drawn")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--time-limit", type=float, help="stop training after this many minutes of wall time")
+    p.add_argument("--out", required=True, help="run / model directory to write")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last backup")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from kerasrnn.errors import InputError
+    from kerasrnn.train.captioner import CaptionerConfig, train_captioner
+
+    if args.data_dir is None and args.dataset in DATA_ENV:
+        args.data_dir = os.environ.get(DATA_ENV[args.dataset])
+    fields = {k: v for k, v in vars(args).items() if k in CaptionerConfig.__dataclass_fields__}
+    try:
+        config = CaptionerConfig(**fields)
+        if not args.resume:
+            config.validate()
+        max_seconds = args.time_limit * 60 if args.time_limit else None
+        m = train_captioner(config, args.out, resume=args.resume, max_seconds=max_seconds)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)
+        return 130
+    for sample in m["samples"][:3]:
+        print(f"  {sample['caption']!r}   (reference: {sample['references'][0]!r})")
+    def bleu(prefix):
+        return " / ".join(f"{100 * m[f'{prefix}bleu{n}']:.1f}" for n in range(1, 5))
+
+    local = (f", localisation {m['localization_pct']:.1f}% (chance {m['localization_chance_pct']:.1f}%)"
+             if "localization_pct" in m else "")
+    print(f"done: {m['epochs']} epochs; test BLEU-1..4 greedy {bleu('')}, beam-{config.beam_width} "
+          f"{bleu('beam_')}; exact captions {m['exact_caption_pct']:.1f}%{local}; model in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
