@@ -73,7 +73,15 @@ def test_to_onnx_replaces_a_file_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
 
 
-def test_to_onnx_refuses_several_inputs(tmp_path):
-    a, b = keras.Input((2,)), keras.Input((2,))
-    with pytest.raises(ValueError, match="one input and one output"):
-        to_onnx(keras.Model([a, b], a + b), tmp_path / "m.onnx", (2,))
+def test_to_onnx_converts_several_inputs_and_outputs(tmp_path):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("export needs the TensorFlow backend")
+    a, b = keras.Input((2,), name="a"), keras.Input((3,), name="b")
+    model = keras.Model([a, b], [a * 2.0, keras.ops.sum(b, axis=-1, keepdims=True)])
+    path = to_onnx(model, tmp_path / "m.onnx")
+    x, y = np.ones((4, 2), "float32"), np.arange(12, dtype="float32").reshape(4, 3)
+    got = onnx_outputs(path, {"a": x, "b": y})
+    np.testing.assert_allclose(got[0], 2 * x)
+    np.testing.assert_allclose(got[1], y.sum(-1, keepdims=True))
+    with pytest.raises(ValueError, match="has 2 outputs; got 1 names"):
+        to_onnx(model, tmp_path / "n.onnx", output_name="x")

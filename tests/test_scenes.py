@@ -32,6 +32,7 @@ def test_captions_name_what_is_drawn_where_it_is():
             centres = (scene.boxes[:, :2] + scene.boxes[:, 2:]) / 2
             dx, dy = centres[0] - centres[1]
             relation = " ".join(words[3:-3])
-            expected = (("left of" if dx < 0 else "right of") if abs(dx) >= abs(dy)
-                        else ("above" if dy < 0 else "below"))
-            assert relation == expected
+            # The first-named object is the left (or upper) one, and the axis is never a near tie.
+            expected = "left of" if abs(dx) >= abs(dy) else "above"
+            assert relation == expected and (dx < 0 if expected == "left of" else dy < 0)
+            assert abs(abs(dx) - abs(dy)) >= 64 / 16

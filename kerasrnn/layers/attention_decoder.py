@@ -39,6 +39,13 @@ def _make_cell(cell, units):
     raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
 
 
+def _most_likely(alpha):
+    """One-hot `(batch, L)` of alpha's largest weight (ties share it; no argmax, which Keras's
+    TensorFlow backend builds from bit casts that ONNX lacks)."""
+    peak = ops.cast(ops.equal(alpha, ops.max(alpha, axis=-1, keepdims=True)), alpha.dtype)
+    return peak / ops.sum(peak, axis=-1, keepdims=True)
+
+
 @keras.saving.register_keras_serializable(package="kerasrnn")
 class AttentionDecoder(keras.layers.Layer):
     """Show-Attend-Tell caption decoder: teacher-forced over whole captions, or one step at a time.
@@ -134,9 +141,7 @@ class AttentionDecoder(keras.layers.Layer):
             attention weights the context was made with (alpha, or one-hot for hard attention).
         """
         alpha = self.attention(annotations, states[0], mask=mask, projected_annotations=projected)[1]
-        weights = alpha
-        if self.attention_type == "hard":
-            weights = ops.one_hot(ops.argmax(alpha, axis=-1), ops.shape(alpha)[-1], dtype=alpha.dtype)
+        weights = _most_likely(alpha) if self.attention_type == "hard" else alpha
         logits, states = self._read_and_predict(tokens, states, annotations, weights, training)
         return logits, states, weights
 
@@ -175,7 +180,7 @@ class AttentionDecoder(keras.layers.Layer):
                 weights, log_p = self._sample_weights(alpha, use_soft)
                 log_p_locations.append(log_p)
             elif self.attention_type == "hard":
-                weights = ops.one_hot(ops.argmax(alpha, -1), ops.shape(alpha)[-1], dtype=alpha.dtype)
+                weights = _most_likely(alpha)
             else:
                 weights = alpha
             logits, states = self._read_and_predict(inputs[:, t], states, annotations, weights,
