@@ -7,7 +7,7 @@ import pytest
 
 from kerasrnn.data.caption_vocab import CaptionVocabulary
 from kerasrnn.data.scenes import captioned_scenes
-from kerasrnn.models.captioner import beam_search, build_captioner, greedy_decode
+from kerasrnn.models.captioner import beam_search, beam_search_batch, build_captioner, greedy_decode
 
 T = 9
 
@@ -130,3 +130,26 @@ def test_hard_attention_training_lowers_the_loss_and_round_trips(scenes, tmp_pat
     assert loaded.get_layer("decoder").attention_type == "hard"
     for a, b in zip(model([images[:2], ids[:2]]), loaded([images[:2], ids[:2]])):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_batched_beam_search_equals_one_image_at_a_time(scenes):
+    images, _, vocab = scenes
+    model = _model(vocab)
+    start, end = vocab.id("<start>"), vocab.id("<end>")
+    batch = beam_search_batch(model, images[:4], start, end, max_length=T, beam_width=3)
+    for image, b in zip(images[:4], batch):
+        one = beam_search(model, image, start, end, max_length=T, beam_width=3)
+        assert b.tokens == one.tokens and b.log_prob == pytest.approx(one.log_prob, abs=1e-5)
+        np.testing.assert_allclose(b.alphas, one.alphas, atol=1e-6)
+
+
+def test_grid_coordinates_tell_cells_apart():
+    from kerasrnn.layers import GridCoordinates
+
+    grid = np.zeros((2, 3, 4, 5), "float32")
+    out = keras.ops.convert_to_numpy(GridCoordinates()(grid))
+    assert out.shape == (2, 3, 4, 7) and not out[..., :5].any()
+    np.testing.assert_allclose(out[0, 0, :, 5], [-0.75, -0.25, 0.25, 0.75])  # x: cell centres
+    np.testing.assert_allclose(out[1, :, 0, 6], [-2 / 3, 0.0, 2 / 3], atol=1e-7)  # y
+    model = build_captioner(10, 32, 4, coordinates=False)
+    assert "coordinates" not in [layer.name for layer in model.layers]

@@ -2,6 +2,7 @@
 
 from kerasrnn.layers.attention_decoder import AttentionDecoder
 from kerasrnn.layers.bahdanau_attention import BahdanauAttention
+from kerasrnn.layers.grid_coordinates import GridCoordinates
 from kerasrnn.layers.one_hot import OneHot
 from kerasrnn.layers.spatial_transformer import (
     SpatialTransformer,
@@ -16,6 +17,7 @@ from kerasrnn.layers.vanilla_rnn_cell import VanillaRNNCell
 __all__ = [
     "AttentionDecoder",
     "BahdanauAttention",
+    "GridCoordinates",
     "OneHot",
     "SpatialTransformer",
     "VanillaRNNCell",

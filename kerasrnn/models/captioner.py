@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from kerasrnn.layers.attention_decoder import AttentionDecoder
+from kerasrnn.layers.grid_coordinates import GridCoordinates
 
 
 def small_cnn_encoder(filters=(32, 64, 128)):
@@ -41,7 +42,7 @@ def applications_encoder(image_size, name="MobileNetV2", weights=None, layer=Non
 
 def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm",
                     embedding_dim=64, units=128, attention_units=64, dropout=0.0,
-                    doubly_stochastic=0.0, attention="soft", seed=None):
+                    doubly_stochastic=0.0, attention="soft", seed=None, coordinates=True):
     """Builds the teacher-forced captioning model.
 
     Args:
@@ -52,6 +53,8 @@ def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm
         encoder: A model from images to a grid `(B, h, w, D)`; default `small_cnn_encoder()`.
         cell, embedding_dim, units, attention_units, dropout, doubly_stochastic, attention,
             seed: See `AttentionDecoder`.
+        coordinates: Append each grid cell's (x, y) to its annotation (`GridCoordinates`), so
+            the decoder knows where it looked; without, only a wide receptive field tells it.
 
     Returns:
         A model `[images (B, S, S, 3), captions (B, n + 2)] -> [logits (B, T, V), alphas
@@ -62,6 +65,8 @@ def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm
     images = keras.Input((image_size, image_size, 3), name="images")
     captions = keras.Input((max_length + 2,), dtype="int32", name="captions")
     grid = (encoder or small_cnn_encoder())(images)
+    if coordinates:
+        grid = GridCoordinates(name="coordinates")(grid)
     annotations = keras.layers.Reshape((-1, grid.shape[-1]), name="annotations")(grid)
     decoder = AttentionDecoder(vocab_size, embedding_dim, units, attention_units, cell, dropout,
                                doubly_stochastic, attention=attention, seed=seed, name="decoder")
@@ -81,8 +86,11 @@ class Caption:
 
 
 def _encode(model, images):
+    """The annotation vectors `(B, L, D)` of a `build_captioner` model for `images`."""
     grid = model.get_layer("encoder")(images)
-    return ops.reshape(grid, (ops.shape(grid)[0], -1, grid.shape[-1]))
+    if any(layer.name == "coordinates" for layer in model.layers):
+        grid = model.get_layer("coordinates")(grid)
+    return model.get_layer("annotations")(grid)
 
 
 def _log_softmax(logits):
@@ -129,53 +137,73 @@ def greedy_decode(model, images, start_id, end_id, max_length, length_penalty=0.
 
 
 def beam_search(model, image, start_id, end_id, max_length, beam_width=3, length_penalty=0.7):
-    """Captions one image with beam search.
+    """Captions one image `(S, S, 3)` with beam search; see `beam_search_batch`. Returns a `Caption`."""
+    return beam_search_batch(model, np.asarray(image)[None], start_id, end_id, max_length,
+                             beam_width, length_penalty)[0]
 
-    Keeps the `beam_width` best partial captions by summed log-probability; a caption that
-    emits `<end>` (or reaches `max_length`) is finished; the search stops when `beam_width`
-    captions are finished or no beam is left, and returns the finished caption with the best
-    length-normalised score `log_prob / len ** length_penalty`. With `beam_width=1` it is
-    greedy decoding.
+
+def beam_search_batch(model, images, start_id, end_id, max_length, beam_width=3,
+                      length_penalty=0.7):
+    """Captions a batch of images with beam search, all beams of all images in one decoder call.
+
+    For each image, keeps the `beam_width` best partial captions by summed log-probability; a
+    caption that emits `<end>` (or reaches `max_length`) is finished; an image's search stops
+    when `beam_width` captions are finished or no beam is left, and it gets the finished caption
+    with the best length-normalised score `log_prob / len ** length_penalty`. With
+    `beam_width=1` it is greedy decoding.
 
     Args:
         model: A `build_captioner` model.
-        image: float `(S, S, 3)`.
+        images: float `(B, S, S, 3)`.
         start_id, end_id: Ids of `<start>` and `<end>`.
         max_length: Most words generated (including `<end>`).
         beam_width: Number of beams k (>= 1).
         length_penalty: alpha of the length normalisation (0 = none).
 
     Returns:
-        The best `Caption`.
+        List of B `Caption`s.
     """
     if beam_width < 1:
         raise ValueError(f"beam width must be >= 1, got {beam_width}")
-    decoder = model.get_layer("decoder")
-    annotations = _encode(model, np.asarray(image)[None])
-    projected = decoder.attention.project_annotations(annotations)  # once, shared by all beams
-    beams = [([], 0.0, [])]  # (tokens, log_prob, alphas)
-    states = decoder.initial_state(annotations)
-    finished = []
+    decoder, k = model.get_layer("decoder"), beam_width
+    annotations = _encode(model, images)
+    batch = int(annotations.shape[0])
+    projected = ops.repeat(decoder.attention.project_annotations(annotations), k, axis=0)
+    states = [ops.repeat(s, k, axis=0) for s in decoder.initial_state(annotations)]
+    annotations = ops.repeat(annotations, k, axis=0)  # (B * k, L, D): beam i of image b at b * k + i
+    # beams[b][i] = (tokens, log_prob, alphas) or None for an empty slot
+    beams = [[([], 0.0, [])] + [None] * (k - 1) for _ in range(batch)]
+    finished = [[] for _ in range(batch)]
+    searching = np.ones(batch, bool)
     for step in range(max_length):
-        k = len(beams)
-        last = np.array([b[0][-1] if b[0] else start_id for b in beams], np.int32)
-        logits, new_states, alpha = decoder.step(last, states, ops.repeat(annotations, k, axis=0),
-                                                 ops.repeat(projected, k, axis=0))
-        logp = _log_softmax(logits)
-        totals = np.array([b[1] for b in beams])[:, None] + logp  # (k, V)
-        order = np.argsort(-totals, axis=None, kind="stable")[:beam_width]
-        survivors, keep = [], []
-        for flat in order:
-            i, word = divmod(int(flat), logp.shape[1])
-            hyp = (beams[i][0] + [word], float(totals[i, word]), beams[i][2] + [np.asarray(alpha[i])])
-            if word == end_id or step == max_length - 1:
-                finished.append(hyp)
-            else:
-                survivors.append(hyp)
-                keep.append(i)
-        if len(finished) >= beam_width or not survivors:
+        last = np.array([[b[0][-1] if b and b[0] else start_id for b in row] for row in beams],
+                        np.int32).reshape(-1)
+        logits, new_states, alpha = decoder.step(last, states, annotations, projected)
+        logp = _log_softmax(logits).reshape(batch, k, -1)
+        alpha = np.asarray(alpha).reshape(batch, k, -1)
+        keep = np.zeros((batch, k), np.int64)  # which old slot each new slot continues
+        for b in np.flatnonzero(searching):
+            live = [i for i, beam in enumerate(beams[b]) if beam is not None]
+            totals = np.array([beams[b][i][1] for i in live])[:, None] + logp[b, live]  # (live, V)
+            order = np.argsort(-totals, axis=None, kind="stable")[:k]
+            survivors = []
+            for flat in order:
+                row, word = divmod(int(flat), logp.shape[-1])
+                i = live[row]
+                hyp = (beams[b][i][0] + [word], float(totals[row, word]), beams[b][i][2] + [alpha[b, i]])
+                if word == end_id or step == max_length - 1:
+                    finished[b].append(hyp)
+                else:
+                    keep[b, len(survivors)] = i
+                    survivors.append(hyp)
+            beams[b] = survivors + [None] * (k - len(survivors))
+            searching[b] = len(finished[b]) < k and bool(survivors)
+        if not searching.any():
             break
-        beams = survivors
-        states = [ops.take(s, np.array(keep), axis=0) for s in new_states]
-    best = max(finished, key=lambda h: h[1] / len(h[0]) ** length_penalty)
-    return Caption(best[0], best[1], best[1] / len(best[0]) ** length_penalty, np.stack(best[2]))
+        index = (np.arange(batch)[:, None] * k + keep).reshape(-1)
+        states = [ops.take(s, index, axis=0) for s in new_states]
+    out = []
+    for b in range(batch):
+        best = max(finished[b], key=lambda h: h[1] / len(h[0]) ** length_penalty)
+        out.append(Caption(best[0], best[1], best[1] / len(best[0]) ** length_penalty, np.stack(best[2])))
+    return out

@@ -24,7 +24,7 @@ from kerasrnn.errors import InputError
 from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
 from kerasrnn.models.captioner import (
     applications_encoder,
-    beam_search,
+    beam_search_batch,
     build_captioner,
     greedy_decode,
     small_cnn_encoder,
@@ -205,9 +205,12 @@ def caption_images(model, vocab, images, max_length, beam_width=1, batch_size=64
     """Captions images greedily (`beam_width=1`) or with beam search: a list of `Caption`s."""
     start, end = vocab.id(START), vocab.id(END)
     if beam_width == 1:
-        return [c for i in range(0, len(images), batch_size)
-                for c in greedy_decode(model, images[i : i + batch_size], start, end, max_length)]
-    return [beam_search(model, image, start, end, max_length, beam_width) for image in images]
+        def decode(batch):
+            return greedy_decode(model, batch, start, end, max_length)
+    else:
+        def decode(batch):
+            return beam_search_batch(model, batch, start, end, max_length, beam_width)
+    return [c for i in range(0, len(images), batch_size) for c in decode(images[i : i + batch_size])]
 
 
 def evaluate_captioner(model, vocab, examples, config):
