@@ -94,7 +94,7 @@ def _encode(model, images):
 
 
 def _log_softmax(logits):
-    logits = np.asarray(logits, np.float64)
+    logits = ops.convert_to_numpy(logits).astype(np.float64)
     shifted = logits - logits.max(-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
 
@@ -123,12 +123,12 @@ def greedy_decode(model, images, start_id, end_id, max_length, length_penalty=0.
     done = np.zeros(batch, bool)
     for _ in range(max_length):
         logits, states, alpha = decoder.step(tokens, states, annotations, projected)
-        logp = _log_softmax(logits)
+        logp, alpha = _log_softmax(logits), ops.convert_to_numpy(alpha)
         tokens = logp.argmax(-1).astype(np.int32)
         for b in np.flatnonzero(~done):
             out[b].append(int(tokens[b]))
             log_probs[b] += logp[b, tokens[b]]
-            maps[b].append(np.asarray(alpha[b]))
+            maps[b].append(alpha[b])
             done[b] = tokens[b] == end_id
         if done.all():
             break
@@ -180,7 +180,7 @@ def beam_search_batch(model, images, start_id, end_id, max_length, beam_width=3,
                         np.int32).reshape(-1)
         logits, new_states, alpha = decoder.step(last, states, annotations, projected)
         logp = _log_softmax(logits).reshape(batch, k, -1)
-        alpha = np.asarray(alpha).reshape(batch, k, -1)
+        alpha = ops.convert_to_numpy(alpha).reshape(batch, k, -1)
         keep = np.zeros((batch, k), np.int64)  # which old slot each new slot continues
         for b in np.flatnonzero(searching):
             live = [i for i, beam in enumerate(beams[b]) if beam is not None]
