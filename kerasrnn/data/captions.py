@@ -135,7 +135,7 @@ def reference_captions(examples):
 
 
 def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle=True, seed=0,
-                    repeat=False, drop_remainder=False):
+                    repeat=False, drop_remainder=False, epoch=0):
     """Batches of (image, caption) pairs for teacher-forced training.
 
     Every reference caption of an image makes one pair. With `shuffle`, epoch `e` visits the
@@ -153,6 +153,7 @@ def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle
         seed: Integer seed of the order.
         repeat: Go on with new epochs forever (for `model.fit` with `steps_per_epoch`).
         drop_remainder: Drop each epoch's last, smaller batch.
+        epoch: The first epoch to draw (a resumed run continues the order where it stopped).
 
     Returns:
         `tf.data.Dataset` of `((images, captions), targets)`: images float32 `(B, S, S, 3)` in
@@ -205,7 +206,7 @@ def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
         return ds.map(lambda images, caps: ((images, caps), caps[:, 1:]))
 
-    ds = tf.data.Dataset.range(0, np.iinfo(np.int64).max if repeat else 1).flat_map(one_epoch)
+    ds = tf.data.Dataset.range(epoch, np.iinfo(np.int64).max if repeat else epoch + 1).flat_map(one_epoch)
     batches = n // batch_size if drop_remainder else math.ceil(n / batch_size)
     ds = ds.apply(tf.data.experimental.assert_cardinality(
         tf.data.INFINITE_CARDINALITY if repeat else batches))

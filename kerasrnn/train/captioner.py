@@ -157,7 +157,8 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         raise InputError(f"the {config.dataset} training split has {pairs} captions, fewer than "
                          f"one batch of {batch}; lower --batch-size")
     train_ds = caption_dataset(splits["train"], vocab, config.image_size, config.max_length, batch,
-                               shuffle=True, seed=config.seed, repeat=True, drop_remainder=True)
+                               shuffle=True, seed=config.seed, repeat=True, drop_remainder=True,
+                               epoch=start_epoch)
     val_ds = caption_dataset(splits["val"], vocab, config.image_size, config.max_length, batch,
                              shuffle=False)
     model = compile_model(config.build_model(len(vocab)), config)
