@@ -1,0 +1,338 @@
+"""The char model served: text in, text out, vocabulary and sampling loop inside the graph.
+
+Signatures of the SavedModel (every input has the batch as its first axis, so TF Serving's REST
+row format and its server-side batching work):
+
+`generate` (also `serving_default`):
+    prime        string  (B,)  text to start from (UTF-8)
+    length       int32   (B,)  characters to generate, 0 <= length <= max_length
+    temperature  float32 (B,)  0 = argmax; > 0 samples (1 = the model's distribution)
+    top_k        int32   (B,)  sample among the k likeliest characters; 0 = all
+    seed         int64   (B,)  the same seed gives the same text, on every server
+  -> text        string  (B,)  the generated characters (without the prime)
+     skipped     int32   (B,)  prime characters outside the vocabulary that were skipped
+
+    `length`, `temperature`, `top_k` and `seed` may also be given once, shape (1,), for all rows.
+    Every row is computed on its own: its text does not depend on the other rows of a batch.
+
+`step`: one call of the model, for clients that run their own loop:
+    tokens       int32   (B, T)  character ids (the vocabulary order is the model card's)
+    state_<l>_<i> float32 (B, H) the recurrent states (zeros to start); LSTM layers have two
+  -> logits      float32 (B, T, V), next_state_<l>_<i> float32 (B, H)
+
+Bad requests: a wrong dtype is rejected by the signature, a wrong shape by `tf.ensure_shape` (a
+served graph does not check shapes against its signature by itself); either way the request fails
+with an InvalidArgument error naming the input. Inside `generate`: characters outside the
+vocabulary are skipped (and counted in `skipped`); invalid UTF-8 bytes become U+FFFD, skipped
+unless the vocabulary has it; an empty prime
+(or one with no known character) starts from a newline if the vocabulary has one, else from its
+first character (`char_onnx_driver.start_char`); a length of 0 gives an empty text. A length
+below 0 or above `max_length` (an export option, default 10,000, so one request cannot hold a
+server for minutes), a prime longer than `max_length` characters, a negative or NaN temperature,
+a negative top_k or a parameter with neither 1 nor B values fail the request with an
+InvalidArgument error that says which rule was broken. (With TF Serving's server-side batching
+on, such an error fails the other requests merged into the same batch too, as any error does.)
+
+Sampling follows `kerasrnn.models.sampling.choose_next` in float64, with the uniform number of
+generated character `g` of a row with seed `s` taken from `char_onnx_driver.counter_uniform(s, g)`
+(splitmix64, computed here with uint64 ops), so `CharGenerator` (ONNX Runtime) and a Keras-side
+loop with the same rule give the same text for the same seed.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasrnn.data.text import Vocabulary
+from kerasrnn.errors import InputError
+from kerasrnn.export import char_onnx_driver as driver
+from kerasrnn.export import saved_model_dir
+from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
+from kerasrnn.models import sampling
+from kerasrnn.models.char_model_dir import KIND, load_char_model  # noqa: F401  (KIND: the protocol)
+from kerasrnn.models.char_rnn import zero_states
+
+DEFAULT_MAX_LENGTH = 10_000
+
+
+def counter_uniform(seed, index):
+    """`char_onnx_driver.counter_uniform` in TensorFlow ops: int64 `seed`, `index` -> float64."""
+    u64 = tf.uint64
+
+    def c(v):
+        return tf.constant(v, u64)
+
+    seed, index = tf.bitcast(tf.cast(seed, tf.int64), u64), tf.bitcast(tf.cast(index, tf.int64), u64)
+    z = seed + (index + c(1)) * c(driver.GOLDEN)
+    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, c(30))) * c(driver.MIX_1)
+    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, c(27))) * c(driver.MIX_2)
+    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, c(31)))
+    return tf.cast(tf.bitwise.right_shift(z, c(11)), tf.float64) * (2.0**-53)
+
+
+def choose_next(logits, temperature, top_k, seed, index):
+    """`choose_next` per row in the graph.
+
+    Args:
+        logits: float `(B, V)`.
+        temperature: float32 `(B,)`, 0 = argmax.
+        top_k: int32 `(B,)`, 0 = no limit.
+        seed: int64 `(B,)`.
+        index: int32 `(B,)`, the generated character's position (the random stream's counter).
+
+    Returns:
+        int32 `(B,)`.
+    """
+    logits = tf.cast(logits, tf.float64)
+    vocab_size = tf.shape(logits)[-1]
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    t = tf.cast(temperature, tf.float64)[:, None]
+    scaled = logits / tf.where(t > 0, t, tf.ones_like(t))
+    k = top_k[:, None]
+    kth = tf.gather(tf.sort(scaled, axis=-1, direction="DESCENDING"),
+                    tf.clip_by_value(k - 1, 0, vocab_size - 1), batch_dims=1)
+    cut = (k > 0) & (k < vocab_size) & (scaled < kth)
+    scaled = tf.where(cut, tf.constant(-np.inf, tf.float64), scaled)
+    scaled -= tf.reduce_max(scaled, axis=-1, keepdims=True)
+    probs = tf.exp(scaled)
+    probs /= tf.reduce_sum(probs, axis=-1, keepdims=True)
+    u = counter_uniform(seed, index)[:, None]
+    sampled = tf.reduce_sum(tf.cast(tf.cumsum(probs, axis=-1) < u, tf.int32), axis=-1)
+    sampled = tf.minimum(sampled, vocab_size - 1)
+    return tf.where(temperature > 0, sampled, greedy)
+
+
+class CharServing:
+    """The char model's serving functions (see the module docstring for the signatures).
+
+    `endpoints()` gives them with their input signatures for `saved_model_dir.write_saved_model`.
+    The vocabulary becomes constants of the graph.
+
+    Args:
+        step_model: A `with_state` char model (`[ids, *states] -> [logits, *states]`).
+        chars: The vocabulary's characters, in id order.
+        max_length: The most characters one request may generate (and have in its prime).
+    """
+
+    def __init__(self, step_model, chars, max_length=DEFAULT_MAX_LENGTH):
+        self.step_model = step_model
+        self.max_length = int(max_length)
+        self.chars = list(chars)
+        self.start_id = self.chars.index(driver.start_char(self.chars))
+        # The vocabulary as sorted code points (and their ids): a lookup by binary search,
+        # no table resource to initialise.
+        order = np.argsort([ord(c) for c in self.chars], kind="stable")
+        self.code_points = np.array([ord(self.chars[i]) for i in order], np.int32)
+        self.code_point_ids = order.astype(np.int32)
+        self.state_names = [t.name for t in step_model.inputs[1:]]
+        self.state_sizes = [int(t.shape[-1]) for t in step_model.inputs[1:]]
+
+    def endpoints(self):
+        """`{signature name: (function, input signature)}`, the default (`generate`) first."""
+        return {
+            "generate": (self.generate, [
+                tf.TensorSpec([None], tf.string, name="prime"),
+                tf.TensorSpec([None], tf.int32, name="length"),
+                tf.TensorSpec([None], tf.float32, name="temperature"),
+                tf.TensorSpec([None], tf.int32, name="top_k"),
+                tf.TensorSpec([None], tf.int64, name="seed")]),
+            "step": (self.step, [
+                tf.TensorSpec([None, None], tf.int32, name="tokens"),
+                *[tf.TensorSpec([None, h], tf.float32, name=n)
+                  for n, h in zip(self.state_names, self.state_sizes)]]),
+        }
+
+    def step(self, tokens, *states):
+        # A served graph does not check request shapes against the signature; ensure_shape does.
+        tokens = tf.ensure_shape(tokens, [None, None])
+        states = [tf.ensure_shape(s, [None, h]) for s, h in zip(states, self.state_sizes)]
+        logits, *states = self.step_model([tokens, *states], training=False)
+        return {"logits": logits, **{"next_" + n: s for n, s in zip(self.state_names, states)}}
+
+    def _lookup(self, code_points):
+        """Code points `(N,)` -> vocabulary ids `(N,)`, -1 for a character outside the vocabulary."""
+        vocab = tf.constant(self.code_points)
+        where = tf.minimum(tf.searchsorted(vocab, code_points), len(self.chars) - 1)
+        found = tf.gather(vocab, where) == code_points
+        return tf.where(found, tf.gather(tf.constant(self.code_point_ids), where), -1)
+
+    def _per_row(self, value, batch, name):
+        value = tf.ensure_shape(value, [None])
+        n = tf.shape(value)[0]
+        check = tf.debugging.Assert(tf.logical_or(tf.equal(n, 1), tf.equal(n, batch)), [
+            f"{name} must have one value per prime or a single value; got", n, "values for",
+            batch, "primes"])
+        with tf.control_dependencies([check]):
+            return tf.broadcast_to(value, [batch])
+
+    def generate(self, prime, length, temperature, top_k, seed):
+        # A served graph does not check request shapes against the signature; ensure_shape does.
+        prime = tf.ensure_shape(prime, [None])
+        batch = tf.shape(prime)[0]
+        length = self._per_row(length, batch, "length")
+        temperature = self._per_row(temperature, batch, "temperature")
+        top_k = self._per_row(top_k, batch, "top_k")
+        seed = self._per_row(seed, batch, "seed")
+        limit = self.max_length
+        checks = [
+            tf.debugging.Assert(tf.reduce_all((length >= 0) & (length <= limit)), [
+                f"length must be between 0 and {limit}; got", length]),
+            tf.debugging.Assert(tf.reduce_all(temperature >= 0), [
+                "temperature must be >= 0 (0 = argmax); got", temperature]),
+            tf.debugging.Assert(tf.reduce_all(top_k >= 0), ["top_k must be >= 0 (0 = all); got", top_k]),
+            tf.debugging.Assert(tf.reduce_all(tf.strings.length(prime, unit="UTF8_CHAR") <= limit), [
+                f"a prime may have at most {limit} characters"]),
+        ]
+        with tf.control_dependencies(checks):
+            code_points = tf.strings.unicode_decode(prime, "UTF-8", errors="replace")
+        ids = tf.ragged.map_flat_values(self._lookup, code_points)
+        known = ids >= 0
+        skipped = tf.reduce_sum(tf.cast(~known, tf.int32), axis=1)
+        ids = tf.ragged.boolean_mask(ids, known)
+        prime_len = tf.maximum(tf.cast(ids.row_lengths(), tf.int32), 1)
+        # Padded with the start id: an empty row reads it at position 0. One column more than
+        # needed, so the batch never has zero columns.
+        prime_ids = tf.concat([ids.to_tensor(default_value=self.start_id),
+                               tf.fill([batch, 1], self.start_id)], axis=1)
+        last_col = tf.shape(prime_ids)[1] - 1
+        # Row b feeds its prime for prime_len steps and samples from the last prime step on:
+        # it needs prime_len + length - 1 steps (none when length is 0).
+        steps = tf.reduce_max(tf.concat([tf.where(length > 0, prime_len + length - 1, 0), [0]], 0))
+        states = [tf.zeros([batch, h], tf.float32) for h in self.state_sizes]
+        sampled = tf.TensorArray(tf.int32, size=steps + 1, element_shape=tf.TensorShape([None]))
+
+        def body(t, token, states, sampled):
+            logits, *states = self.step_model([token[:, None], *states], training=False)
+            index = t - (prime_len - 1)  # the generated character's position (< 0 in the prime)
+            chosen = choose_next(logits[:, -1], temperature, top_k, seed, index)
+            sampled = sampled.write(t, chosen)
+            in_prime = t + 1 < prime_len
+            next_prime = tf.gather(prime_ids, tf.fill([batch], tf.minimum(t + 1, last_col)),
+                                   batch_dims=1)
+            return t + 1, tf.where(in_prime, next_prime, chosen), states, sampled
+
+        _, _, _, sampled = tf.while_loop(
+            lambda t, *_: t < steps, body, (tf.constant(0), prime_ids[:, 0], states, sampled))
+        sampled = tf.transpose(sampled.write(steps, tf.zeros([batch], tf.int32)).stack())
+        # Generated character g of row b was sampled at step prime_len[b] - 1 + g.
+        positions = prime_len[:, None] - 1 + tf.range(tf.reduce_max(tf.concat([length, [0]], 0)))[None, :]
+        out = tf.gather(sampled, tf.minimum(positions, steps), batch_dims=1)
+        out = tf.RaggedTensor.from_tensor(out, lengths=length)
+        text = tf.strings.reduce_join(tf.gather(tf.constant(self.chars), out), axis=-1)
+        return {"text": text, "skipped": skipped}
+
+
+def export(run_dir, staging_dir, max_length=DEFAULT_MAX_LENGTH):
+    """Writes the char model's SavedModel and `onnx/step.onnx` + `onnx/vocab.json` (see
+    `saved_model_dir` for the protocol)."""
+    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
+        raise InputError(f"--max-length must be an integer >= 1, got {max_length!r}")
+    step_model, vocab, config = load_char_model(run_dir, with_state=True)
+    module = CharServing(step_model, vocab.chars, max_length)
+    signatures = saved_model_dir.write_saved_model(staging_dir, [step_model], module.endpoints())
+    onnx_dir = staging_dir / saved_model_dir.ONNX_DIR
+    onnx_dir.mkdir()
+    to_onnx(step_model, onnx_dir / driver.STEP_FILE,
+            output_name=["logits"] + ["next_" + n for n in module.state_names])
+    vocab.save(onnx_dir)
+    one = dict(length=np.array([8], np.int32), temperature=np.array([0.0], np.float32),
+               top_k=np.array([0], np.int32), seed=np.array([0], np.int64))
+    warmup = [
+        ("generate", {"prime": np.array([driver.start_char(vocab.chars).encode()]), **one}),
+        ("step", {"tokens": np.zeros((1, 1), np.int32),
+                  **dict(zip(module.state_names, zero_states(step_model, 1)))}),
+    ]
+    card = {
+        "vocab_size": len(vocab),
+        "vocabulary": vocab.chars,
+        "training_data": {"text": config["training"].get("text", "not recorded by the training run"),
+                          "val_fraction": config["training"].get("val_fraction")},
+        "signatures": signatures,
+        "generate": {"max_length": max_length,
+                     "start_char": driver.start_char(vocab.chars),
+                     "unknown_chars": "skipped, counted in the 'skipped' output",
+                     "random": "splitmix64(seed, generated index), see kerasrnn/export/char_onnx_driver.py"},
+        "step_states": dict(zip(module.state_names, module.state_sizes)),
+        "onnx": {"opset": DEFAULT_OPSET, "files": [f"{saved_model_dir.ONNX_DIR}/{driver.STEP_FILE}",
+                                                   f"{saved_model_dir.ONNX_DIR}/{Vocabulary.FILENAME}"]},
+    }
+    return {"card": card, "warmup": warmup}
+
+
+def default_prime(chars, training):
+    """verify's prime: the training run's sample prime if the vocabulary has all its characters."""
+    prime = (training or {}).get("sample_prime") or "\n"
+    return prime if all(c in chars for c in prime) else chars[0]
+
+
+def _text_check(name, texts):
+    (first_name, first), *rest = texts.items()
+    bad = [(n, t) for n, t in rest if t != first]
+    if not bad:
+        return saved_model_dir.Check(name, True, f"identical, {len(first)} characters ({', '.join(texts)})")
+    n, t = bad[0]
+    at = next((i for i, (a, b) in enumerate(zip(first, t)) if a != b), min(len(first), len(t)))
+    return saved_model_dir.Check(name, False, f"{n} differs from {first_name} at character {at}: "
+                                              f"{t[at:at + 20]!r} vs {first[at:at + 20]!r}")
+
+
+def verify(version_dir, card, run_dir, prime=None, length=100, temperature=0.8, top_k=5, seed=1234):
+    """Compares the Keras model, the SavedModel and the ONNX driver (see `verify.py`)."""
+    step_model, vocab, _ = load_char_model(run_dir, with_state=True)
+    if vocab.chars != card.get("vocabulary"):
+        return [saved_model_dir.Check("vocabulary", False, "the run's vocab.json differs from the export's")]
+    prime = default_prime(vocab.chars, card.get("training")) if prime is None else prime
+    if not prime:
+        raise InputError("--prime must have at least one character")
+    vocab.encode(prime)  # InputError for characters outside the vocabulary
+    loaded = tf.saved_model.load(str(version_dir))
+    onnx = driver.CharGenerator(version_dir / saved_model_dir.ONNX_DIR)
+    checks = []
+
+    # 1. One step on fixed tokens from random states: logits and states.
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, len(vocab), (2, 12)).astype(np.int32)
+    states = [rng.normal(0, 0.5, s.shape).astype(np.float32) for s in zero_states(step_model, 2)]
+    want = [np.asarray(x) for x in step_model.predict_on_batch([tokens, *states])]
+    names = [t.name for t in step_model.inputs[1:]]
+    sig = loaded.signatures["step"](tokens=tf.constant(tokens),
+                                    **{n: tf.constant(s) for n, s in zip(names, states)})
+    got_sm = [sig["logits"].numpy()] + [sig["next_" + n].numpy() for n in names]
+    logits_onnx, states_onnx = onnx.step(tokens, states)
+    close = saved_model_dir.max_diff_check
+    checks.append(close("step logits+states: Keras vs SavedModel", want, got_sm))
+    checks.append(close("step logits+states: Keras vs ONNX", want, [logits_onnx, *states_onnx]))
+
+    def served(primes, temps, seeds):
+        n = len(primes)
+        out = loaded.signatures["generate"](
+            prime=tf.constant(primes), length=tf.constant([length] * n, tf.int32),
+            temperature=tf.constant(temps, tf.float32), top_k=tf.constant([top_k] * n, tf.int32),
+            seed=tf.constant(seeds, tf.int64))
+        return [t.decode("utf-8") for t in out["text"].numpy()]
+
+    # 2. Argmax text: the package's own Keras-side generate, the SavedModel, the ONNX driver.
+    checks.append(_text_check("argmax text (temperature 0)", {
+        "Keras sampling.generate": sampling.generate(step_model, vocab, prime, length, temperature=0),
+        "SavedModel generate": served([prime], [0.0], [seed])[0],
+        "ONNX driver": onnx.generate(prime, length, temperature=0),
+    }))
+
+    # 3. Sampled text, same seed: the SavedModel twice and inside a batch, the ONNX driver, and
+    # the Keras step model driven by sampling.choose_next with the same counter-based numbers.
+    def keras_step(ids, states):
+        logits, *states = step_model.predict_on_batch([ids, *states])
+        return logits, states
+
+    first = served([prime], [temperature], [seed])[0]
+    # Row 2 of a batch whose row 1 has a longer prime and another seed.
+    batched = served([prime + prime + vocab.chars[-1], prime], [temperature, temperature], [seed + 1, seed])
+    keras_ids = driver.sample_loop(keras_step, zero_states(step_model, 1), vocab.encode(prime),
+                                   length, temperature, top_k, seed, choose=sampling.choose_next)
+    checks.append(_text_check(f"sampled text (temperature {temperature}, top_k {top_k}, seed {seed})", {
+        "SavedModel generate": first,
+        "SavedModel generate again": served([prime], [temperature], [seed])[0],
+        "SavedModel generate, row 2 of a batch": batched[1],
+        "Keras step model + choose_next": vocab.decode(keras_ids),
+        "ONNX driver": onnx.generate(prime, length, temperature, top_k, seed),
+    }))
+    return checks
