@@ -17,6 +17,10 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[$(TF),dev]"
+	# TF Serving's request protos (warm-up files, the gRPC client). Its metadata asks for the full
+	# `tensorflow` wheel, which would sit beside tensorflow-cpu; its real needs (grpcio, protobuf)
+	# come with TensorFlow, so it is installed without its declared dependencies.
+	$(PY) -m pip install --quiet --no-deps "tensorflow-serving-api>=2.21,<2.22"
 	touch $@
 
 install: $(STAMP)

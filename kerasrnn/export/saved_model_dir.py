@@ -43,7 +43,9 @@ import pathlib
 import re
 import shutil
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from kerasrnn import __version__, run_dir
 from kerasrnn.errors import InputError
@@ -164,8 +166,6 @@ def write_saved_model(directory, models, endpoints):
         `{signature name: {"inputs": {name: {"dtype", "shape"}}, "outputs": {...}}}`, without
         the `serving_default` alias (the model card names it `default_signature`).
     """
-    import keras
-
     archive = keras.export.ExportArchive()
     for model in models:
         archive.track(model)
@@ -201,8 +201,6 @@ def write_warmup_requests(path, model_name, requests):
         from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
     except ImportError:
         return None
-    import tensorflow as tf
-
     with tf.io.TFRecordWriter(str(path)) as writer:
         for signature, inputs in requests:
             request = predict_pb2.PredictRequest(
@@ -236,8 +234,6 @@ def export_model(model_run_dir, base, name, version=None, **options):
         InputError: Not an exportable run, a bad name or version, or the version exists; all
             checked before anything is written.
     """
-    import tensorflow as tf
-
     model_run_dir = pathlib.Path(model_run_dir)
     kind = run_kind(model_run_dir)
     module = kind_module(kind)
@@ -262,15 +258,15 @@ def export_model(model_run_dir, base, name, version=None, **options):
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "kerasrnn_version": __version__,
             "tensorflow_version": tf.__version__,
-            "keras_version": _keras_version(),
+            "keras_version": keras.__version__,
             "run_dir": str(model_run_dir.resolve()),
             "trained_with_kerasrnn": config.get("kerasrnn_version"),
             "model": config.get("model"),
             "training": config.get("training"),
             "metrics": _read_json(model_run_dir / run_dir.METRICS_FILE),
             "warmup_requests": (warmup if warmup is not None else
-                                "not written: tensorflow-serving-api is not installed "
-                                "(pip install tensorflow-serving-api)"),
+                                "not written: tensorflow-serving-api is not installed (pip "
+                                "install tensorflow-serving-api; --no-deps next to tensorflow-cpu)"),
             "default_signature": next(iter(result["card"]["signatures"])),
             **result["card"],
         }
@@ -281,12 +277,6 @@ def export_model(model_run_dir, base, name, version=None, **options):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return model_dir / str(version)
-
-
-def _keras_version():
-    import keras
-
-    return keras.__version__
 
 
 def read_model_card(version_dir):

@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""Export a trained model to a TF Serving model directory and ONNX.
+
+Example:
+  python export/export_model.py --model runs/lstm --name shakespeare
+  python export/verify.py saved_models/shakespeare/1
+
+Writes saved_models/NAME/VERSION/ (the next free version unless --version is given; an
+existing version is never overwritten, and a failed export leaves no half version):
+  saved_model.pb, variables/         the SavedModel with its signatures
+                                     (char model: generate (default), step;
+                                      STN classifier: classify (default), rectify for ST-CNN)
+  assets.extra/model_card.json       model config, vocabulary, training settings, metrics,
+                                     export time, versions
+  assets.extra/tf_serving_warmup_requests   if tensorflow-serving-api is installed
+  onnx/                              char model: step.onnx + vocab.json;
+                                     STN: classifier.onnx (+ rectifier.onnx for ST-CNN)
+TF Serving loads the SavedModel and assets.extra/ and ignores onnx/. Point it at the NAME folder
+(it serves the highest version and picks up new ones as they appear):
+  docker run -p 8501:8501 -v "$PWD/saved_models/NAME:/models/NAME" -e MODEL_NAME=NAME tensorflow/serving
+  tensorflow_model_server --rest_api_port=8501 --model_name=NAME --model_base_path="$PWD/saved_models/NAME"
+  curl -d '{"instances": [{"prime": "def ", "length": 200, "temperature": 0.8, "top_k": 20, "seed": 1}]}' \\
+      localhost:8501/v1/models/NAME:predict
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="trained model directory (a training script's --out)")
+    p.add_argument("--name", required=True,
+                   help="model name: the folder under --base, TF Serving's model name")
+    p.add_argument("--version", type=int,
+                   help="integer version >= 1 (default: one above the highest existing)")
+    p.add_argument("--base", default="saved_models", help="models folder (default saved_models)")
+    p.add_argument("--max-length", type=int,
+                   help="char model: most characters one generate request may ask for (default 10000)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from kerasrnn.errors import InputError
+    from kerasrnn.export.saved_model_dir import export_model, read_model_card
+
+    options = {} if args.max_length is None else {"max_length": args.max_length}
+    try:
+        path = export_model(args.model, args.base, args.name, args.version, **options)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    card = read_model_card(path)
+    signatures = ", ".join(n for n in card["signatures"] if n != "serving_default")
+    print(f"exported {card['kind']} model {args.model} as {args.name} version {card['version']}: {path}")
+    print(f"  SavedModel signatures: {signatures} (serving_default = {card['default_signature']})")
+    print(f"  ONNX (opset {card['onnx']['opset']}): {', '.join(card['onnx']['files'])}")
+    if not isinstance(card["warmup_requests"], int):
+        print(f"  warm-up requests {card['warmup_requests']}")
+    print(f"check it: python export/verify.py {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

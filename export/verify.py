@@ -1,0 +1,66 @@
+#!/usr/bin/env python
+"""Prove an exported model version computes what the trained Keras model computes.
+
+Example:
+  python export/verify.py saved_models/shakespeare/1
+
+Loads the Keras model from the run directory the version's model card names (or --model), the
+SavedModel and the ONNX files, runs fixed inputs through all three and prints one line per
+check. Exit status 0: all checks hold; 1: a mismatch; 2: a bad argument or directory.
+
+Char model:
+  * one `step` on fixed tokens and random states: max |delta| of logits and states <= 1e-4,
+    Keras vs SavedModel and Keras vs ONNX;
+  * argmax text (temperature 0): the package's Keras-side `generate`, the SavedModel's
+    `generate` and the ONNX Runtime driver give the same characters;
+  * sampled text (--temperature, --top-k, --seed): the SavedModel twice, the SavedModel as row 2
+    of a batch, the ONNX driver, and the Keras step model sampled with the package's
+    `choose_next` from the same seeded numbers give the same characters. (The same seed gives
+    another text in training/sample_char_rnn.py, whose numbers come from numpy's PCG64.)
+STN classifier: logits and probabilities (<= 1e-4), predicted classes, and for the ST-CNN the
+rectified images (<= 1e-4), Keras vs SavedModel vs ONNX, on fixed random images.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("version_dir", help="an exported version: BASE/NAME/VERSION")
+    p.add_argument("--model", help="the trained run directory (default: the one the model card names)")
+    p.add_argument("--prime", help="char model: text to start from (default: the run's sample prime)")
+    p.add_argument("--length", type=int, help="char model: characters to generate (default 100)")
+    p.add_argument("--temperature", type=float, help="char model: sampling temperature (default 0.8)")
+    p.add_argument("--top-k", type=int, help="char model: top-k for the sampled text (default 5)")
+    p.add_argument("--seed", type=int, help="char model: sampling seed (default 1234)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from kerasrnn.errors import InputError
+    from kerasrnn.export.saved_model_dir import verify_version
+
+    options = {k: v for k, v in dict(prime=args.prime, length=args.length, temperature=args.temperature,
+                                     top_k=args.top_k, seed=args.seed).items() if v is not None}
+    try:
+        if options.get("length", 1) < 1 or options.get("temperature", 1) <= 0 or options.get("top_k", 0) < 0:
+            raise InputError("--length must be >= 1, --temperature > 0 and --top-k >= 0")
+        card, checks = verify_version(args.version_dir, args.model, **options)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{card['name']} version {card['version']} ({card['kind']}, from {args.model or card['run_dir']}):")
+    for check in checks:
+        print(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    failed = sum(not c.ok for c in checks)
+    print(f"{len(checks) - failed} of {len(checks)} checks hold" + (f"; {failed} FAILED" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

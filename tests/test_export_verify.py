@@ -1,0 +1,177 @@
+"""What every export shares: versions (next free, never overwritten, no half version), refusals of
+directories that are not exportable runs, and verify.py failing on a mismatch.
+
+The run directory is an untrained small CNN classifier written directly (no training needed).
+"""
+
+import json
+import pathlib
+import runpy
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("tf2onnx")
+pytest.importorskip("onnxruntime")
+
+import keras  # noqa: E402
+
+from kerasrnn import run_dir  # noqa: E402
+from kerasrnn.errors import InputError  # noqa: E402
+from kerasrnn.export import saved_model_dir, stn_serving  # noqa: E402
+from kerasrnn.export.onnx import to_onnx  # noqa: E402
+from kerasrnn.models.stn_classifier import build_stn_classifier  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MODEL = {"input_size": 28, "model": "cnn", "transform": "affine", "filters": [4, 8]}
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                reason="export needs the TensorFlow backend")
+
+
+def script(name):
+    return runpy.run_path(str(ROOT / "export" / name))["main"]
+
+
+def cnn_run(directory, seed=0):
+    """A finished STN-classifier run directory holding an untrained CNN with fixed weights."""
+    keras.utils.set_random_seed(seed)
+    directory.mkdir(parents=True)
+    run_dir.write_run_config(directory, "stn_classifier", MODEL, {"distortion": "R", "seed": seed})
+    model = build_stn_classifier(**MODEL)
+    run_dir.save_trained_model(directory, model, {"test_error_pct": 90.0, "epochs": 0})
+    return directory
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return cnn_run(tmp_path_factory.mktemp("verify") / "run")
+
+
+def one_line_error(capsys):
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_versions_count_up_and_are_never_overwritten(run, tmp_path, capsys):
+    export = script("export_model.py")
+    base = tmp_path / "models"
+    assert export(["--model", str(run), "--name", "digits", "--base", str(base)]) == 0
+    assert "as digits version 1" in capsys.readouterr().out
+    pb = (base / "digits" / "1" / "saved_model.pb").read_bytes()
+    card = (base / "digits" / "1" / "assets.extra" / "model_card.json").read_text()
+
+    assert export(["--model", str(run), "--name", "digits", "--base", str(base), "--version", "1"]) == 2
+    err = one_line_error(capsys)
+    assert "already exists" in err and "the next free one is 2" in err
+    assert (base / "digits" / "1" / "saved_model.pb").read_bytes() == pb
+    assert (base / "digits" / "1" / "assets.extra" / "model_card.json").read_text() == card
+
+    assert export(["--model", str(run), "--name", "digits", "--base", str(base)]) == 0
+    assert export(["--model", str(run), "--name", "digits", "--base", str(base), "--version", "7"]) == 0
+    assert export(["--model", str(run), "--name", "digits", "--base", str(base)]) == 0
+    assert sorted(p.name for p in (base / "digits").iterdir()) == ["1", "2", "7", "8"]
+    card = json.loads((base / "digits" / "8" / "assets.extra" / "model_card.json").read_text())
+    assert card["version"] == 8
+
+
+def test_next_version_counts_only_integer_folders(tmp_path):
+    for name in ("1", "3", "tmp", ".tmp-9-123", "04"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "12").write_text("a file, not a version")
+    assert saved_model_dir.versions(tmp_path) == [1, 3, 4]
+    assert saved_model_dir.next_version(tmp_path) == 5
+    assert saved_model_dir.next_version(tmp_path / "new") == 1
+
+
+def test_a_failed_export_leaves_no_half_version(run, tmp_path, monkeypatch):
+    real_export = stn_serving.export
+
+    def crash_after_the_saved_model(model_run_dir, staging_dir):
+        real_export(model_run_dir, staging_dir)
+        assert (staging_dir / "saved_model.pb").is_file()
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(stn_serving, "export", crash_after_the_saved_model)
+    with pytest.raises(RuntimeError, match="power cut"):
+        saved_model_dir.export_model(run, tmp_path, "digits")
+    assert list((tmp_path / "digits").iterdir()) == []
+
+
+def test_script_refuses_what_it_cannot_export_in_one_line(run, tmp_path, capsys):
+    export = script("export_model.py")
+    base = str(tmp_path / "models")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text(json.dumps({"name": "not ours"}))
+    (tmp_path / "future").mkdir()
+    (tmp_path / "future" / "config.json").write_text(json.dumps({"format": "kerasrnn.diffusion"}))
+    (tmp_path / "unfinished").mkdir()
+    run_dir.write_run_config(tmp_path / "unfinished", "stn_classifier", MODEL, {})
+    cases = [
+        (["--model", str(tmp_path / "missing")], "is not a kerasrnn model directory"),
+        (["--model", str(tmp_path / "empty")], "is not a kerasrnn model directory"),
+        (["--model", str(tmp_path / "other")], "is not a kerasrnn model directory"),
+        (["--model", str(tmp_path / "future")], "holds a 'diffusion' model; export knows"),
+        (["--model", str(tmp_path / "unfinished")], "training has not finished"),
+        (["--model", str(run), "--version", "0"], "--version must be an integer >= 1"),
+        (["--model", str(run), "--max-length", "50"], "--max-length does not apply to stn_classifier"),
+    ]
+    for args, message in cases:
+        assert export([*args, "--name", "m", "--base", base]) == 2, args
+        assert message in one_line_error(capsys)
+    for name in ("../up", "", ".hidden", "a/b"):
+        assert export(["--model", str(run), "--name", name, "--base", base]) == 2
+        assert "--name" in one_line_error(capsys)
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").rglob("saved_model.pb"))
+
+
+def test_verify_fails_on_a_mismatch_and_refuses_bad_directories(run, tmp_path, capsys):
+    version = saved_model_dir.export_model(run, tmp_path / "models", "digits")
+    verify = script("verify.py")
+    assert verify([str(version)]) == 0
+    assert "3 of 3 checks hold" in capsys.readouterr().out
+
+    # An ONNX file from other weights: verify names the failed check and exits 1.
+    other = build_stn_classifier(**MODEL)
+    to_onnx(stn_serving.with_probabilities(other), version / "onnx" / "classifier.onnx",
+            output_name=["logits", "probabilities"])
+    assert verify([str(version)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  logits+probabilities: Keras vs ONNX" in out and "FAIL  classes of 8 images" in out
+    assert "ok    logits+probabilities: Keras vs SavedModel" in out and "2 FAILED" in out
+
+    assert verify([str(tmp_path / "models" / "digits")]) == 2  # the model folder, not a version
+    assert "is not an exported kerasrnn model version" in one_line_error(capsys)
+    assert verify([str(tmp_path / "nope")]) == 2
+    assert "does not exist" in one_line_error(capsys)
+    assert verify([str(version), "--prime", "abc"]) == 2
+    assert "--prime does not apply to stn_classifier" in one_line_error(capsys)
+    card_path = version / "assets.extra" / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps({**card, "run_dir": str(tmp_path / "moved")}))
+    assert verify([str(version)]) == 2
+    assert "pass the run directory with --model" in one_line_error(capsys)
+    assert verify([str(version), "--model", str(run)]) == 1  # found again; still the wrong ONNX file
+
+
+def test_library_errors_are_input_errors(run, tmp_path):
+    with pytest.raises(InputError, match="no exporter for model kind 'captioner'"):
+        saved_model_dir.kind_module("captioner")
+    with pytest.raises(InputError, match="--version must be an integer >= 1"):
+        saved_model_dir.export_model(run, tmp_path, "m", version=-3)
+    with pytest.raises(InputError, match="is not an exported kerasrnn model version"):
+        saved_model_dir.read_model_card(run)
+    assert not any(tmp_path.iterdir())
+    np.testing.assert_equal(saved_model_dir.versions(tmp_path / "m"), [])
+
+
+def test_warmup_file_is_skipped_with_a_note_without_tensorflow_serving(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_serving", None)
+    monkeypatch.setitem(sys.modules, "tensorflow_serving.apis", None)
+    requests = [("classify", {"images": np.zeros((1, 28, 28, 1), np.float32)})]
+    assert saved_model_dir.write_warmup_requests(tmp_path / "warmup", "m", requests) is None
+    assert not (tmp_path / "warmup").exists()
