@@ -41,6 +41,8 @@ def parse_args(argv=None):
                    help="'small' (a CNN trained from scratch) or a keras.applications name, e.g. MobileNetV2")
     p.add_argument("--encoder-weights", help="applications encoder: 'imagenet' (downloads) or a local weights file")
     p.add_argument("--encoder-layer", help="applications encoder: the layer whose grid is attended over")
+    p.add_argument("--no-coordinates", dest="coordinates", action="store_false",
+                   help="do not append each grid cell's (x, y) to its annotation (an ablation)")
     p.add_argument("--units", type=int, default=128, help="recurrent state size (default 128)")
     p.add_argument("--embedding-dim", type=int, default=64, help="word embedding size (default 64)")
     p.add_argument("--attention-units", type=int, default=64, help="attention scoring size (default 64)")

@@ -48,6 +48,7 @@ class CaptionerConfig:
     encoder: str = "small"  # "small" (a CNN trained from scratch) or a keras.applications name
     encoder_weights: str | None = None  # applications only: None, "imagenet" or a weights file
     encoder_layer: str | None = None  # applications only: the layer whose grid is attended over
+    coordinates: bool = True  # append each grid cell's (x, y) to its annotation
     embedding_dim: int = 64
     units: int = 128
     attention_units: int = 64
@@ -81,7 +82,7 @@ class CaptionerConfig:
                     cell=self.cell, embedding_dim=self.embedding_dim, units=self.units,
                     attention_units=self.attention_units, dropout=self.dropout,
                     doubly_stochastic=self.doubly_stochastic, attention=self.attention,
-                    seed=self.seed)
+                    seed=self.seed, coordinates=self.coordinates)
 
     def build_model(self, vocab_size):
         """A fresh teacher-forced captioner for a vocabulary of `vocab_size` ids."""
