@@ -159,8 +159,8 @@ def test_verify_fails_on_a_mismatch_and_refuses_bad_directories(run, tmp_path, c
 
 
 def test_library_errors_are_input_errors(run, tmp_path):
-    with pytest.raises(InputError, match="no exporter for model kind 'captioner'"):
-        saved_model_dir.kind_module("captioner")
+    with pytest.raises(InputError, match="no exporter for model kind 'diffusion'"):
+        saved_model_dir.kind_module("diffusion")
     with pytest.raises(InputError, match="--version must be an integer >= 1"):
         saved_model_dir.export_model(run, tmp_path, "m", version=-3)
     with pytest.raises(InputError, match="is not an exported kerasrnn model version"):

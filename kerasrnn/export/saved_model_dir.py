@@ -51,6 +51,7 @@ from kerasrnn import __version__, run_dir
 from kerasrnn.errors import InputError
 
 KIND_MODULES = {
+    "captioner": "kerasrnn.export.captioner_serving",
     "char_rnn": "kerasrnn.export.char_serving",
     "stn_classifier": "kerasrnn.export.stn_serving",
 }
