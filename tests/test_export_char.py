@@ -249,14 +249,6 @@ def test_saved_model_cli_lists_and_runs_the_signatures(exports):
     assert f"Result for output key text:\n{np.array([t.encode() for t in texts])}" in ran.stdout
 
 
-def test_driver_choose_next_is_the_sampling_rule():
-    logits = np.random.default_rng(0).normal(0, 2, (6, 11))
-    for temperature, top_k in [(0, 0), (1.0, 0), (0.7, 3), (2.0, 11), (1.0, 1)]:
-        want = sampling.choose_next(logits, temperature, top_k, np.random.default_rng(1))
-        got = driver.choose_next(logits, temperature, top_k, np.random.default_rng(1))
-        np.testing.assert_array_equal(got, want)
-
-
 def test_counter_uniform_is_the_same_in_tensorflow_and_numpy():
     seeds = np.array([0, 1, -1, 2**63 - 1, -2**63, 1234567890123], np.int64)
     index = np.array([0, 5, 7, 1_000_000, -3, 2**31 - 1], np.int64)

@@ -3,7 +3,7 @@
 `export/export_model.py` writes `onnx/step.onnx` (tokens `(B, T)` int32 and the states
 `state_<layer>_<i>` `(B, H)` float32 -> `logits` `(B, T, V)` and `next_state_<layer>_<i>`) and
 `onnx/vocab.json` (the characters in id order) into a model version. `CharGenerator` runs the
-generation loop over them with the sampling rules of `kerasrnn.models.sampling.choose_next`
+generation loop over them with `kerasrnn.models.token_choice.choose_next`, the rule `sampling` uses
 (temperature, top-k, argmax at temperature 0, inverse-CDF sampling), so a user with only numpy
 and onnxruntime gets the text the SavedModel's `generate` signature gives:
 
@@ -32,6 +32,7 @@ import pathlib
 import numpy as np
 
 from kerasrnn.errors import InputError
+from kerasrnn.models.token_choice import choose_next
 
 STEP_FILE = "step.onnx"
 VOCAB_FILE = "vocab.json"
@@ -79,34 +80,6 @@ class CounterRNG:
         u = counter_uniform(self.seeds, self.draws).reshape(shape)
         self.draws += 1
         return u
-
-
-def choose_next(logits, temperature=1.0, top_k=0, rng=None):
-    """Picks the next token for each row of `logits`: `kerasrnn.models.sampling.choose_next`'s rule.
-
-    A copy that needs only numpy (the sampling module imports Keras); a test checks the two agree.
-
-    Args:
-        logits: float array `(B, V)`.
-        temperature: 0 = argmax; else the logits are divided by it.
-        top_k: If > 0, sample only among the k most likely tokens (ties with the k-th kept).
-        rng: Has `random((B, 1))` (a `numpy.random.Generator` or a `CounterRNG`).
-
-    Returns:
-        int array `(B,)`.
-    """
-    logits = np.asarray(logits, np.float64)
-    if temperature == 0:
-        return logits.argmax(axis=-1)
-    scaled = logits / temperature
-    if top_k and top_k < scaled.shape[-1]:
-        kth = np.partition(scaled, -top_k, axis=-1)[:, -top_k][:, None]
-        scaled = np.where(scaled < kth, -np.inf, scaled)
-    scaled -= scaled.max(axis=-1, keepdims=True)
-    probs = np.exp(scaled)
-    probs /= probs.sum(axis=-1, keepdims=True)
-    u = rng.random((probs.shape[0], 1))
-    return np.minimum((probs.cumsum(axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
 
 
 def start_char(chars):

@@ -48,7 +48,7 @@ from kerasrnn.export import char_onnx_driver as driver
 from kerasrnn.export import saved_model_dir
 from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
 from kerasrnn.models import sampling
-from kerasrnn.models.char_model_dir import KIND, load_char_model  # noqa: F401  (KIND: the protocol)
+from kerasrnn.models.char_model_dir import KIND, inference_model, load_char_model  # noqa: F401  (KIND: the protocol)
 from kerasrnn.models.char_rnn import zero_states
 
 DEFAULT_MAX_LENGTH = 10_000
@@ -113,8 +113,11 @@ class CharServing:
         max_length: The most characters one request may generate (and have in its prime).
     """
 
-    def __init__(self, step_model, chars, max_length=DEFAULT_MAX_LENGTH):
+    def __init__(self, step_model, chars, max_length=DEFAULT_MAX_LENGTH, one_token_model=None):
         self.step_model = step_model
+        # `generate` feeds one character per loop step: a copy built for sequences of length 1
+        # with the recurrence unrolled avoids a nested while-loop per character (1.7x faster).
+        self.one_token_model = one_token_model or step_model
         self.max_length = int(max_length)
         self.chars = list(chars)
         self.start_id = self.chars.index(driver.start_char(self.chars))
@@ -201,7 +204,7 @@ class CharServing:
         sampled = tf.TensorArray(tf.int32, size=steps + 1, element_shape=tf.TensorShape([None]))
 
         def body(t, token, states, sampled):
-            logits, *states = self.step_model([token[:, None], *states], training=False)
+            logits, *states = self.one_token_model([token[:, None], *states], training=False)
             index = t - (prime_len - 1)  # the generated character's position (< 0 in the prime)
             chosen = choose_next(logits[:, -1], temperature, top_k, seed, index)
             sampled = sampled.write(t, chosen)
@@ -227,8 +230,11 @@ def export(run_dir, staging_dir, max_length=DEFAULT_MAX_LENGTH):
     if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
         raise InputError(f"--max-length must be an integer >= 1, got {max_length!r}")
     step_model, vocab, config = load_char_model(run_dir, with_state=True)
-    module = CharServing(step_model, vocab.chars, max_length)
-    signatures = saved_model_dir.write_saved_model(staging_dir, [step_model], module.endpoints())
+    one_token = inference_model({**config["model"], "seq_length": 1, "unroll": True},
+                                weights_from=step_model, with_state=True)
+    module = CharServing(step_model, vocab.chars, max_length, one_token_model=one_token)
+    signatures = saved_model_dir.write_saved_model(staging_dir, [step_model, one_token],
+                                                   module.endpoints())
     onnx_dir = staging_dir / saved_model_dir.ONNX_DIR
     onnx_dir.mkdir()
     to_onnx(step_model, onnx_dir / driver.STEP_FILE,

@@ -5,14 +5,14 @@ alphas]`; `greedy_decode` and `beam_search` caption images with it one word at a
 the words' attention maps as well.
 """
 
-import dataclasses
-
 import keras
 import numpy as np
 from keras import ops
 
 from kerasrnn.layers.attention_decoder import AttentionDecoder
 from kerasrnn.layers.grid_coordinates import GridCoordinates
+from kerasrnn.models import beam_search as search
+from kerasrnn.models.beam_search import Caption, log_softmax  # noqa: F401 (Caption: API)
 
 
 def small_cnn_encoder(filters=(32, 64, 128), kernel_sizes=(3, 3, 1)):
@@ -80,29 +80,12 @@ def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm
     return keras.Model([images, captions], [logits, alphas], name="captioner")
 
 
-@dataclasses.dataclass
-class Caption:
-    """One decoded caption: word ids (without `<start>`, with `<end>` if reached), the summed
-    log-probability, the length-normalised score, and one attention map `(L,)` per id."""
-
-    tokens: list
-    log_prob: float
-    score: float
-    alphas: np.ndarray
-
-
 def _encode(model, images):
     """The annotation vectors `(B, L, D)` of a `build_captioner` model for `images`."""
     grid = model.get_layer("encoder")(images)
     if any(layer.name == "coordinates" for layer in model.layers):
         grid = model.get_layer("coordinates")(grid)
     return model.get_layer("annotations")(grid)
-
-
-def _log_softmax(logits):
-    logits = ops.convert_to_numpy(logits).astype(np.float64)
-    shifted = logits - logits.max(-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
 
 
 def greedy_decode(model, images, start_id, end_id, max_length, length_penalty=0.0):
@@ -129,7 +112,7 @@ def greedy_decode(model, images, start_id, end_id, max_length, length_penalty=0.
     done = np.zeros(batch, bool)
     for _ in range(max_length):
         logits, states, alpha = decoder.step(tokens, states, annotations, projected)
-        logp, alpha = _log_softmax(logits), ops.convert_to_numpy(alpha)
+        logp, alpha = log_softmax(logits), ops.convert_to_numpy(alpha)
         tokens = logp.argmax(-1).astype(np.int32)
         for b in np.flatnonzero(~done):
             out[b].append(int(tokens[b]))
@@ -156,7 +139,8 @@ def beam_search_batch(model, images, start_id, end_id, max_length, beam_width=3,
     caption that emits `<end>` (or reaches `max_length`) is finished; an image's search stops
     when `beam_width` captions are finished or no beam is left, and it gets the finished caption
     with the best length-normalised score `log_prob / len ** length_penalty`. With
-    `beam_width=1` it is greedy decoding.
+    `beam_width=1` it is greedy decoding. The bookkeeping is `kerasrnn.models.beam_search`'s,
+    which the ONNX Runtime driver shares.
 
     Args:
         model: A `build_captioner` model.
@@ -169,47 +153,15 @@ def beam_search_batch(model, images, start_id, end_id, max_length, beam_width=3,
     Returns:
         List of B `Caption`s.
     """
-    if beam_width < 1:
-        raise ValueError(f"beam width must be >= 1, got {beam_width}")
-    decoder, k = model.get_layer("decoder"), beam_width
+    numpy = ops.convert_to_numpy
+    decoder = model.get_layer("decoder")
     annotations = _encode(model, images)
-    batch = int(annotations.shape[0])
-    projected = ops.repeat(decoder.attention.project_annotations(annotations), k, axis=0)
-    states = [ops.repeat(s, k, axis=0) for s in decoder.initial_state(annotations)]
-    annotations = ops.repeat(annotations, k, axis=0)  # (B * k, L, D): beam i of image b at b * k + i
-    # beams[b][i] = (tokens, log_prob, alphas) or None for an empty slot
-    beams = [[([], 0.0, [])] + [None] * (k - 1) for _ in range(batch)]
-    finished = [[] for _ in range(batch)]
-    searching = np.ones(batch, bool)
-    for step in range(max_length):
-        last = np.array([[b[0][-1] if b and b[0] else start_id for b in row] for row in beams],
-                        np.int32).reshape(-1)
-        logits, new_states, alpha = decoder.step(last, states, annotations, projected)
-        logp = _log_softmax(logits).reshape(batch, k, -1)
-        alpha = ops.convert_to_numpy(alpha).reshape(batch, k, -1)
-        keep = np.zeros((batch, k), np.int64)  # which old slot each new slot continues
-        for b in np.flatnonzero(searching):
-            live = [i for i, beam in enumerate(beams[b]) if beam is not None]
-            totals = np.array([beams[b][i][1] for i in live])[:, None] + logp[b, live]  # (live, V)
-            order = np.argsort(-totals, axis=None, kind="stable")[:k]
-            survivors = []
-            for flat in order:
-                row, word = divmod(int(flat), logp.shape[-1])
-                i = live[row]
-                hyp = (beams[b][i][0] + [word], float(totals[row, word]), beams[b][i][2] + [alpha[b, i]])
-                if word == end_id or step == max_length - 1:
-                    finished[b].append(hyp)
-                else:
-                    keep[b, len(survivors)] = i
-                    survivors.append(hyp)
-            beams[b] = survivors + [None] * (k - len(survivors))
-            searching[b] = len(finished[b]) < k and bool(survivors)
-        if not searching.any():
-            break
-        index = (np.arange(batch)[:, None] * k + keep).reshape(-1)
-        states = [ops.take(s, index, axis=0) for s in new_states]
-    out = []
-    for b in range(batch):
-        best = max(finished[b], key=lambda h: h[1] / len(h[0]) ** length_penalty)
-        out.append(Caption(best[0], best[1], best[1] / len(best[0]) ** length_penalty, np.stack(best[2])))
-    return out
+    projected = decoder.attention.project_annotations(annotations)
+
+    def step(tokens, states, annotations, projected):
+        logits, states, weights = decoder.step(tokens, states, annotations, projected)
+        return numpy(logits), [numpy(s) for s in states], numpy(weights)
+
+    return search.beam_search(step, numpy(annotations), numpy(projected),
+                       [numpy(s) for s in decoder.initial_state(annotations)], start_id, end_id,
+                       max_length, beam_width, length_penalty)

@@ -8,33 +8,7 @@ import numpy as np
 
 from kerasrnn.errors import InputError
 from kerasrnn.models.char_rnn import zero_states
-
-
-def choose_next(logits, temperature=1.0, top_k=0, rng=None):
-    """Picks the next token for each row of `logits`.
-
-    Args:
-        logits: float array `(B, V)`, unnormalised log-probabilities.
-        temperature: Divides the logits; 0 means argmax (greedy), 1 the model's distribution.
-        top_k: If > 0, sample only among the k most likely tokens.
-        rng: `numpy.random.Generator` (needed unless `temperature == 0`).
-
-    Returns:
-        int array `(B,)` of chosen token ids.
-    """
-    logits = np.asarray(logits, np.float64)
-    if temperature == 0:
-        return logits.argmax(axis=-1)
-    scaled = logits / temperature
-    if top_k and top_k < scaled.shape[-1]:
-        kth = np.partition(scaled, -top_k, axis=-1)[:, -top_k][:, None]
-        scaled = np.where(scaled < kth, -np.inf, scaled)
-    scaled -= scaled.max(axis=-1, keepdims=True)
-    probs = np.exp(scaled)
-    probs /= probs.sum(axis=-1, keepdims=True)
-    # Inverse-CDF sampling, one uniform draw per row, so a seed fixes the text.
-    u = rng.random((probs.shape[0], 1))
-    return np.minimum((probs.cumsum(axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
+from kerasrnn.models.token_choice import choose_next  # noqa: F401 (part of this module's API)
 
 
 def generate(step_model, vocab, prime, length, temperature=1.0, top_k=0, seed=None):
