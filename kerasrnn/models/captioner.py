@@ -112,7 +112,7 @@ def greedy_decode(model, images, start_id, end_id, max_length, length_penalty=0.
     done = np.zeros(batch, bool)
     for _ in range(max_length):
         logits, states, alpha = decoder.step(tokens, states, annotations, projected)
-        logp, alpha = log_softmax(logits), ops.convert_to_numpy(alpha)
+        logp, alpha = log_softmax(ops.convert_to_numpy(logits)), ops.convert_to_numpy(alpha)
         tokens = logp.argmax(-1).astype(np.int32)
         for b in np.flatnonzero(~done):
             out[b].append(int(tokens[b]))
