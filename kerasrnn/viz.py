@@ -3,6 +3,7 @@
 import os
 import pathlib
 
+import keras
 import matplotlib
 import numpy as np
 
@@ -49,7 +50,9 @@ def saliency_maps(model, images, classes):
     from tf_keras_vis.saliency import Saliency
     from tf_keras_vis.utils.scores import CategoricalScore
 
-    return np.asarray(Saliency(model, clone=True)(CategoricalScore(list(map(int, classes))), images))
+    # tf-keras-vis calls the model with a list of inputs: give it a model that takes one.
+    listed = keras.Model([model.inputs[0]], model.outputs[0])
+    return np.asarray(Saliency(listed, clone=True)(CategoricalScore(list(map(int, classes))), images))
 
 
 def plot_image_rows(rows, path, titles=None, row_labels=None, cmaps=None):
