@@ -62,6 +62,7 @@ def test_never_overwrites_and_resume_extends(run, tmp_path):
     ("cell", "rnn", "--cell must be one of"),
     ("attention", "medium", "--attention must be one of"),
     ("beam_width", 0, "--beam-width must be >= 1"),
+    ("lr_decay", "linear", "--lr-decay must be none or cosine"),
 ])
 def test_bad_settings_are_refused(field, value, message, tmp_path):
     with pytest.raises(InputError, match=message):

@@ -34,6 +34,7 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=10, help="passes over the training captions (default 10)")
     p.add_argument("--batch-size", type=int, default=32, help="captions per batch (default 32)")
     p.add_argument("--lr", type=float, default=1e-3, dest="learning_rate", help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr-decay", default="none", help="none or cosine (to 1%% of --lr over --epochs) (default none)")
     p.add_argument("--image-size", type=int, default=64, help="images are resized to S x S (default 64)")
     p.add_argument("--max-length", type=int, default=16, help="words kept per caption (default 16)")
     p.add_argument("--min-count", type=int, default=1, help="rarer training words become <unk> (default 1)")

@@ -57,6 +57,7 @@ class CaptionerConfig:
     epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 1e-3
+    lr_decay: str = "none"  # "none" or "cosine" (to 1% of the rate over --epochs)
     train_count: int | None = None  # generated sets: images drawn for training
     test_count: int | None = None  # generated sets: images drawn for val and test
     beam_width: int = 3
@@ -75,6 +76,8 @@ class CaptionerConfig:
             raise InputError(f"--image-size must be at least 16 pixels, got {self.image_size}")
         if self.learning_rate <= 0:
             raise InputError(f"--lr must be > 0, got {self.learning_rate}")
+        if self.lr_decay not in ("none", "cosine"):
+            raise InputError(f"--lr-decay must be none or cosine, got {self.lr_decay!r}")
 
     def model_config(self, vocab_size):
         """The `build_captioner` arguments besides the encoder."""
@@ -112,9 +115,15 @@ def example_images(examples, image_size):
                      else read_image(ex.path, image_size) for ex in examples])
 
 
-def compile_model(model, config):
-    """Adam with gradient clipping; cross-entropy over the non-pad target words."""
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=5.0),
+def compile_model(model, config, steps_per_epoch=None):
+    """Adam with gradient clipping; cross-entropy over the non-pad target words.
+
+    `steps_per_epoch` is needed for `lr_decay="cosine"` (the schedule spans all epochs).
+    """
+    lr = config.learning_rate
+    if config.lr_decay == "cosine" and steps_per_epoch:
+        lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch, alpha=0.01)
+    model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=5.0),
                   loss=[keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
                         None])
     return model
@@ -162,7 +171,7 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
                                epoch=start_epoch)
     val_ds = caption_dataset(splits["val"], vocab, config.image_size, config.max_length, batch,
                              shuffle=False)
-    model = compile_model(config.build_model(len(vocab)), config)
+    model = compile_model(config.build_model(len(vocab)), config, pairs // batch)
 
     out.mkdir(parents=True, exist_ok=True)
     if saved is None:
