@@ -114,8 +114,20 @@ def _inside(points, boxes):
                   axis=1)
 
 
+def _cells_touching(num_cells, image_size, boxes):
+    """Bool `(L,)`: whether each grid cell overlaps any of `boxes (K, 4)` (by a positive area)."""
+    g = math.isqrt(num_cells)
+    rows, cols = np.divmod(np.arange(num_cells), g)
+    step = image_size / g
+    x0, y0 = (cols * step)[:, None], (rows * step)[:, None]
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.any((x0 < boxes[:, 2]) & (x0 + step > boxes[:, 0]) & (y0 < boxes[:, 3])
+                  & (y0 + step > boxes[:, 1]), axis=1)
+
+
 def _word_outcomes(alphas, words, object_words, boxes, image_size):
-    """For each object-naming word: (peak inside a named box, share of cell centres inside them)."""
+    """For each object-naming word: (peak centre inside a named box, share of cell centres inside
+    them, peak cell overlapping a named box, share of cells overlapping them)."""
     alphas = np.asarray(alphas)
     words = words.split() if isinstance(words, str) else list(words)
     boxes = np.asarray(boxes).reshape(-1, 4)
@@ -131,7 +143,10 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
         if not named:
             continue
         inside = _inside(centres, boxes[named])
-        outcomes.append((bool(inside[int(np.argmax(alpha))]), float(inside.mean())))
+        touching = _cells_touching(alphas.shape[1], image_size, boxes[named])
+        peak = int(np.argmax(alpha))
+        outcomes.append((bool(inside[peak]), float(inside.mean()), bool(touching[peak]),
+                         float(touching.mean())))
     return outcomes
 
 
@@ -156,7 +171,7 @@ def attention_localization(alphas, words, object_words, boxes, image_size):
         `(hits, counted)`: ints.
     """
     outcomes = _word_outcomes(alphas, words, object_words, boxes, image_size)
-    return sum(hit for hit, _ in outcomes), len(outcomes)
+    return sum(o[0] for o in outcomes), len(outcomes)
 
 
 def localization_score(alphas, words, object_words, boxes, image_size):
@@ -174,7 +189,10 @@ def localization_score(alphas, words, object_words, boxes, image_size):
         Dict with `"localization"`: hits / counted words over the corpus (nan if no word names
         an object), `"words"`: the number of counted words, and `"chance"`: the mean over the
         counted words of the share of grid-cell centres inside the boxes the word names, i.e.
-        the localisation a peak placed uniformly at random would score (nan if none).
+        the localisation a peak placed uniformly at random would score (nan if none);
+        `"on_object"`: the lenient reading, the share of counted words whose peak *cell*
+        overlaps a box the word names (a peak on the cell at an object's edge counts), with
+        `"on_object_chance"`, its chance level.
     """
     if not len(alphas) == len(words) == len(object_words) == len(boxes):
         raise ValueError(f"got {len(alphas)} alphas, {len(words)} word lists, "
@@ -182,6 +200,8 @@ def localization_score(alphas, words, object_words, boxes, image_size):
     outcomes = [o for a, w, ow, b in zip(alphas, words, object_words, boxes)
                 for o in _word_outcomes(a, w, ow, b, image_size)]
     if not outcomes:
-        return {"localization": math.nan, "words": 0, "chance": math.nan}
-    hits, chance = np.mean(np.array(outcomes, np.float64), axis=0)
-    return {"localization": float(hits), "words": len(outcomes), "chance": float(chance)}
+        return {"localization": math.nan, "words": 0, "chance": math.nan,
+                "on_object": math.nan, "on_object_chance": math.nan}
+    hits, chance, on_object, on_object_chance = np.mean(np.array(outcomes, np.float64), axis=0)
+    return {"localization": float(hits), "words": len(outcomes), "chance": float(chance),
+            "on_object": float(on_object), "on_object_chance": float(on_object_chance)}

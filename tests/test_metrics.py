@@ -138,6 +138,16 @@ def test_corpus_score_and_chance_for_a_known_layout():
     assert score["chance"] == pytest.approx((4 / 16 + 12 / 16 + 8 / 16 + 12 / 16) / 4)
 
 
+def test_on_object_counts_a_peak_cell_at_the_edge_of_the_box():
+    # 4 x 4 grid of 16-pixel cells over 64 pixels; the box (10, 10)-(30, 30) contains only the
+    # centre (24, 24) of cell 5, and overlaps cells 0, 1, 4 and 5.
+    box = [(10, 10, 30, 30)]
+    score = localization_score([_peaks([0, 5, 15], 16)], [["x", "x", "x"]], [[{"x"}]], [box], S)
+    assert score["localization"] == pytest.approx(1 / 3)  # only cell 5's centre is inside
+    assert score["on_object"] == pytest.approx(2 / 3)  # cells 0 and 5 overlap, cell 15 does not
+    assert score["chance"] == pytest.approx(1 / 16) and score["on_object_chance"] == pytest.approx(4 / 16)
+
+
 def test_corpus_score_without_naming_words_is_nan():
     score = localization_score([_peaks([0])], [["a"]], [[{"red"}]], [[TOP_LEFT]], S)
     assert score["words"] == 0 and math.isnan(score["localization"]) and math.isnan(score["chance"])

@@ -231,7 +231,9 @@ def evaluate_captioner(model, vocab, examples, config):
         dict with `bleu1`..`bleu4` (greedy), `beam_bleu1`..`beam_bleu4` (beam
         `config.beam_width`), `exact_caption_pct` and `beam_exact_caption_pct` (share of images
         whose caption equals one of its references), and on generated sets `localization_pct`,
-        `localization_chance_pct` and `localization_words`; `samples`: a few captions.
+        `localization_chance_pct`, `localization_words`, and the lenient
+        `localization_on_object_pct` (peak cell overlaps the object) with its chance level;
+        `samples`: a few captions.
     """
     if not examples:
         raise InputError("the test split is empty; nothing to score")
@@ -255,6 +257,8 @@ def evaluate_captioner(model, vocab, examples, config):
         results["localization_pct"] = 100.0 * local["localization"]
         results["localization_chance_pct"] = 100.0 * local["chance"]
         results["localization_words"] = local["words"]
+        results["localization_on_object_pct"] = 100.0 * local["on_object"]
+        results["localization_on_object_chance_pct"] = 100.0 * local["on_object_chance"]
     results["samples"] = [{"caption": t, "references": refs[:2]}
                           for t, refs in zip(texts[:5], references[:5])]
     return results
