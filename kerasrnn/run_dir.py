@@ -10,6 +10,7 @@ sampling, plotting and export read.
 """
 
 import json
+import math
 import os
 import pathlib
 
@@ -89,6 +90,28 @@ def backup_callback(out_dir):
     """`BackupAndRestore` into `out_dir/backup`, kept after training so a run can be extended."""
     return keras.callbacks.BackupAndRestore(str(pathlib.Path(out_dir) / "backup"),
                                             delete_checkpoint=False)
+
+
+def run_callbacks(out_dir, best_checkpoint=True):
+    """The callbacks every training run uses, writing into the run directory's layout.
+
+    `BackupAndRestore` (`backup/`), `TerminateOnNaN`, `TensorBoard` (`logs/`) and, with
+    `best_checkpoint`, the weights of the lowest `val_loss` (`checkpoints/best.weights.h5`).
+    """
+    out = pathlib.Path(out_dir)
+    callbacks = [backup_callback(out), keras.callbacks.TerminateOnNaN(),
+                 keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch")]
+    if best_checkpoint:
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            str(out / "checkpoints" / "best.weights.h5"), monitor="val_loss",
+            save_best_only=True, save_weights_only=True))
+    return callbacks
+
+
+def check_not_diverged(history, hint="lower --lr"):
+    """Raises `InputError` if a `fit` history's loss became NaN (TerminateOnNaN stopped it)."""
+    if any(math.isnan(v) for v in history.history.get("loss", [])):
+        raise InputError(f"training diverged (loss became NaN); {hint}")
 
 
 def save_trained_model(directory, model, metrics):

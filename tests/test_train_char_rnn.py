@@ -3,7 +3,6 @@
 import json
 import pathlib
 import runpy
-import sys
 
 import keras
 import numpy as np

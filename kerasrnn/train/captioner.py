@@ -9,7 +9,6 @@ sets that know where each object is, attention localisation.
 """
 
 import dataclasses
-import math
 import pathlib
 
 import keras
@@ -18,7 +17,7 @@ import numpy as np
 from kerasrnn import metrics as scores
 from kerasrnn import run_dir
 from kerasrnn.data.caption_vocab import END, START, CaptionVocabulary
-from kerasrnn.data.captions import DATASETS, caption_dataset, load_captions
+from kerasrnn.data.captions import DATASETS, caption_dataset, load_captions, reference_captions
 from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
 from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
@@ -179,17 +178,11 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         run_dir.write_run_config(out, KIND, config.model_config(len(vocab)), dataclasses.asdict(config))
     throughput = Throughput(batch)
     stopper = StopAfterSteps(None, max_seconds)
-    callbacks = [
-        run_dir.backup_callback(out),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
-        stopper, throughput, *extra_callbacks,
-    ]
+    callbacks = [*run_dir.run_callbacks(out), stopper, throughput, *extra_callbacks]
     history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=pairs // batch,
                         validation_data=val_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
+    run_dir.check_not_diverged(history)
     losses = history.history.get("loss", [])
-    if any(math.isnan(v) for v in losses):
-        raise InputError("training diverged (loss became NaN); lower --lr")
 
     results = evaluate_captioner(model, vocab, splits["test"], config)
     h = history.history
@@ -238,7 +231,7 @@ def evaluate_captioner(model, vocab, examples, config):
     if not examples:
         raise InputError("the test split is empty; nothing to score")
     images = example_images(examples, config.image_size)
-    references = [ex.captions for ex in examples]
+    references = reference_captions(examples)
     max_words = config.max_length + 1  # the words and <end>
     results = {}
     for prefix, width in (("", 1), ("beam_", config.beam_width)):

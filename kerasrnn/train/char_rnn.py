@@ -12,7 +12,6 @@ import math
 import pathlib
 
 import keras
-import numpy as np
 
 from kerasrnn import run_dir
 from kerasrnn.data import text as text_data
@@ -210,16 +209,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
 
     throughput = Throughput(config.batch_size * config.seq_length)
     stopper = StopAfterSteps(config.steps, max_seconds)
-    callbacks = [
-        run_dir.backup_callback(out),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
-        stopper, throughput,
-    ]
-    if val_ds is not None:
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            str(out / "checkpoints" / "best.weights.h5"), monitor="val_loss",
-            save_best_only=True, save_weights_only=True))
+    callbacks = [*run_dir.run_callbacks(out, best_checkpoint=val_ds is not None), stopper, throughput]
     if config.batching == "streams":
         callbacks.insert(0, CarryStreamState(per_pass))
     if on_sample is not None:
@@ -229,8 +219,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         validation_data=val_ds, validation_steps=val_steps or None,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
-    if model.stop_training and any(np.isnan(v) for v in history.history.get("loss", [])):
-        raise InputError("training diverged (loss became NaN); lower --lr or set --clip")
+    run_dir.check_not_diverged(history, "lower --lr or set --clip")
 
     final = char_model_dir.inference_model(config.model_config(len(vocab)), weights_from=model)
     metrics = _metrics(model, final, history, val_ids, throughput, stopper)

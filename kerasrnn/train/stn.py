@@ -143,21 +143,12 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
         run_dir.write_run_config(out, KIND, config.model_config(), dataclasses.asdict(config))
     throughput = Throughput(batch)
     stopper = StopAfterSteps(None, max_seconds)
-    callbacks = [
-        run_dir.backup_callback(out),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"),
-        keras.callbacks.ModelCheckpoint(str(out / "checkpoints" / "best.weights.h5"),
-                                        monitor="val_loss", save_best_only=True,
-                                        save_weights_only=True),
-        stopper, throughput, *extra_callbacks,
-    ]
+    callbacks = [*run_dir.run_callbacks(out), stopper, throughput, *extra_callbacks]
     history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                         validation_data=val_ds, validation_steps=math.ceil(len(x_val) / batch),
                         callbacks=callbacks, verbose=verbose, shuffle=False)
+    run_dir.check_not_diverged(history)
     losses = history.history.get("loss", [])
-    if any(math.isnan(v) for v in losses):
-        raise InputError("training diverged (loss became NaN); lower --lr")
 
     test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
     final = build_stn_classifier(**config.model_config())
