@@ -27,7 +27,6 @@ Image files are decoded once at load time, so a bad file is reported by name bef
 
 import dataclasses
 import json
-import math
 import pathlib
 import re
 
@@ -36,6 +35,7 @@ import tensorflow as tf
 
 from kerasrnn.data.caption_vocab import normalize_caption
 from kerasrnn.data.digit_scenes import digit_scenes
+from kerasrnn.data.epochs import epoch_batches
 from kerasrnn.data.image_files import check_images, load_image
 from kerasrnn.data.mnist import load_mnist
 from kerasrnn.data.scenes import captioned_scenes
@@ -195,22 +195,14 @@ def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle
     n = len(captions)
     order_key = tf.constant([seed, 3], tf.int64)
 
-    def one_epoch(e):
-        index = tf.range(n, dtype=tf.int32)
-        if shuffle:
-            key = tf.random.experimental.stateless_fold_in(order_key, e)
-            index = tf.random.experimental.stateless_shuffle(index, seed=key)
-        ds = tf.data.Dataset.from_tensor_slices(index)
-        ds = ds.map(lambda i: (image_of(owner[i]), tokens[i]), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        return ds.map(lambda images, caps: ((images, caps), caps[:, 1:]))
+    def example(e, i):
+        return image_of(owner[i]), tokens[i]
 
-    ds = tf.data.Dataset.range(epoch, np.iinfo(np.int64).max if repeat else epoch + 1).flat_map(one_epoch)
-    batches = n // batch_size if drop_remainder else math.ceil(n / batch_size)
-    ds = ds.apply(tf.data.experimental.assert_cardinality(
-        tf.data.INFINITE_CARDINALITY if repeat else batches))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    def pair_targets(images, caps):
+        return (images, caps), caps[:, 1:]
+
+    return epoch_batches(n, example, batch_size, order_key, shuffle, epoch, repeat,
+                         drop_remainder, finish_batch=pair_targets)
 
 
 # --------------------------------------------------------------------------- generated sets

@@ -28,6 +28,7 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
+from kerasrnn.data.epochs import epoch_batches
 from kerasrnn.errors import InputError
 
 DISTORTIONS = ("R", "RTS", "P", "E", "cluttered")
@@ -231,24 +232,8 @@ def distorted_mnist_dataset(images, labels, distortion, batch_size, seed=0, shuf
     def render(image, params, label):
         return apply_distortion(tf.cast(image, tf.float32) / 255.0, distortion, params), label
 
-    def one_epoch(e):
-        index = tf.range(n, dtype=tf.int64)
-        if shuffle:
-            key = tf.random.experimental.stateless_fold_in(order_key, e)
-            index = tf.random.experimental.stateless_shuffle(index, seed=key)
-        ds = tf.data.Dataset.from_tensor_slices(index)
-        ds = ds.map(lambda i: one_example(e, i), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        return ds.map(render, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-    last = np.iinfo(np.int64).max if repeat else epoch + 1
-    ds = tf.data.Dataset.range(epoch, last).flat_map(one_epoch)
-    # flat_map hides the length; stating it lets Keras's fit/evaluate/progress bar know it.
-    batches = n // batch_size if drop_remainder else math.ceil(n / batch_size)
-    ds = ds.apply(tf.data.experimental.assert_cardinality(
-        tf.data.INFINITE_CARDINALITY if repeat else batches))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return epoch_batches(n, one_example, batch_size, order_key, shuffle, epoch, repeat,
+                         drop_remainder, finish_batch=render)
 
 
 def _sample_params(distortion, key, bank):

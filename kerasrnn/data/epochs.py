@@ -1,0 +1,50 @@
+"""Epoch-by-epoch `tf.data` batches whose order and content depend only on (seed, epoch, index).
+
+Shared by the distorted-MNIST and captioning pipelines: a run that resumes at epoch k, or runs
+with another batch size or parallelism, sees exactly the examples a run from scratch would.
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+
+def epoch_batches(n, example, batch_size, order_key, shuffle=True, epoch=0, repeat=False,
+                  drop_remainder=False, finish_batch=None):
+    """Batches of `n` examples, one epoch after another, never straddling two epochs.
+
+    Args:
+        n: Number of examples per epoch.
+        example: `(epoch, index) -> element`, both int64 scalar tensors (traced in `tf.data`).
+        batch_size: Examples per batch.
+        order_key: int64 `(2,)` stateless seed; epoch `e` visits the examples in the
+            permutation `stateless_shuffle(range(n), fold_in(order_key, e))`.
+        shuffle: Use that permutation (else the examples' order).
+        epoch: The first epoch to draw.
+        repeat: Go on with epochs `epoch + 1, ...` forever; otherwise stop after one epoch.
+        drop_remainder: Drop each epoch's last, smaller batch.
+        finish_batch: Optional function mapped over each batch (e.g. batched rendering).
+
+    Returns:
+        A prefetched `tf.data.Dataset` whose cardinality is stated (one epoch's batches, or
+        infinite with `repeat`), so Keras's fit, evaluate and progress bar know its length.
+    """
+    def one_epoch(e):
+        index = tf.range(n, dtype=tf.int64)
+        if shuffle:
+            key = tf.random.experimental.stateless_fold_in(order_key, e)
+            index = tf.random.experimental.stateless_shuffle(index, seed=key)
+        ds = tf.data.Dataset.from_tensor_slices(index)
+        ds = ds.map(lambda i: example(e, i), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        if finish_batch is not None:
+            ds = ds.map(finish_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds
+
+    last = np.iinfo(np.int64).max if repeat else epoch + 1
+    ds = tf.data.Dataset.range(epoch, last).flat_map(one_epoch)
+    batches = n // batch_size if drop_remainder else math.ceil(n / batch_size)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(
+        tf.data.INFINITE_CARDINALITY if repeat else batches))
+    return ds.prefetch(tf.data.AUTOTUNE)
