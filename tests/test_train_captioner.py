@@ -63,6 +63,7 @@ def test_never_overwrites_and_resume_extends(run, tmp_path):
     ("attention", "medium", "--attention must be one of"),
     ("beam_width", 0, "--beam-width must be >= 1"),
     ("lr_decay", "linear", "--lr-decay must be none or cosine"),
+    ("encoder_kernels", (3, 3), "--encoder-kernels must be three sizes"),
 ])
 def test_bad_settings_are_refused(field, value, message, tmp_path):
     with pytest.raises(InputError, match=message):

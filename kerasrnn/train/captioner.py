@@ -48,6 +48,7 @@ class CaptionerConfig:
     encoder_weights: str | None = None  # applications only: None, "imagenet" or a weights file
     encoder_layer: str | None = None  # applications only: the layer whose grid is attended over
     coordinates: bool = True  # append each grid cell's (x, y) to its annotation
+    encoder_kernels: tuple = (3, 3, 1)  # small encoder: kernel size of each conv + 2x2 pool
     embedding_dim: int = 64
     units: int = 128
     attention_units: int = 64
@@ -71,6 +72,9 @@ class CaptionerConfig:
         for name in ("epochs", "batch_size", "max_length", "min_count", "beam_width", "image_size"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if len(self.encoder_kernels) != 3 or any(int(k) < 1 for k in self.encoder_kernels):
+            raise InputError(f"--encoder-kernels must be three sizes >= 1 such as 3,3,1, got "
+                             f"{self.encoder_kernels!r}")
         if self.image_size < 16:
             raise InputError(f"--image-size must be at least 16 pixels, got {self.image_size}")
         if self.learning_rate <= 0:
@@ -89,7 +93,7 @@ class CaptionerConfig:
     def build_model(self, vocab_size):
         """A fresh teacher-forced captioner for a vocabulary of `vocab_size` ids."""
         if self.encoder == "small":
-            encoder = small_cnn_encoder()
+            encoder = small_cnn_encoder(kernel_sizes=tuple(self.encoder_kernels))
         else:
             try:
                 encoder = applications_encoder(self.image_size, self.encoder, self.encoder_weights,
