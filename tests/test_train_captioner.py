@@ -64,6 +64,7 @@ def test_never_overwrites_and_resume_extends(run, tmp_path):
     ("beam_width", 0, "--beam-width must be >= 1"),
     ("lr_decay", "linear", "--lr-decay must be none or cosine"),
     ("encoder_kernels", (3, 3), "--encoder-kernels must be three sizes"),
+    ("encoder_poolings", ("max", "max", "min"), "--encoder-poolings must be three of"),
 ])
 def test_bad_settings_are_refused(field, value, message, tmp_path):
     with pytest.raises(InputError, match=message):
@@ -113,3 +114,27 @@ def test_train_script_refuses_bad_flags_in_one_line(tmp_path, capsys):
     code, _, err = _script("train_captioner.py", ["--dataset", "imagenet", "--out", str(tmp_path / "r")],
                            capsys)
     assert code == 2 and err.startswith("error: --dataset must be one of") and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_script_scores_the_run_again_as_training_did(run, tmp_path, capsys):
+    out, m = run
+    report = tmp_path / "eval.json"
+    code, stdout, _ = _script("evaluate_captioner.py", ["--model", str(out), "--out", str(report)],
+                              capsys)
+    again = json.loads(report.read_text())
+    assert code == 0 and json.loads(stdout)["bleu4"] == pytest.approx(m["bleu4"])
+    for key in ("bleu1", "beam_bleu4", "exact_caption_pct", "localization_pct"):
+        assert again[key] == pytest.approx(m[key])
+    code, _, err = _script("evaluate_captioner.py", ["--model", str(out), "--out", str(report)], capsys)
+    assert code == 2 and "exists" in err and json.loads(report.read_text()) == again
+    code, _, err = _script("evaluate_captioner.py", ["--model", str(out), "--beam", "0"], capsys)
+    assert code == 2 and "--beam must be >= 1" in err and len(err.strip().splitlines()) == 1
+
+
+def test_average_pooling_encoder_trains(tmp_path):
+    config = CaptionerConfig(**{**TINY, "epochs": 1, "encoder_poolings": ("max", "max", "average")})
+    m = train_captioner(config, tmp_path / "avg", verbose=0)
+    model, _, saved = load_captioner(tmp_path / "avg")
+    assert saved["training"]["encoder_poolings"] == ["max", "max", "average"]
+    pools = [type(layer).__name__ for layer in model.get_layer("encoder").layers if "Pool" in type(layer).__name__]
+    assert pools == ["MaxPooling2D", "MaxPooling2D", "AveragePooling2D"] and m["epochs"] == 1

@@ -42,6 +42,9 @@ def parse_args(argv=None):
                    help="'small' (a CNN trained from scratch) or a keras.applications name, e.g. MobileNetV2")
     p.add_argument("--encoder-kernels", default=(3, 3, 1), type=lambda v: tuple(int(k) for k in v.split(",")),
                    help="small encoder: kernel size of each of its three convolutions (default 3,3,1)")
+    p.add_argument("--encoder-poolings", default=("max", "max", "max"), type=lambda v: tuple(v.split(",")),
+                   help="small encoder: the 2x2 pooling after each convolution, max or average "
+                        "(default max,max,max)")
     p.add_argument("--encoder-weights", help="applications encoder: 'imagenet' (downloads) or a local weights file")
     p.add_argument("--encoder-layer", help="applications encoder: the layer whose grid is attended over")
     p.add_argument("--no-coordinates", dest="coordinates", action="store_false",

@@ -268,7 +268,7 @@ class CaptionerServing:
             at = tf.reshape(tf.equal(cols, step), [1, 1, steps] + [1] * (buffer.shape.rank - 3))
             return tf.where(at, tf.expand_dims(values, 2), buffer)
 
-        def body(step, states, alive, log_prob, tokens, maps, n_finished, searching, best):
+        def body(step, states, alive, log_prob, tokens, maps, searching, best):
             previous = tf.gather(tokens, tf.maximum(step - 1, 0), axis=2)
             last = tf.where(alive & (step > 0), previous, self.start_id)
             logits, new_states, weights = decoder.step(tf.reshape(last, [-1]), states, repeated,
@@ -305,20 +305,22 @@ class CaptionerServing:
                                stable=True)
             n_survive = tf.reduce_sum(tf.cast(survive, tf.int32), axis=1)
             rows = tf.reshape(tf.range(batch)[:, None] * k + tf.gather(parent, order, batch_dims=1), [-1])
-            n_finished += tf.reduce_sum(tf.cast(final, tf.int32), axis=1)
+            # Go on while a live beam could still beat the best finished caption: its log-prob
+            # can only fall, so log_prob / steps ** length_penalty bounds its score.
+            bound = tf.reduce_max(tf.where(survive, value, neg_inf), axis=1) / tf.pow(
+                tf.cast(steps, f64), self.length_penalty)
             return (step + 1, [tf.gather(s, rows) for s in new_states],
                     slots[None, :] < n_survive[:, None], tf.gather(value, order, batch_dims=1),
                     tf.gather(new_tokens, order, batch_dims=1), tf.gather(new_maps, order, batch_dims=1),
-                    n_finished, searching & (n_finished < widths) & (n_survive > 0), best)
+                    searching & (n_survive > 0) & (bound > best["score"]), best)
 
         best = {"score": tf.fill([batch], neg_inf), "log_prob": tf.zeros([batch], f64),
                 "length": tf.zeros([batch], tf.int32), "tokens": tf.zeros([batch, steps], tf.int32),
                 "attention": tf.zeros([batch, steps, locations], tf.float32)}
         loop = (tf.constant(0), states, tf.tile(slots[None, :] == 0, [batch, 1]),
                 tf.zeros([batch, k], f64), tf.zeros([batch, k, steps], tf.int32),
-                tf.zeros([batch, k, steps, locations], tf.float32), tf.zeros([batch], tf.int32),
-                tf.ones([batch], tf.bool), best)
-        *_, best = tf.while_loop(lambda step, *v: (step < steps) & tf.reduce_any(v[6]), body, loop)
+                tf.zeros([batch, k, steps, locations], tf.float32), tf.ones([batch], tf.bool), best)
+        *_, best = tf.while_loop(lambda step, *v: (step < steps) & tf.reduce_any(v[5]), body, loop)
         return {"tokens": best["tokens"], "attention": best["attention"], "length": best["length"],
                 "log_prob": tf.cast(best["log_prob"], tf.float32),
                 "score": tf.cast(best["score"], tf.float32)}

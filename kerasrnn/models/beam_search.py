@@ -31,10 +31,13 @@ def beam_search(step, annotations, projected, states, start_id, end_id, max_leng
     """Beam search over any decoder step function, for a batch of images at once.
 
     For each image, keeps the `beam_width` best partial captions by summed log-probability; a
-    caption that emits `<end>` (or reaches `max_length`) is finished; an image's search stops
-    when `beam_width` captions are finished or no beam is left, and it gets the finished caption
-    with the best score `log_prob / len ** length_penalty` (the first of equal ones).
-    `beam_width=1` is greedy decoding.
+    caption that emits `<end>` (or reaches `max_length`) is finished, and the image gets the
+    finished caption with the best score `log_prob / len ** length_penalty` (the first of equal
+    ones). An image's search stops when no beam is left or none can still beat its best finished
+    caption: log-probabilities only fall, so `log_prob / max_length ** length_penalty` bounds what
+    a live beam can reach. (Stopping at the first `beam_width` finished captions instead, a common
+    shortcut, returns early short captions of low probability while a far likelier one is still
+    being written.) `beam_width=1` is greedy decoding.
 
     Args:
         step: `(tokens (N,), states, annotations (N, L, D), projected) -> (logits (N, V),
@@ -81,7 +84,9 @@ def beam_search(step, annotations, projected, states, start_id, end_id, max_leng
                     keep[b, len(survivors)] = i
                     survivors.append(hyp)
             beams[b] = survivors + [None] * (k - len(survivors))
-            searching[b] = len(finished[b]) < k and bool(survivors)
+            searching[b] = bool(survivors) and (not finished[b] or max(
+                h[1] for h in survivors) / max_length ** length_penalty > max(
+                h[1] / len(h[0]) ** length_penalty for h in finished[b]))
         if not searching.any():
             break
         index = (np.arange(batch)[:, None] * k + keep).reshape(-1)

@@ -15,18 +15,26 @@ from kerasrnn.models import beam_search as search
 from kerasrnn.models.beam_search import Caption, log_softmax  # noqa: F401 (Caption: API)
 
 
-def small_cnn_encoder(filters=(32, 64, 128), kernel_sizes=(3, 3, 1)):
+POOLINGS = {"max": keras.layers.MaxPooling2D, "average": keras.layers.AveragePooling2D}
+
+
+def small_cnn_encoder(filters=(32, 64, 128), kernel_sizes=(3, 3, 1), poolings=("max", "max", "max")):
     """A small CNN trained from scratch: images `(B, S, S, 3)` -> grid `(B, S/8, S/8, filters[-1])`.
 
-    Each convolution is followed by 2x2 max-pooling. The last one is 1x1 by default, which keeps
+    Each convolution is followed by 2x2 pooling, `"max"` or `"average"` per layer (`poolings`). The last one is 1x1 by default, which keeps
     a cell's receptive field near its own 8x8 patch (14 pixels), so attending to a cell means
     looking at that place: on the scenes set (15 epochs) this raised attention localisation from
     73% (3x3 last) to 81%, and BLEU-4 from 0.988 to 0.994.
     """
+    if not len(filters) == len(kernel_sizes) == len(poolings):
+        raise ValueError(f"filters, kernel_sizes and poolings must have one entry per layer, got "
+                         f"{len(filters)}, {len(kernel_sizes)} and {len(poolings)}")
+    unknown = set(poolings) - set(POOLINGS)
+    if unknown:
+        raise ValueError(f"poolings must be {' or '.join(POOLINGS)}, got {sorted(unknown)}")
     layers = []
-    for f, k in zip(filters, kernel_sizes):
-        layers += [keras.layers.Conv2D(f, k, padding="same", activation="relu"),
-                   keras.layers.MaxPooling2D(2)]
+    for f, k, pool in zip(filters, kernel_sizes, poolings):
+        layers += [keras.layers.Conv2D(f, k, padding="same", activation="relu"), POOLINGS[pool](2)]
     return keras.Sequential(layers, name="encoder")
 
 

@@ -22,6 +22,7 @@ from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
 from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
 from kerasrnn.models.captioner import (
+    POOLINGS,
     applications_encoder,
     beam_search_batch,
     build_captioner,
@@ -49,6 +50,7 @@ class CaptionerConfig:
     encoder_layer: str | None = None  # applications only: the layer whose grid is attended over
     coordinates: bool = True  # append each grid cell's (x, y) to its annotation
     encoder_kernels: tuple = (3, 3, 1)  # small encoder: kernel size of each conv + 2x2 pool
+    encoder_poolings: tuple = ("max", "max", "max")  # small encoder: each 2x2 pool, max or average
     embedding_dim: int = 64
     units: int = 128
     attention_units: int = 64
@@ -75,6 +77,9 @@ class CaptionerConfig:
         if len(self.encoder_kernels) != 3 or any(int(k) < 1 for k in self.encoder_kernels):
             raise InputError(f"--encoder-kernels must be three sizes >= 1 such as 3,3,1, got "
                              f"{self.encoder_kernels!r}")
+        if len(self.encoder_poolings) != 3 or set(self.encoder_poolings) - set(POOLINGS):
+            raise InputError(f"--encoder-poolings must be three of {' / '.join(POOLINGS)} such as "
+                             f"max,max,average, got {self.encoder_poolings!r}")
         if self.image_size < 16:
             raise InputError(f"--image-size must be at least 16 pixels, got {self.image_size}")
         if self.learning_rate <= 0:
@@ -93,7 +98,8 @@ class CaptionerConfig:
     def build_model(self, vocab_size):
         """A fresh teacher-forced captioner for a vocabulary of `vocab_size` ids."""
         if self.encoder == "small":
-            encoder = small_cnn_encoder(kernel_sizes=tuple(self.encoder_kernels))
+            encoder = small_cnn_encoder(kernel_sizes=tuple(self.encoder_kernels),
+                                        poolings=tuple(self.encoder_poolings))
         else:
             try:
                 encoder = applications_encoder(self.image_size, self.encoder, self.encoder_weights,
@@ -271,6 +277,20 @@ def test_example(training_config, index):
     if not 0 <= index < len(examples):
         raise InputError(f"--scene {index} is outside the {len(examples)} test images (0 to {len(examples) - 1})")
     return examples[index]
+
+
+def evaluate_run(directory, beam_width=None):
+    """Scores a finished run again on its test split (`evaluate_captioner`), e.g. after a decoding
+    fix; `beam_width` overrides the width it was trained to report. Returns the results dict."""
+    model, vocab, saved = load_captioner(directory)
+    config = CaptionerConfig(**saved["training"])
+    if beam_width is not None:
+        if beam_width < 1:
+            raise InputError(f"--beam must be >= 1, got {beam_width}")
+        config.beam_width = beam_width
+    test = load_captions(config.dataset, "test", config.data_dir, config.image_size,
+                         count=config.test_count, seed=config.seed)
+    return evaluate_captioner(model, vocab, test, config)
 
 
 def load_captioner(directory):

@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""Score a trained captioner again on its test split: BLEU-1..4 greedy and beam, exact captions,
+and on the generated sets attention localisation with its chance level.
+
+Examples:
+  python training/evaluate_captioner.py --model runs/cap-scenes
+  python training/evaluate_captioner.py --model runs/cap-f8k --beam 5 --out runs/cap-f8k/eval-beam5.json
+
+The run's `metrics.json` is left as it was; `--out` writes the results to a new JSON file (an
+existing file is not overwritten).
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="a run directory written by train_captioner.py")
+    p.add_argument("--beam", type=int, help="beam width scored beside greedy (default: the run's)")
+    p.add_argument("--out", help="JSON file to write the results to (must not exist)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from kerasrnn.errors import InputError
+    from kerasrnn.run_dir import write_json_atomic
+    from kerasrnn.train.captioner import evaluate_run
+
+    out = pathlib.Path(args.out) if args.out else None
+    try:
+        if out is not None and out.exists():
+            raise InputError(f"{out} exists; give a new --out file (results are never overwritten)")
+        if out is not None and not out.parent.is_dir():
+            raise InputError(f"folder {out.parent} does not exist; create it or pick another --out")
+        results = evaluate_run(args.model, args.beam)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if out is not None:
+        write_json_atomic(out, results)
+    shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in results.items() if k != "samples"}
+    print(json.dumps(shown, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
