@@ -31,6 +31,7 @@ from kerasrnn.export.captioner_serving import (  # noqa: E402
     annotation_model,
     decode_image_bytes,
 )
+from kerasrnn.models.beam_search import LENGTH_PENALTY  # noqa: E402
 from kerasrnn.models.captioner import beam_search_batch, build_captioner, greedy_decode  # noqa: E402
 from kerasrnn.train.captioner import CaptionerConfig, load_captioner, train_captioner  # noqa: E402
 
@@ -90,7 +91,7 @@ def test_export_writes_a_version_that_verify_accepts(export, capsys):
     assert card["signatures"]["caption"]["outputs"]["attention"] == {"dtype": "float32",
                                                                      "shape": [None, 9, 16]}
     assert card["vocab_size"] == len(vocab) and card["vocabulary"][4:] == vocab.words
-    assert card["caption"]["max_length"] == 9 and card["caption"]["length_penalty"] == 0.7
+    assert card["caption"]["max_length"] == 9 and card["caption"]["length_penalty"] == LENGTH_PENALTY
     assert card["model"] == config["model"] and card["training_data"]["dataset"] == "scenes"
     assert card["onnx"]["files"] == ["onnx/encoder.onnx", "onnx/decoder_step.onnx",
                                      "onnx/vocab.json", "onnx/decoding.json"]
@@ -134,8 +135,10 @@ def biased_model(end_bias, seed, end_scale):
     return model, CaptionVocabulary([f"w{i}" for i in range(8)]), 7
 
 
-@pytest.mark.parametrize("case", ["trained", "never ends", "ends at once", "ends at 2 to 6"])
-def test_in_graph_search_is_beam_search_batch(export, case):
+@pytest.mark.parametrize("case,penalty", [("trained", LENGTH_PENALTY), ("never ends", LENGTH_PENALTY),
+                                          ("ends at once", LENGTH_PENALTY), ("ends at 2 to 6", LENGTH_PENALTY),
+                                          ("trained", 0.7), ("ends at 2 to 6", 0.7)])
+def test_in_graph_search_is_beam_search_batch(export, case, penalty):
     if case == "trained":
         model, vocab, _ = load_captioner(export[0])
         steps = 9
@@ -145,7 +148,7 @@ def test_in_graph_search_is_beam_search_batch(export, case):
         model, vocab, steps = biased_model(*{"never ends": (-50.0, 0, 1), "ends at once": (50.0, 2, 1),
                                              "ends at 2 to 6": (0.0, 1, 10)}[case])
         images = np.random.default_rng(1).random((5, 32, 32, 3)).astype(np.float32)
-    serving = CaptionerServing(model, vocab, max_length=steps)
+    serving = CaptionerServing(model, vocab, max_length=steps, length_penalty=penalty)
     fn, spec = serving.endpoints()["caption_images"]
     search = tf.function(fn, input_signature=spec)
     dec = model.get_layer("decoder")
@@ -157,7 +160,7 @@ def test_in_graph_search_is_beam_search_batch(export, case):
 
     references = {}
     for k in (1, 2, 3, 5):
-        want = references[k] = beam_search_batch(model, images, START, END, steps, k)
+        want = references[k] = beam_search_batch(model, images, START, END, steps, k, penalty)
         got = search(tf.constant(images), tf.constant(k))
         lengths = got["length"].numpy()
         assert [c.tokens for c in want] == [t[:n].tolist() for t, n in zip(got["tokens"].numpy(), lengths)], k
@@ -169,13 +172,13 @@ def test_in_graph_search_is_beam_search_batch(export, case):
         copy = driver.beam_search(keras_step, np.asarray(annotations),
                                   np.asarray(dec.attention.project_annotations(annotations)),
                                   [np.asarray(s) for s in dec.initial_state(annotations)],
-                                  START, END, steps, k)
+                                  START, END, steps, k, penalty)
         assert [(c.tokens, c.log_prob, c.score) for c in copy] == [(c.tokens, c.log_prob, c.score) for c in want]
     lengths = {len(c.tokens) for k in references for c in references[k]}
     assert {"never ends": lengths == {7}, "ends at once": lengths == {1},
             "ends at 2 to 6": len(lengths) > 1 and max(lengths) < 7,
             "trained": min(lengths) < steps}[case], lengths
-    greedy = greedy_decode(model, images, START, END, steps)
+    greedy = greedy_decode(model, images, START, END, steps, penalty)
     assert [c.tokens for c in greedy] == [c.tokens for c in references[1]]
     # A batch may mix beam widths: each image gets what its width alone gives.
     widths = [3, 1, 5, 2, 3, 1][: len(images)]

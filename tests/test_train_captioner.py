@@ -127,8 +127,18 @@ def test_evaluate_script_scores_the_run_again_as_training_did(run, tmp_path, cap
         assert again[key] == pytest.approx(m[key])
     code, _, err = _script("evaluate_captioner.py", ["--model", str(out), "--out", str(report)], capsys)
     assert code == 2 and "exists" in err and json.loads(report.read_text()) == again
-    code, _, err = _script("evaluate_captioner.py", ["--model", str(out), "--beam", "0"], capsys)
-    assert code == 2 and "--beam must be >= 1" in err and len(err.strip().splitlines()) == 1
+    for bad, message in ((["--beam", "0"], "--beam must be >= 1"), (["--split", "train"], "--split must be"),
+                         (["--length-penalty", "-1"], "--length-penalty must be >= 0")):
+        code, _, err = _script("evaluate_captioner.py", ["--model", str(out), *bad], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_script_scores_the_validation_split_with_a_length_penalty(run, capsys):
+    out, m = run
+    code, stdout, _ = _script("evaluate_captioner.py", ["--model", str(out), "--split", "val",
+                                                        "--length-penalty", "0.7"], capsys)
+    val = json.loads(stdout)
+    assert code == 0 and val["localization_words"] > 0 and 0.0 <= val["beam_bleu4"] <= 1.0
 
 
 def test_average_pooling_encoder_trains(tmp_path):

@@ -5,6 +5,7 @@ and on the generated sets attention localisation with its chance level.
 Examples:
   python training/evaluate_captioner.py --model runs/cap-scenes
   python training/evaluate_captioner.py --model runs/cap-f8k --beam 5 --out runs/cap-f8k/eval-beam5.json
+  python training/evaluate_captioner.py --model runs/cap-scenes --split val --length-penalty 0.7
 
 The run's `metrics.json` is left as it was; `--out` writes the results to a new JSON file (an
 existing file is not overwritten).
@@ -23,6 +24,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="a run directory written by train_captioner.py")
     p.add_argument("--beam", type=int, help="beam width scored beside greedy (default: the run's)")
+    p.add_argument("--length-penalty", type=float, default=None,
+                   help="beam search's alpha in log_prob / len ** alpha (default: the package's, 0)")
+    p.add_argument("--split", default="test", help="test (default) or val, to choose settings on")
     p.add_argument("--out", help="JSON file to write the results to (must not exist)")
     return p.parse_args(argv)
 
@@ -39,7 +43,8 @@ def main(argv=None):
             raise InputError(f"{out} exists; give a new --out file (results are never overwritten)")
         if out is not None and not out.parent.is_dir():
             raise InputError(f"folder {out.parent} does not exist; create it or pick another --out")
-        results = evaluate_run(args.model, args.beam)
+        penalty = {} if args.length_penalty is None else {"length_penalty": args.length_penalty}
+        results = evaluate_run(args.model, args.beam, split=args.split, **penalty)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -55,7 +55,6 @@ numpy and onnxruntime only.
 """
 
 import contextlib
-import inspect
 import json
 
 import keras
@@ -67,12 +66,11 @@ from kerasrnn.errors import InputError
 from kerasrnn.export import captioner_onnx_driver as driver
 from kerasrnn.export import saved_model_dir
 from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
+from kerasrnn.models.beam_search import LENGTH_PENALTY
 from kerasrnn.models.captioner import beam_search_batch, greedy_decode
 from kerasrnn.train.captioner import KIND, load_captioner  # noqa: F401  (KIND: the plug-in protocol)
 
 DEFAULT_MAX_BEAM_WIDTH = 10
-# The length normalisation of the package's beam search, so the served one cannot drift from it.
-LENGTH_PENALTY = inspect.signature(beam_search_batch).parameters["length_penalty"].default
 
 
 def decode_image_bytes(data, image_size):

@@ -12,7 +12,7 @@ from keras import ops
 from kerasrnn.layers.attention_decoder import AttentionDecoder
 from kerasrnn.layers.grid_coordinates import GridCoordinates
 from kerasrnn.models import beam_search as search
-from kerasrnn.models.beam_search import Caption, log_softmax  # noqa: F401 (Caption: API)
+from kerasrnn.models.beam_search import LENGTH_PENALTY, Caption, log_softmax  # noqa: F401 (Caption: API)
 
 
 POOLINGS = {"max": keras.layers.MaxPooling2D, "average": keras.layers.AveragePooling2D}
@@ -96,7 +96,7 @@ def _encode(model, images):
     return model.get_layer("annotations")(grid)
 
 
-def greedy_decode(model, images, start_id, end_id, max_length, length_penalty=0.0):
+def greedy_decode(model, images, start_id, end_id, max_length, length_penalty=LENGTH_PENALTY):
     """Captions each image by taking the most likely word at every step.
 
     Args:
@@ -133,14 +133,15 @@ def greedy_decode(model, images, start_id, end_id, max_length, length_penalty=0.
                     np.stack(maps[b])) for b in range(batch)]
 
 
-def beam_search(model, image, start_id, end_id, max_length, beam_width=3, length_penalty=0.7):
+def beam_search(model, image, start_id, end_id, max_length, beam_width=3,
+                length_penalty=LENGTH_PENALTY):
     """Captions one image `(S, S, 3)` with beam search; see `beam_search_batch`. Returns a `Caption`."""
     return beam_search_batch(model, np.asarray(image)[None], start_id, end_id, max_length,
                              beam_width, length_penalty)[0]
 
 
 def beam_search_batch(model, images, start_id, end_id, max_length, beam_width=3,
-                      length_penalty=0.7):
+                      length_penalty=LENGTH_PENALTY):
     """Captions a batch of images with beam search, all beams of all images in one decoder call.
 
     For each image, keeps the `beam_width` best partial captions by summed log-probability; a
@@ -156,7 +157,7 @@ def beam_search_batch(model, images, start_id, end_id, max_length, beam_width=3,
         start_id, end_id: Ids of `<start>` and `<end>`.
         max_length: Most words generated (including `<end>`).
         beam_width: Number of beams k (>= 1).
-        length_penalty: alpha of the length normalisation (0 = none).
+        length_penalty: alpha of the length normalisation (0 = none, the default).
 
     Returns:
         List of B `Caption`s.

@@ -22,6 +22,7 @@ from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
 from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
 from kerasrnn.models.captioner import (
+    LENGTH_PENALTY,
     POOLINGS,
     applications_encoder,
     beam_search_batch,
@@ -215,20 +216,22 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     return metrics
 
 
-def caption_images(model, vocab, images, max_length, beam_width=1, batch_size=64):
+def caption_images(model, vocab, images, max_length, beam_width=1, batch_size=64,
+                   length_penalty=LENGTH_PENALTY):
     """Captions images greedily (`beam_width=1`) or with beam search: a list of `Caption`s."""
     start, end = vocab.id(START), vocab.id(END)
     if beam_width == 1:
         def decode(batch):
-            return greedy_decode(model, batch, start, end, max_length)
+            return greedy_decode(model, batch, start, end, max_length, length_penalty)
     else:
         def decode(batch):
-            return beam_search_batch(model, batch, start, end, max_length, beam_width)
+            return beam_search_batch(model, batch, start, end, max_length, beam_width, length_penalty)
     return [c for i in range(0, len(images), batch_size) for c in decode(images[i : i + batch_size])]
 
 
-def evaluate_captioner(model, vocab, examples, config):
-    """Scores greedy and beam-search captions of `examples` (the test split).
+def evaluate_captioner(model, vocab, examples, config, length_penalty=LENGTH_PENALTY):
+    """Scores greedy and beam-search captions of `examples` (the test split); `length_penalty`
+    is the beam search's alpha.
 
     Returns:
         dict with `bleu1`..`bleu4` (greedy), `beam_bleu1`..`beam_bleu4` (beam
@@ -245,7 +248,8 @@ def evaluate_captioner(model, vocab, examples, config):
     max_words = config.max_length + 1  # the words and <end>
     results = {}
     for prefix, width in (("", 1), ("beam_", config.beam_width)):
-        captions = caption_images(model, vocab, images, max_words, width)
+        captions = caption_images(model, vocab, images, max_words, width,
+                                  length_penalty=length_penalty)
         texts = [vocab.decode(c.tokens) for c in captions]
         results.update({prefix + k: v for k, v in scores.corpus_bleu(references, texts).items()})
         exact = [t in refs for t, refs in zip(texts, references)]
@@ -279,18 +283,31 @@ def test_example(training_config, index):
     return examples[index]
 
 
-def evaluate_run(directory, beam_width=None):
-    """Scores a finished run again on its test split (`evaluate_captioner`), e.g. after a decoding
-    fix; `beam_width` overrides the width it was trained to report. Returns the results dict."""
+def evaluate_run(directory, beam_width=None, length_penalty=LENGTH_PENALTY, split="test"):
+    """Scores a finished run again (`evaluate_captioner`), e.g. after a decoding fix.
+
+    Args:
+        directory: A finished captioner run.
+        beam_width: Overrides the beam width the run reports beside greedy.
+        length_penalty: The beam search's alpha.
+        split: `"test"`, or `"val"` to choose decoding settings without touching the test split.
+
+    Returns:
+        The results dict of `evaluate_captioner`.
+    """
     model, vocab, saved = load_captioner(directory)
     config = CaptionerConfig(**saved["training"])
     if beam_width is not None:
         if beam_width < 1:
             raise InputError(f"--beam must be >= 1, got {beam_width}")
         config.beam_width = beam_width
-    test = load_captions(config.dataset, "test", config.data_dir, config.image_size,
-                         count=config.test_count, seed=config.seed)
-    return evaluate_captioner(model, vocab, test, config)
+    if split not in ("val", "test"):
+        raise InputError(f"--split must be val or test, got {split!r}")
+    if length_penalty < 0:
+        raise InputError(f"--length-penalty must be >= 0, got {length_penalty}")
+    examples = load_captions(config.dataset, split, config.data_dir, config.image_size,
+                             count=config.test_count, seed=config.seed)
+    return evaluate_captioner(model, vocab, examples, config, length_penalty)
 
 
 def load_captioner(directory):
