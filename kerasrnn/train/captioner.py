@@ -295,16 +295,16 @@ def evaluate_run(directory, beam_width=None, length_penalty=LENGTH_PENALTY, spli
     Returns:
         The results dict of `evaluate_captioner`.
     """
-    model, vocab, saved = load_captioner(directory)
-    config = CaptionerConfig(**saved["training"])
-    if beam_width is not None:
-        if beam_width < 1:
-            raise InputError(f"--beam must be >= 1, got {beam_width}")
-        config.beam_width = beam_width
+    if beam_width is not None and beam_width < 1:
+        raise InputError(f"--beam must be >= 1, got {beam_width}")
     if split not in ("val", "test"):
         raise InputError(f"--split must be val or test, got {split!r}")
     if length_penalty < 0:
         raise InputError(f"--length-penalty must be >= 0, got {length_penalty}")
+    model, vocab, saved = load_captioner(directory)
+    config = CaptionerConfig(**saved["training"])
+    if beam_width is not None:
+        config.beam_width = beam_width
     examples = load_captions(config.dataset, split, config.data_dir, config.image_size,
                              count=config.test_count, seed=config.seed)
     return evaluate_captioner(model, vocab, examples, config, length_penalty)
