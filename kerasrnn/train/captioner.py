@@ -21,8 +21,8 @@ from kerasrnn.data.captions import DATASETS, caption_dataset, load_captions, ref
 from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
 from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
+from kerasrnn.models.beam_search import LENGTH_PENALTY
 from kerasrnn.models.captioner import (
-    LENGTH_PENALTY,
     POOLINGS,
     applications_encoder,
     beam_search_batch,
