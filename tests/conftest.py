@@ -1,12 +1,27 @@
 """Shared test set-up: quiet TensorFlow, fixed seeds, small generated data (no ../shared needed)."""
 
 import os
+import pathlib
+import runpy
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def script():
+    """`script("export/verify.py")`: the `main(argv)` function of one of the repository's scripts."""
+
+    def main_of(relative_path):
+        return runpy.run_path(str(ROOT / relative_path))["main"]
+
+    return main_of
 
 
 @pytest.fixture(autouse=True)

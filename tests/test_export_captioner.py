@@ -8,7 +8,6 @@ up or down, so captions finish at every length, and compare with `beam_search_ba
 
 import json
 import pathlib
-import runpy
 import subprocess
 import sys
 
@@ -45,17 +44,13 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="export needs the TensorFlow backend")
 
 
-def script(name):
-    return runpy.run_path(str(ROOT / "export" / name))["main"]
-
-
 @pytest.fixture(scope="module")
-def export(tmp_path_factory):
+def export(tmp_path_factory, script):
     """(run_dir, version_dir) of a tiny trained captioner."""
     root = tmp_path_factory.mktemp("captioner_export")
     keras.utils.set_random_seed(0)
     train_captioner(CaptionerConfig(**TINY), root / "run", verbose=0)
-    assert script("export_model.py")(["--model", str(root / "run"), "--name", "scenes",
+    assert script("export/export_model.py")(["--model", str(root / "run"), "--name", "scenes",
                                        "--base", str(root / "saved_models")]) == 0
     return root / "run", root / "saved_models" / "scenes" / "1"
 
@@ -76,7 +71,7 @@ def png(image):
     return tf.io.encode_png(tf.constant(image, tf.uint8)).numpy()
 
 
-def test_export_writes_a_version_that_verify_accepts(export, capsys):
+def test_export_writes_a_version_that_verify_accepts(export, capsys, script):
     run, version = export
     names = {p.relative_to(version).as_posix() for p in version.rglob("*") if p.is_file()}
     assert {"saved_model.pb", "assets.extra/model_card.json", "onnx/encoder.onnx",
@@ -96,7 +91,7 @@ def test_export_writes_a_version_that_verify_accepts(export, capsys):
     assert card["onnx"]["files"] == ["onnx/encoder.onnx", "onnx/decoder_step.onnx",
                                      "onnx/vocab.json", "onnx/decoding.json"]
     capsys.readouterr()
-    code = script("verify.py")([str(version)])
+    code = script("export/verify.py")([str(version)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "10 of 10 checks hold" in out and "FAIL" not in out

@@ -6,7 +6,6 @@ trained once for the module and exported once each; the tests read those exports
 
 import json
 import pathlib
-import runpy
 import subprocess
 import sys
 
@@ -33,12 +32,8 @@ pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="export needs the TensorFlow backend")
 
 
-def script(name):
-    return runpy.run_path(str(ROOT / "export" / name))["main"]
-
-
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
+def exports(tmp_path_factory, script):
     """{cell: (run_dir, version_dir)} for a tiny trained vanilla and LSTM model."""
     root = tmp_path_factory.mktemp("char_export")
     rng = np.random.default_rng(0)
@@ -52,7 +47,7 @@ def exports(tmp_path_factory):
                                      seq_length=20, batch_size=4, optimizer="adam", learning_rate=1e-2,
                                      steps=20, eval_every=20, val_fraction=0.1, sample_length=5),
                        text, run, verbose=0)
-        assert script("export_model.py")(["--model", str(run), "--name", cell,
+        assert script("export/export_model.py")(["--model", str(run), "--name", cell,
                                            "--base", str(root / "saved_models")]) == 0
         out[cell] = run, root / "saved_models" / cell / "1"
     return out
@@ -72,7 +67,7 @@ def generate(loaded, primes, length=20, temperature=0.0, top_k=0, seed=0):
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
-def test_export_writes_a_version_that_verify_accepts(exports, cell, capsys):
+def test_export_writes_a_version_that_verify_accepts(exports, cell, capsys, script):
     run, version = exports[cell]
     names = {p.relative_to(version).as_posix() for p in version.rglob("*") if p.is_file()}
     assert {"saved_model.pb", "assets.extra/model_card.json", "onnx/step.onnx",
@@ -80,7 +75,7 @@ def test_export_writes_a_version_that_verify_accepts(exports, cell, capsys):
     assert any(n.startswith("variables/") for n in names)
     assert [p.name for p in version.parent.iterdir()] == ["1"]  # no temporary folder left
     capsys.readouterr()
-    code = script("verify.py")([str(version), "--length", "40"])
+    code = script("export/verify.py")([str(version), "--length", "40"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "4 of 4 checks hold" in out and "FAIL" not in out

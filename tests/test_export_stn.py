@@ -6,8 +6,6 @@ exported grid or sampler shows in the rectified images.
 """
 
 import json
-import pathlib
-import runpy
 import subprocess
 import sys
 
@@ -24,14 +22,9 @@ from kerasrnn import run_dir  # noqa: E402
 from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, rectifier  # noqa: E402
 from kerasrnn.train.stn import STNConfig, load_stn_model, train_stn  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="export needs the TensorFlow backend")
-
-
-def script(name):
-    return runpy.run_path(str(ROOT / "export" / name))["main"]
 
 
 def discs_and_rings(n, rng):
@@ -47,7 +40,7 @@ def discs_and_rings(n, rng):
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
+def exports(tmp_path_factory, script):
     """{model: (run_dir, version_dir)} for a tiny trained ST-CNN and CNN."""
     root = tmp_path_factory.mktemp("stn_export")
     rng = np.random.default_rng(0)
@@ -63,14 +56,14 @@ def exports(tmp_path_factory):
             st = trained.get_layer(TRANSFORMER_NAME)
             st.kernel.assign(np.random.default_rng(1).normal(0, 0.1, st.kernel.shape).astype("float32"))
             run_dir.save_trained_model(run, trained, json.loads((run / "metrics.json").read_text()))
-        assert script("export_model.py")(["--model", str(run), "--name", model,
+        assert script("export/export_model.py")(["--model", str(run), "--name", model,
                                            "--base", str(root / "saved_models")]) == 0
         out[model] = run, root / "saved_models" / model / "1"
     return out
 
 
 @pytest.mark.parametrize("model", ["st-cnn", "cnn"])
-def test_export_writes_a_version_that_verify_accepts(exports, model, capsys):
+def test_export_writes_a_version_that_verify_accepts(exports, model, capsys, script):
     run, version = exports[model]
     onnx = sorted(p.name for p in (version / "onnx").iterdir())
     card = json.loads((version / "assets.extra" / "model_card.json").read_text())
@@ -87,7 +80,7 @@ def test_export_writes_a_version_that_verify_accepts(exports, model, capsys):
     else:
         assert onnx == ["classifier.onnx"] and set(card["signatures"]) == {"classify"}
     capsys.readouterr()
-    code = script("verify.py")([str(version)])
+    code = script("export/verify.py")([str(version)])
     out = capsys.readouterr().out
     assert code == 0, out
     checks = 5 if model == "st-cnn" else 3

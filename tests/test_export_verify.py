@@ -5,8 +5,6 @@ The run directory is an untrained small CNN classifier written directly (no trai
 """
 
 import json
-import pathlib
-import runpy
 import sys
 
 import numpy as np
@@ -24,15 +22,10 @@ from kerasrnn.export import saved_model_dir, stn_serving  # noqa: E402
 from kerasrnn.export.onnx import to_onnx  # noqa: E402
 from kerasrnn.models.stn_classifier import build_stn_classifier  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODEL = {"input_size": 28, "model": "cnn", "transform": "affine", "filters": [4, 8]}
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="export needs the TensorFlow backend")
-
-
-def script(name):
-    return runpy.run_path(str(ROOT / "export" / name))["main"]
 
 
 def cnn_run(directory, seed=0):
@@ -56,8 +49,8 @@ def one_line_error(capsys):
     return err
 
 
-def test_versions_count_up_and_are_never_overwritten(run, tmp_path, capsys):
-    export = script("export_model.py")
+def test_versions_count_up_and_are_never_overwritten(run, tmp_path, capsys, script):
+    export = script("export/export_model.py")
     base = tmp_path / "models"
     assert export(["--model", str(run), "--name", "digits", "--base", str(base)]) == 0
     assert "as digits version 1" in capsys.readouterr().out
@@ -101,8 +94,8 @@ def test_a_failed_export_leaves_no_half_version(run, tmp_path, monkeypatch):
     assert list((tmp_path / "digits").iterdir()) == []
 
 
-def test_script_refuses_what_it_cannot_export_in_one_line(run, tmp_path, capsys):
-    export = script("export_model.py")
+def test_script_refuses_what_it_cannot_export_in_one_line(run, tmp_path, capsys, script):
+    export = script("export/export_model.py")
     base = str(tmp_path / "models")
     (tmp_path / "empty").mkdir()
     (tmp_path / "other").mkdir()
@@ -129,9 +122,9 @@ def test_script_refuses_what_it_cannot_export_in_one_line(run, tmp_path, capsys)
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").rglob("saved_model.pb"))
 
 
-def test_verify_fails_on_a_mismatch_and_refuses_bad_directories(run, tmp_path, capsys):
+def test_verify_fails_on_a_mismatch_and_refuses_bad_directories(run, tmp_path, capsys, script):
     version = saved_model_dir.export_model(run, tmp_path / "models", "digits")
-    verify = script("verify.py")
+    verify = script("export/verify.py")
     assert verify([str(version)]) == 0
     assert "3 of 3 checks hold" in capsys.readouterr().out
 

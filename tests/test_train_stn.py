@@ -4,8 +4,6 @@ The images are generated (discs and rings, rotation-invariant classes), so no MN
 """
 
 import json
-import pathlib
-import runpy
 
 import numpy as np
 import pytest
@@ -13,8 +11,6 @@ import pytest
 from kerasrnn.errors import InputError
 from kerasrnn.models.stn_classifier import build_stn_classifier, rectifier
 from kerasrnn.train.stn import STNConfig, load_stn_model, train_stn
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def fake_mnist(n_train=600, n_test=100, seed=0):
@@ -70,8 +66,8 @@ def test_resume_continues_and_an_existing_run_is_never_overwritten(tmp_path):
     assert metrics["epochs"] == 3 and len(metrics["history"]["loss"]) == 2
 
 
-def test_script_reports_missing_mnist_and_bad_flags_in_one_line(tmp_path, capsys):
-    main = runpy.run_path(str(ROOT / "training" / "train_stn.py"))["main"]
+def test_script_reports_missing_mnist_and_bad_flags_in_one_line(tmp_path, capsys, script):
+    main = script("training/train_stn.py")
     assert main(["--mnist", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nope.npz" in err and err.count("\n") == 1
@@ -80,12 +76,12 @@ def test_script_reports_missing_mnist_and_bad_flags_in_one_line(tmp_path, capsys
     assert not (tmp_path / "r").exists()
 
 
-def test_picture_script_draws_inputs_rectified_and_saliency(tmp_path, capsys):
+def test_picture_script_draws_inputs_rectified_and_saliency(tmp_path, capsys, script):
     data = fake_mnist()
     train_stn(STNConfig(**{**TINY, "epochs": 1}), data, tmp_path / "run", verbose=0)
     (x, y), (xt, yt) = data
     np.savez(tmp_path / "mnist.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
-    main = runpy.run_path(str(ROOT / "training" / "plot_stn.py"))["main"]
+    main = script("training/plot_stn.py")
     out = tmp_path / "stn.png"
     assert main(["--model", str(tmp_path / "run"), "--mnist", str(tmp_path / "mnist.npz"),
                  "--count", "6", "--out", str(out)]) == 0

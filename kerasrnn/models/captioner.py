@@ -148,8 +148,9 @@ def beam_search_batch(model, images, start_id, end_id, max_length, beam_width=3,
 
     For each image, keeps the `beam_width` best partial captions by summed log-probability; a
     caption that emits `<end>` (or reaches `max_length`) is finished; an image's search stops
-    when `beam_width` captions are finished or no beam is left, and it gets the finished caption
-    with the best length-normalised score `log_prob / len ** length_penalty`. With
+    when no live beam can still beat its best finished caption (or no beam is left), and it
+    gets the finished caption with the best length-normalised score
+    `log_prob / len ** length_penalty`. With
     `beam_width=1` it is greedy decoding. The bookkeeping is `kerasrnn.models.beam_search`'s,
     which the ONNX Runtime driver shares.
 
