@@ -126,8 +126,8 @@ def _cells_touching(num_cells, image_size, boxes):
 
 
 def _word_outcomes(alphas, words, object_words, boxes, image_size):
-    """For each object-naming word: (peak centre inside a named box, share of cell centres inside
-    them, peak cell overlapping a named box, share of cells overlapping them)."""
+    """For each object-naming word: `(word, (peak centre inside a named box, share of cell centres
+    inside them, peak cell overlapping a named box, share of cells overlapping them))`."""
     alphas = np.asarray(alphas)
     words = words.split() if isinstance(words, str) else list(words)
     boxes = np.asarray(boxes).reshape(-1, 4)
@@ -145,8 +145,8 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
         inside = _inside(centres, boxes[named])
         touching = _cells_touching(alphas.shape[1], image_size, boxes[named])
         peak = int(np.argmax(alpha))
-        outcomes.append((bool(inside[peak]), float(inside.mean()), bool(touching[peak]),
-                         float(touching.mean())))
+        outcomes.append((word, (bool(inside[peak]), float(inside.mean()), bool(touching[peak]),
+                                float(touching.mean()))))
     return outcomes
 
 
@@ -171,7 +171,7 @@ def attention_localization(alphas, words, object_words, boxes, image_size):
         `(hits, counted)`: ints.
     """
     outcomes = _word_outcomes(alphas, words, object_words, boxes, image_size)
-    return sum(o[0] for o in outcomes), len(outcomes)
+    return sum(o[0] for _, o in outcomes), len(outcomes)
 
 
 def localization_score(alphas, words, object_words, boxes, image_size):
@@ -192,7 +192,8 @@ def localization_score(alphas, words, object_words, boxes, image_size):
         the localisation a peak placed uniformly at random would score (nan if none);
         `"on_object"`: the lenient reading, the share of counted words whose peak *cell*
         overlaps a box the word names (a peak on the cell at an object's edge counts), with
-        `"on_object_chance"`, its chance level.
+        `"on_object_chance"`, its chance level; `"by_word"`: for each naming word, the share of
+        its uses whose peak centre is inside (the localisation of that word alone).
     """
     if not len(alphas) == len(words) == len(object_words) == len(boxes):
         raise ValueError(f"got {len(alphas)} alphas, {len(words)} word lists, "
@@ -201,7 +202,11 @@ def localization_score(alphas, words, object_words, boxes, image_size):
                 for o in _word_outcomes(a, w, ow, b, image_size)]
     if not outcomes:
         return {"localization": math.nan, "words": 0, "chance": math.nan,
-                "on_object": math.nan, "on_object_chance": math.nan}
-    hits, chance, on_object, on_object_chance = np.mean(np.array(outcomes, np.float64), axis=0)
+                "on_object": math.nan, "on_object_chance": math.nan, "by_word": {}}
+    table = np.array([o for _, o in outcomes], np.float64)
+    hits, chance, on_object, on_object_chance = table.mean(axis=0)
+    used = np.array([w for w, _ in outcomes])
+    by_word = {str(w): float(table[used == w, 0].mean()) for w in sorted(set(used))}
     return {"localization": float(hits), "words": len(outcomes), "chance": float(chance),
-            "on_object": float(on_object), "on_object_chance": float(on_object_chance)}
+            "on_object": float(on_object), "on_object_chance": float(on_object_chance),
+            "by_word": by_word}

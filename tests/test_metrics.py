@@ -136,6 +136,7 @@ def test_corpus_score_and_chance_for_a_known_layout():
     assert score["words"] == 4
     assert score["localization"] == pytest.approx(2 / 4)
     assert score["chance"] == pytest.approx((4 / 16 + 12 / 16 + 8 / 16 + 12 / 16) / 4)
+    assert score["by_word"] == {"big": 0.5, "blue": 0.0, "red": 1.0}
 
 
 def test_on_object_counts_a_peak_cell_at_the_edge_of_the_box():
@@ -151,6 +152,7 @@ def test_on_object_counts_a_peak_cell_at_the_edge_of_the_box():
 def test_corpus_score_without_naming_words_is_nan():
     score = localization_score([_peaks([0])], [["a"]], [[{"red"}]], [[TOP_LEFT]], S)
     assert score["words"] == 0 and math.isnan(score["localization"]) and math.isnan(score["chance"])
+    assert score["by_word"] == {}
 
 
 def test_localization_validates_shapes():

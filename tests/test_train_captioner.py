@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from kerasrnn.data import scenes
 from kerasrnn.errors import InputError
 from kerasrnn.train.captioner import CaptionerConfig, load_captioner, train_captioner
 
@@ -33,6 +34,9 @@ def test_training_lowers_the_loss_and_scores_the_test_split(run):
         assert 0.0 <= m[f"{prefix}exact_caption_pct"] <= 100.0
     assert m["localization_words"] > 0 and 0 <= m["localization_pct"] <= 100
     assert 0 < m["localization_chance_pct"] < 50  # an object covers a small part of the grid
+    by_word = m["localization_by_word_pct"]  # only colour and shape words name objects
+    assert by_word and set(by_word) <= {*scenes.COLORS, *scenes.SHAPES}
+    assert all(0.0 <= v <= 100.0 for v in by_word.values())
     assert m["test_images"] == 8 and m["vocab_size"] > 4
     for name in ("model.keras", "vocab.json", "config.json", "metrics.json"):
         assert (out / name).is_file()

@@ -238,7 +238,8 @@ def evaluate_captioner(model, vocab, examples, config, length_penalty=LENGTH_PEN
         `config.beam_width`), `exact_caption_pct` and `beam_exact_caption_pct` (share of images
         whose caption equals one of its references), and on generated sets `localization_pct`,
         `localization_chance_pct`, `localization_words`, and the lenient
-        `localization_on_object_pct` (peak cell overlaps the object) with its chance level;
+        `localization_on_object_pct` (peak cell overlaps the object) with its chance level, and
+        `localization_by_word_pct` (per naming word, e.g. each colour and shape);
         `samples`: a few captions.
     """
     if not examples:
@@ -266,6 +267,7 @@ def evaluate_captioner(model, vocab, examples, config, length_penalty=LENGTH_PEN
         results["localization_words"] = local["words"]
         results["localization_on_object_pct"] = 100.0 * local["on_object"]
         results["localization_on_object_chance_pct"] = 100.0 * local["on_object_chance"]
+        results["localization_by_word_pct"] = {w: 100.0 * v for w, v in local["by_word"].items()}
     results["samples"] = [{"caption": t, "references": refs[:2]}
                           for t, refs in zip(texts[:5], references[:5])]
     return results
