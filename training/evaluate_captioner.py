@@ -31,6 +31,13 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _rounded(value):
+    """`value` with every float in it, nested dicts too, rounded to 4 decimals for printing."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return round(value, 4) if isinstance(value, float) else value
+
+
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.errors import InputError
@@ -50,8 +57,8 @@ def main(argv=None):
         return 2
     if out is not None:
         write_json_atomic(out, results)
-    shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in results.items() if k != "samples"}
-    print(json.dumps(shown, indent=1, sort_keys=True))
+    shown = {k: v for k, v in results.items() if k != "samples"}
+    print(json.dumps(_rounded(shown), indent=1, sort_keys=True))
     return 0
 
 
