@@ -51,7 +51,7 @@ def export(tmp_path_factory, script):
     keras.utils.set_random_seed(0)
     train_captioner(CaptionerConfig(**TINY), root / "run", verbose=0)
     assert script("export/export_model.py")(["--model", str(root / "run"), "--name", "scenes",
-                                       "--base", str(root / "saved_models")]) == 0
+                                             "--base", str(root / "saved_models")]) == 0
     return root / "run", root / "saved_models" / "scenes" / "1"
 
 

@@ -48,7 +48,7 @@ def exports(tmp_path_factory, script):
                                      steps=20, eval_every=20, val_fraction=0.1, sample_length=5),
                        text, run, verbose=0)
         assert script("export/export_model.py")(["--model", str(run), "--name", cell,
-                                           "--base", str(root / "saved_models")]) == 0
+                                                 "--base", str(root / "saved_models")]) == 0
         out[cell] = run, root / "saved_models" / cell / "1"
     return out
 

@@ -57,7 +57,7 @@ def exports(tmp_path_factory, script):
             st.kernel.assign(np.random.default_rng(1).normal(0, 0.1, st.kernel.shape).astype("float32"))
             run_dir.save_trained_model(run, trained, json.loads((run / "metrics.json").read_text()))
         assert script("export/export_model.py")(["--model", str(run), "--name", model,
-                                           "--base", str(root / "saved_models")]) == 0
+                                                 "--base", str(root / "saved_models")]) == 0
         out[model] = run, root / "saved_models" / model / "1"
     return out
 
