@@ -46,13 +46,21 @@ def test_both_models_give_logits_and_the_fresh_transformer_is_the_identity(size,
         np.testing.assert_allclose(rectifier(st)(images), images, atol=1e-5)
 
 
+def test_dropout_acts_in_training_only_and_adds_no_weights():
+    plain, dropped = build_stn_classifier(28, "cnn"), build_stn_classifier(28, "cnn", dropout=0.5)
+    assert plain.count_params() == dropped.count_params()
+    images = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(dropped(images), dropped(images))  # inference: no dropout
+    assert np.abs(np.asarray(dropped(images, training=True)) - np.asarray(dropped(images))).max() > 1e-3
+
+
 def test_training_lowers_loss_and_writes_a_loadable_model(tmp_path):
     metrics = train_stn(STNConfig(**TINY), fake_mnist(), tmp_path / "run", verbose=0)
     losses = metrics["history"]["loss"]
     assert metrics["epochs"] == 3 and losses[-1] < 0.8 * losses[0]
     assert 0 <= metrics["test_error_pct"] < 50 and metrics["images_per_second"] > 0
     model, config = load_stn_model(tmp_path / "run")
-    assert config["model"] == {"input_size": 28, "model": "st-cnn", "transform": "affine"}
+    assert config["model"] == {"input_size": 28, "model": "st-cnn", "transform": "affine", "dropout": 0.0}
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert {"test_error_pct", "epochs", "images_per_second"} <= saved.keys()
 
@@ -73,6 +81,8 @@ def test_script_reports_missing_mnist_and_bad_flags_in_one_line(tmp_path, capsys
     assert err.startswith("error: ") and "nope.npz" in err and err.count("\n") == 1
     assert main(["--distortion", "X", "--out", str(tmp_path / "r")]) == 2
     assert "--distortion must be one of R, RTS, P, E, cluttered" in capsys.readouterr().err
+    assert main(["--dropout", "1", "--out", str(tmp_path / "r")]) == 2
+    assert "--dropout must be in [0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 

@@ -27,6 +27,8 @@ def parse_args(argv=None):
     p.add_argument("--optimizer", default="adam", help="adam or sgd (momentum 0.9) (default adam)")
     p.add_argument("--lr", type=float, default=1e-3, dest="learning_rate", help="learning rate (default 1e-3)")
     p.add_argument("--lr-decay", default="none", help="none or cosine (to 1%% of --lr over --epochs) (default none)")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout on the classifier's flattened features, in [0, 1) (default 0)")
     p.add_argument("--loc-lr-mult", type=float, default=1.0, dest="loc_lr_multiplier",
                    help="learning-rate multiplier of the transformer's localisation net (default 1; the "
                         "paper lowers it for SGD, but with Adam 0.1 measured worse: RTS 2.60%% vs 1.40%%)")

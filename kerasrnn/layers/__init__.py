@@ -2,6 +2,7 @@
 
 from kerasrnn.layers.attention_decoder import AttentionDecoder
 from kerasrnn.layers.bahdanau_attention import BahdanauAttention
+from kerasrnn.layers.centroid_coordinates import CentroidCoordinates
 from kerasrnn.layers.grid_coordinates import GridCoordinates
 from kerasrnn.layers.one_hot import OneHot
 from kerasrnn.layers.spatial_transformer import (
@@ -17,6 +18,7 @@ from kerasrnn.layers.vanilla_rnn_cell import VanillaRNNCell
 __all__ = [
     "AttentionDecoder",
     "BahdanauAttention",
+    "CentroidCoordinates",
     "GridCoordinates",
     "OneHot",
     "SpatialTransformer",

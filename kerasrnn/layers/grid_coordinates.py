@@ -4,6 +4,14 @@ import keras
 from keras import ops
 
 
+def cell_centres(h, w, dtype="float32"):
+    """`(h, w, 2)`: each cell's (x, y) centre in [-1, 1], `(2 i + 1) / n - 1` (x left to right,
+    y top to bottom)."""
+    xs = (2.0 * ops.arange(w, dtype=dtype) + 1.0) / w - 1.0
+    ys = (2.0 * ops.arange(h, dtype=dtype) + 1.0) / h - 1.0
+    return ops.stack([ops.tile(xs[None, :], (h, 1)), ops.tile(ys[:, None], (1, w))], axis=-1)
+
+
 @keras.saving.register_keras_serializable(package="kerasrnn")
 class GridCoordinates(keras.layers.Layer):
     """Concatenates two channels holding each cell's x and y centre, in [-1, 1], to a grid.
@@ -22,11 +30,8 @@ class GridCoordinates(keras.layers.Layer):
     """
 
     def call(self, grid):
-        h, w = grid.shape[1], grid.shape[2]
-        xs = (2.0 * ops.arange(w, dtype=grid.dtype) + 1.0) / w - 1.0
-        ys = (2.0 * ops.arange(h, dtype=grid.dtype) + 1.0) / h - 1.0
-        coords = ops.stack([ops.tile(xs[None, :], (h, 1)), ops.tile(ys[:, None], (1, w))], axis=-1)
-        coords = ops.broadcast_to(coords[None], (ops.shape(grid)[0], h, w, 2))
+        coords = cell_centres(grid.shape[1], grid.shape[2], grid.dtype)
+        coords = ops.broadcast_to(coords[None], (ops.shape(grid)[0], *coords.shape))
         return ops.concatenate([grid, coords], axis=-1)
 
     def compute_output_shape(self, grid_shape):

@@ -10,11 +10,13 @@ import numpy as np
 from keras import ops
 
 from kerasrnn.layers.attention_decoder import AttentionDecoder
+from kerasrnn.layers.centroid_coordinates import CentroidCoordinates
 from kerasrnn.layers.grid_coordinates import GridCoordinates
 from kerasrnn.models import beam_search as search
 from kerasrnn.models.beam_search import LENGTH_PENALTY, Caption, log_softmax  # noqa: F401 (Caption: API)
 
 
+COORDINATES = {"cell": GridCoordinates, "centroid": CentroidCoordinates, "none": None}
 POOLINGS = {"max": keras.layers.MaxPooling2D, "average": keras.layers.AveragePooling2D}
 
 
@@ -58,7 +60,7 @@ def applications_encoder(image_size, name="MobileNetV2", weights=None, layer=Non
 
 def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm",
                     embedding_dim=64, units=128, attention_units=64, dropout=0.0,
-                    doubly_stochastic=0.0, attention="soft", seed=None, coordinates=True):
+                    doubly_stochastic=0.0, attention="soft", seed=None, coordinates="cell"):
     """Builds the teacher-forced captioning model.
 
     Args:
@@ -69,8 +71,11 @@ def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm
         encoder: A model from images to a grid `(B, h, w, D)`; default `small_cnn_encoder()`.
         cell, embedding_dim, units, attention_units, dropout, doubly_stochastic, attention,
             seed: See `AttentionDecoder`.
-        coordinates: Append each grid cell's (x, y) to its annotation (`GridCoordinates`), so
-            the decoder knows where it looked; without, only a wide receptive field tells it.
+        coordinates: What position each annotation carries (`COORDINATES`): `"cell"`, the
+            cell's own (x, y) (`GridCoordinates`), so the decoder knows where it looked;
+            `"centroid"`, the centre of the thing around the cell (`CentroidCoordinates`), which
+            lets it order objects without a pull to one edge of each; `"none"` (only a wide
+            receptive field tells it). `True` / `False` mean `"cell"` / `"none"`.
 
     Returns:
         A model `[images (B, S, S, 3), captions (B, n + 2)] -> [logits (B, T, V), alphas
@@ -81,8 +86,11 @@ def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm
     images = keras.Input((image_size, image_size, 3), name="images")
     captions = keras.Input((max_length + 2,), dtype="int32", name="captions")
     grid = (encoder or small_cnn_encoder())(images)
-    if coordinates:
-        grid = GridCoordinates(name="coordinates")(grid)
+    coordinates = {True: "cell", False: "none"}.get(coordinates, coordinates)
+    if coordinates not in COORDINATES:
+        raise ValueError(f"coordinates must be one of {tuple(COORDINATES)}, got {coordinates!r}")
+    if COORDINATES[coordinates]:
+        grid = COORDINATES[coordinates](name="coordinates")(grid)
     annotations = keras.layers.Reshape((-1, grid.shape[-1]), name="annotations")(grid)
     decoder = AttentionDecoder(vocab_size, embedding_dim, units, attention_units, cell, dropout,
                                doubly_stochastic, attention=attention, seed=seed, name="decoder")

@@ -32,20 +32,24 @@ def localization_net(input_size, filters=20, units=50):
     return keras.Sequential(layers, name="localization")
 
 
-def classifier_cnn(filters=(32, 64), num_classes=10):
-    """The classification CNN (the same in both models): images -> logits `(B, num_classes)`."""
+def classifier_cnn(filters=(32, 64), num_classes=10, dropout=0.0):
+    """The classification CNN (the same in both models): images -> logits `(B, num_classes)`.
+
+    `dropout` > 0 drops that share of the flattened features in training.
+    """
     return keras.Sequential([
         keras.layers.Conv2D(filters[0], 9, activation="relu"),
         keras.layers.MaxPooling2D(2),
         keras.layers.Conv2D(filters[1], 7, activation="relu"),
         keras.layers.MaxPooling2D(2),
         keras.layers.Flatten(),
+        *([keras.layers.Dropout(dropout)] if dropout else []),
         keras.layers.Dense(num_classes, name="logits"),
     ], name="classifier")
 
 
 def build_stn_classifier(input_size, model="st-cnn", transform="affine", output_size=None,
-                         channels=1, num_classes=10, filters=(32, 64)):
+                         channels=1, num_classes=10, filters=(32, 64), dropout=0.0):
     """Builds the ST-CNN or the CNN baseline as a functional model.
 
     Args:
@@ -56,6 +60,7 @@ def build_stn_classifier(input_size, model="st-cnn", transform="affine", output_
         channels: Image channels C.
         num_classes: Number of classes.
         filters: Filters of the classifier's two convolutions.
+        dropout: Dropout on the classifier's flattened features (training only; default none).
 
     Returns:
         A model from images `(B, S, S, C)` float in [0, 1] to logits `(B, num_classes)`.
@@ -68,7 +73,7 @@ def build_stn_classifier(input_size, model="st-cnn", transform="affine", output_
         side = output_size or min(input_size, 42)
         x = SpatialTransformer(localization_net(input_size), (side, side), transform=transform,
                                name=TRANSFORMER_NAME)(images)
-    logits = classifier_cnn(filters, num_classes)(x)
+    logits = classifier_cnn(filters, num_classes, dropout)(x)
     return keras.Model(images, logits, name=model.replace("-", "_"))
 
 

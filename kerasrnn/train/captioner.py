@@ -23,6 +23,7 @@ from kerasrnn.errors import InputError
 from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
 from kerasrnn.models.beam_search import LENGTH_PENALTY
 from kerasrnn.models.captioner import (
+    COORDINATES,
     POOLINGS,
     applications_encoder,
     beam_search_batch,
@@ -49,7 +50,7 @@ class CaptionerConfig:
     encoder: str = "small"  # "small" (a CNN trained from scratch) or a keras.applications name
     encoder_weights: str | None = None  # applications only: None, "imagenet" or a weights file
     encoder_layer: str | None = None  # applications only: the layer whose grid is attended over
-    coordinates: bool = True  # append each grid cell's (x, y) to its annotation
+    coordinates: str = "cell"  # position in each annotation: "cell", "centroid" or "none"
     encoder_kernels: tuple = (3, 3, 1)  # small encoder: kernel size of each conv + 2x2 pool
     encoder_poolings: tuple = ("max", "max", "max")  # small encoder: each 2x2 pool, max or average
     embedding_dim: int = 64
@@ -68,6 +69,10 @@ class CaptionerConfig:
 
     def validate(self):
         """Raises `InputError` for settings that cannot train."""
+        # runs saved before "centroid" existed hold a bool
+        self.coordinates = {True: "cell", False: "none"}.get(self.coordinates, self.coordinates)
+        if self.coordinates not in COORDINATES:
+            raise InputError(f"--coordinates must be one of {', '.join(COORDINATES)}, got {self.coordinates!r}")
         choices = {"dataset": DATASETS, "cell": CELLS, "attention": ATTENTIONS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

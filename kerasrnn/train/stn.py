@@ -36,6 +36,7 @@ class STNConfig:
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     lr_decay: str = "none"  # "none" or "cosine" (to 1% of the rate over --epochs)
+    dropout: float = 0.0  # on the classifier's flattened features
     loc_lr_multiplier: float = 1.0  # the paper slows the localisation net; with Adam, 1.0 measured better
     train_size: int | None = None  # use only the first N training images (quick runs)
     val_size: int = 5000
@@ -44,7 +45,7 @@ class STNConfig:
     def model_config(self):
         """The `build_stn_classifier` arguments that define the trained weights."""
         return dict(input_size=mnist.output_size(self.distortion), model=self.model,
-                    transform=self.transform)
+                    transform=self.transform, dropout=self.dropout)
 
     def validate(self):
         """Raises `InputError` for settings that cannot train."""
@@ -63,6 +64,8 @@ class STNConfig:
             raise InputError(f"--train-size {self.train_size} is smaller than one batch ({self.batch_size})")
         if self.lr_decay not in ("none", "cosine"):
             raise InputError(f"--lr-decay must be none or cosine, got {self.lr_decay!r}")
+        if not 0 <= self.dropout < 1:
+            raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.learning_rate <= 0 or self.loc_lr_multiplier < 0:
             raise InputError("--lr must be > 0 and --loc-lr-mult >= 0")
 
