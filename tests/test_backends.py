@@ -1,5 +1,6 @@
 """The layers use keras.ops only: run the char model, the ST-CNN and the captioner (soft and hard
-attention, training included) on the PyTorch or JAX backend when installed.
+attention, cell and centroid coordinates, training included) on the PyTorch or JAX backend when
+installed.
 
 The default install has neither (TensorFlow is the package's backend), so CI skips these;
 `pip install torch` (or `jax`) and rerun to check another backend.
@@ -46,7 +47,8 @@ images = rng.random((8, 32, 32, 3)).astype("float32")
 captions = rng.integers(1, 12, (8, 7)).astype("int32")
 for attention in ("soft", "hard"):
     model = build_captioner(12, 32, 5, cell="gru", attention=attention, embedding_dim=8, units=16,
-                            attention_units=8, seed=0)
+                            attention_units=8, seed=0,
+                            coordinates="centroid" if attention == "hard" else "cell")
     model.compile("adam", [keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0), None])
     history = model.fit([images, captions], captions[:, 1:], batch_size=4, epochs=2, verbose=0)
     assert all(np.isfinite(history.history["loss"])), history.history

@@ -44,6 +44,21 @@ def test_uniform_objectness_gives_the_mean_centre_of_the_window():
     np.testing.assert_allclose(out[1, 6, 5, 4:], centres[5:, 4:].reshape(-1, 2).mean(0), atol=1e-6)
 
 
+def test_matches_a_numpy_reference_with_learned_objectness():
+    grid = np.random.default_rng(1).uniform(-1, 1, (2, 5, 6, 3)).astype("float32")
+    layer = CentroidCoordinates(window=3, epsilon=0.0)
+    out = keras.ops.convert_to_numpy(layer(grid))
+    kernel, bias = (keras.ops.convert_to_numpy(v) for v in layer.objectness.weights)
+    objectness = 1.0 / (1.0 + np.exp(-(grid @ kernel + bias)[..., 0]))  # (2, 5, 6)
+    xs, ys = (2 * np.arange(6) + 1) / 6 - 1, (2 * np.arange(5) + 1) / 5 - 1
+    for b, r, c in [(0, 0, 0), (0, 2, 3), (1, 4, 5), (1, 1, 4)]:
+        rows, cols = slice(max(r - 1, 0), r + 2), slice(max(c - 1, 0), c + 2)
+        o = objectness[b, rows, cols]
+        x, y = np.meshgrid(xs[cols], ys[rows])
+        np.testing.assert_allclose(out[b, r, c, 3:], [(o * x).sum() / o.sum(), (o * y).sum() / o.sum()],
+                                   atol=1e-5)
+
+
 def test_round_trip_keeps_window_and_weights(tmp_path):
     grid = np.random.default_rng(0).uniform(0, 1, (2, 4, 4, 3)).astype("float32")
     inputs = keras.Input((4, 4, 3))

@@ -18,12 +18,13 @@ ATOL = 1e-4
 WORDS = 6
 
 
-@pytest.mark.parametrize("cell,attention", [("lstm", "soft"), ("gru", "hard"), ("vanilla", "soft")])
-def test_saved_model_and_onnx_match_keras(tmp_path, cell, attention):
+@pytest.mark.parametrize("cell,attention,coordinates",
+                         [("lstm", "soft", "cell"), ("gru", "hard", "cell"), ("vanilla", "soft", "centroid")])
+def test_saved_model_and_onnx_match_keras(tmp_path, cell, attention, coordinates):
     if keras.backend.backend() != "tensorflow":
         pytest.skip("export needs the TensorFlow backend")
     model = build_captioner(20, 32, WORDS, cell=cell, attention=attention, embedding_dim=16,
-                            units=24, attention_units=16)
+                            units=24, attention_units=16, coordinates=coordinates)
     rng = np.random.default_rng(0)
     images = rng.random((3, 32, 32, 3)).astype("float32")
     captions = rng.integers(1, 20, (3, WORDS + 2)).astype("int32")
