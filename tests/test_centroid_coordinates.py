@@ -5,9 +5,11 @@ import keras
 import numpy as np
 import pytest
 
+from kerasrnn.errors import InputError
 from kerasrnn.layers import CentroidCoordinates
 from kerasrnn.layers.grid_coordinates import cell_centres
 from kerasrnn.models.captioner import build_captioner
+from kerasrnn.train.captioner import CaptionerConfig
 
 
 def _layer(grid, kernel, bias, **kwargs):
@@ -83,3 +85,11 @@ def test_captioner_takes_each_coordinates_option():
     assert not {"GridCoordinates", "CentroidCoordinates"} & layers["none"] and layers[False] == layers["none"]
     with pytest.raises(ValueError, match="coordinates must be one of"):
         build_captioner(10, 32, 4, coordinates="polar")
+
+
+def test_training_config_reads_old_runs_and_refuses_unknown_options():
+    old_run = CaptionerConfig(coordinates=False)  # config.json of runs saved before "centroid"
+    old_run.validate()
+    assert old_run.coordinates == "none"
+    with pytest.raises(InputError, match="--coordinates must be one of cell, centroid, none"):
+        CaptionerConfig(coordinates="polar").validate()

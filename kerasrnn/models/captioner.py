@@ -58,6 +58,15 @@ def applications_encoder(image_size, name="MobileNetV2", weights=None, layer=Non
     return keras.Model(backbone.input, output, name="encoder")
 
 
+def coordinates_option(value):
+    """The `COORDINATES` key that `value` names (`True` / `False`, as runs saved before
+    `"centroid"` hold it, mean `"cell"` / `"none"`); raises `ValueError` for anything else."""
+    value = {True: "cell", False: "none"}.get(value, value)
+    if value not in COORDINATES:
+        raise ValueError(f"coordinates must be one of {', '.join(COORDINATES)}, got {value!r}")
+    return value
+
+
 def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm",
                     embedding_dim=64, units=128, attention_units=64, dropout=0.0,
                     doubly_stochastic=0.0, attention="soft", seed=None, coordinates="cell"):
@@ -86,9 +95,7 @@ def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm
     images = keras.Input((image_size, image_size, 3), name="images")
     captions = keras.Input((max_length + 2,), dtype="int32", name="captions")
     grid = (encoder or small_cnn_encoder())(images)
-    coordinates = {True: "cell", False: "none"}.get(coordinates, coordinates)
-    if coordinates not in COORDINATES:
-        raise ValueError(f"coordinates must be one of {tuple(COORDINATES)}, got {coordinates!r}")
+    coordinates = coordinates_option(coordinates)
     if COORDINATES[coordinates]:
         grid = COORDINATES[coordinates](name="coordinates")(grid)
     annotations = keras.layers.Reshape((-1, grid.shape[-1]), name="annotations")(grid)

@@ -23,11 +23,11 @@ from kerasrnn.errors import InputError
 from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
 from kerasrnn.models.beam_search import LENGTH_PENALTY
 from kerasrnn.models.captioner import (
-    COORDINATES,
     POOLINGS,
     applications_encoder,
     beam_search_batch,
     build_captioner,
+    coordinates_option,
     greedy_decode,
     small_cnn_encoder,
 )
@@ -69,10 +69,10 @@ class CaptionerConfig:
 
     def validate(self):
         """Raises `InputError` for settings that cannot train."""
-        # runs saved before "centroid" existed hold a bool
-        self.coordinates = {True: "cell", False: "none"}.get(self.coordinates, self.coordinates)
-        if self.coordinates not in COORDINATES:
-            raise InputError(f"--coordinates must be one of {', '.join(COORDINATES)}, got {self.coordinates!r}")
+        try:
+            self.coordinates = coordinates_option(self.coordinates)
+        except ValueError as e:
+            raise InputError(f"--{e}") from None
         choices = {"dataset": DATASETS, "cell": CELLS, "attention": ATTENTIONS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
