@@ -68,7 +68,7 @@ def test_export_writes_a_version_that_verify_accepts(exports, model, capsys, scr
     onnx = sorted(p.name for p in (version / "onnx").iterdir())
     card = json.loads((version / "assets.extra" / "model_card.json").read_text())
     assert card["kind"] == "stn_classifier" and card["default_signature"] == "classify"
-    assert card["model"] == {"input_size": 28, "model": model, "transform": "affine"}
+    assert card["model"] == {"input_size": 28, "model": model, "transform": "affine", "dropout": 0.0}
     assert card["metrics"]["epochs"] == 1 and card["num_classes"] == 10
     assert card["training_data"] == {"dataset": "MNIST", "distortion": "R", "train_size": 64,
                                      "val_size": 32}
