@@ -69,6 +69,7 @@ def test_never_overwrites_and_resume_extends(run, tmp_path):
     ("lr_decay", "linear", "--lr-decay must be none or cosine"),
     ("encoder_kernels", (3, 3), "--encoder-kernels must be three sizes"),
     ("encoder_poolings", ("max", "max", "min"), "--encoder-poolings must be three of"),
+    ("coordinates", "polar", "--coordinates must be one of cell, centroid, none"),
 ])
 def test_bad_settings_are_refused(field, value, message, tmp_path):
     with pytest.raises(InputError, match=message):
