@@ -119,6 +119,9 @@ def test_train_script_refuses_bad_flags_in_one_line(tmp_path, capsys):
     code, _, err = _script("train_captioner.py", ["--dataset", "imagenet", "--out", str(tmp_path / "r")],
                            capsys)
     assert code == 2 and err.startswith("error: --dataset must be one of") and len(err.strip().splitlines()) == 1
+    code, _, err = _script("train_captioner.py", ["--coordinates", "polar", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and err.startswith("error: --coordinates must be one of cell, centroid, none")
+    assert not (tmp_path / "r").exists()
 
 
 def test_evaluate_script_scores_the_run_again_as_training_did(run, tmp_path, capsys):

@@ -47,7 +47,8 @@ def test_both_models_give_logits_and_the_fresh_transformer_is_the_identity(size,
 
 
 def test_dropout_acts_in_training_only_and_adds_no_weights():
-    plain, dropped = build_stn_classifier(28, "cnn"), build_stn_classifier(28, "cnn", dropout=0.5)
+    plain = build_stn_classifier(**STNConfig(model="cnn").model_config())
+    dropped = build_stn_classifier(**STNConfig(model="cnn", dropout=0.5).model_config())  # the flag's path
     assert plain.count_params() == dropped.count_params()
     images = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype("float32")
     np.testing.assert_allclose(dropped(images), dropped(images))  # inference: no dropout

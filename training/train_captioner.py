@@ -47,9 +47,9 @@ def parse_args(argv=None):
                         "(default max,max,max)")
     p.add_argument("--encoder-weights", help="applications encoder: 'imagenet' (downloads) or a local weights file")
     p.add_argument("--encoder-layer", help="applications encoder: the layer whose grid is attended over")
-    p.add_argument("--coordinates", choices=("cell", "centroid", "none"), default="cell",
-                   help="position appended to each annotation: the cell's own (x, y), the centre of "
-                        "the object around it, or none (default cell)")
+    p.add_argument("--coordinates", default="cell",
+                   help="position appended to each annotation: cell (its own x, y), centroid (the centre "
+                        "of the object around it) or none (default cell)")
     p.add_argument("--no-coordinates", dest="coordinates", action="store_const", const="none",
                    help="the same as --coordinates none (an ablation)")
     p.add_argument("--units", type=int, default=128, help="recurrent state size (default 128)")
