@@ -125,9 +125,20 @@ def _cells_touching(num_cells, image_size, boxes):
                   & (y0 + step > boxes[:, 1]), axis=1)
 
 
+SIDES = ("left", "right", "above", "below")
+
+
+def _sides_outside(point, box):
+    """The sides of `box (4,)` that the (x, y) `point` lies beyond: a subset of `SIDES`."""
+    (x, y), (x0, y0, x1, y1) = point, box
+    return tuple(side for side, beyond in zip(SIDES, (x < x0, x >= x1, y < y0, y >= y1)) if beyond)
+
+
 def _word_outcomes(alphas, words, object_words, boxes, image_size):
     """For each object-naming word: `(word, (peak centre inside a named box, share of cell centres
-    inside them, peak cell overlapping a named box, share of cells overlapping them))`."""
+    inside them, peak cell overlapping a named box, share of cells overlapping them), sides)`,
+    where `sides` are the sides of the first named box that a missing peak centre lies beyond
+    (empty for a hit)."""
     alphas = np.asarray(alphas)
     words = words.split() if isinstance(words, str) else list(words)
     boxes = np.asarray(boxes).reshape(-1, 4)
@@ -145,8 +156,9 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
         inside = _inside(centres, boxes[named])
         touching = _cells_touching(alphas.shape[1], image_size, boxes[named])
         peak = int(np.argmax(alpha))
+        sides = () if inside[peak] else _sides_outside(centres[peak], boxes[named[0]])
         outcomes.append((word, (bool(inside[peak]), float(inside.mean()), bool(touching[peak]),
-                                float(touching.mean()))))
+                                float(touching.mean())), sides))
     return outcomes
 
 
@@ -171,7 +183,7 @@ def attention_localization(alphas, words, object_words, boxes, image_size):
         `(hits, counted)`: ints.
     """
     outcomes = _word_outcomes(alphas, words, object_words, boxes, image_size)
-    return sum(o[0] for _, o in outcomes), len(outcomes)
+    return sum(o[0] for _, o, _ in outcomes), len(outcomes)
 
 
 def localization_score(alphas, words, object_words, boxes, image_size):
@@ -193,20 +205,35 @@ def localization_score(alphas, words, object_words, boxes, image_size):
         `"on_object"`: the lenient reading, the share of counted words whose peak *cell*
         overlaps a box the word names (a peak on the cell at an object's edge counts), with
         `"on_object_chance"`, its chance level; `"by_word"`: for each naming word, the share of
-        its uses whose peak centre is inside (the localisation of that word alone).
+        its uses whose peak centre is inside (the localisation of that word alone);
+        `"by_object_count"`: the localisation of the words in images with 1, 2, ... objects
+        (keys are the counts); `"miss_sides"`: for the misses, the share whose peak centre lies
+        beyond each side (`SIDES`: left, right, above, below) of the (first) named box, a
+        corner miss counting on two sides, so a model whose peaks sit systematically on one
+        side of the objects shows it (`{}` if nothing missed).
     """
     if not len(alphas) == len(words) == len(object_words) == len(boxes):
         raise ValueError(f"got {len(alphas)} alphas, {len(words)} word lists, "
                          f"{len(object_words)} object_words and {len(boxes)} boxes lists")
-    outcomes = [o for a, w, ow, b in zip(alphas, words, object_words, boxes)
-                for o in _word_outcomes(a, w, ow, b, image_size)]
+    outcomes, object_counts = [], []
+    for a, w, ow, b in zip(alphas, words, object_words, boxes):
+        image_outcomes = _word_outcomes(a, w, ow, b, image_size)
+        outcomes += image_outcomes
+        object_counts += [len(ow)] * len(image_outcomes)
     if not outcomes:
         return {"localization": math.nan, "words": 0, "chance": math.nan,
-                "on_object": math.nan, "on_object_chance": math.nan, "by_word": {}}
-    table = np.array([o for _, o in outcomes], np.float64)
+                "on_object": math.nan, "on_object_chance": math.nan, "by_word": {},
+                "by_object_count": {}, "miss_sides": {}}
+    table = np.array([o for _, o, _ in outcomes], np.float64)
     hits, chance, on_object, on_object_chance = table.mean(axis=0)
-    used = np.array([w for w, _ in outcomes])
+    used = np.array([w for w, _, _ in outcomes])
     by_word = {str(w): float(table[used == w, 0].mean()) for w in sorted(set(used))}
+    object_counts = np.array(object_counts)
+    by_object_count = {int(n): float(table[object_counts == n, 0].mean())
+                       for n in sorted(set(object_counts))}
+    misses = [sides for _, o, sides in outcomes if not o[0]]
+    miss_sides = {side: sum(side in sides for sides in misses) / len(misses)
+                  for side in SIDES} if misses else {}
     return {"localization": float(hits), "words": len(outcomes), "chance": float(chance),
             "on_object": float(on_object), "on_object_chance": float(on_object_chance),
-            "by_word": by_word}
+            "by_word": by_word, "by_object_count": by_object_count, "miss_sides": miss_sides}

@@ -149,6 +149,24 @@ def test_on_object_counts_a_peak_cell_at_the_edge_of_the_box():
     assert score["chance"] == pytest.approx(1 / 16) and score["on_object_chance"] == pytest.approx(4 / 16)
 
 
+def test_misses_by_side_and_localization_by_object_count():
+    # 4 x 4 grid of 16-pixel cells, centres at 8, 24, 40, 56; the box (16, 16)-(48, 48) holds
+    # the centres of cells 5, 6, 9 and 10. Image 1 has this one object, image 2 two objects.
+    box, far = (16, 16, 48, 48), (0, 56, 8, 64)
+    alphas = [_peaks([5, 7, 15], 16),  # hit; cell 7 (56, 24): right; cell 15 (56, 56): right and below
+              _peaks([1, 8], 16)]      # cell 1 (24, 8): above; cell 8 (8, 40): left
+    score = localization_score(alphas, [["x", "x", "x"], ["x", "x"]], [[{"x"}], [{"x"}, {"y"}]],
+                               [[box], [box, far]], S)
+    assert score["localization"] == pytest.approx(1 / 5)
+    assert score["by_object_count"] == {1: pytest.approx(1 / 3), 2: 0.0}
+    assert score["miss_sides"] == {"left": 0.25, "right": 0.5, "above": 0.25, "below": 0.25}
+
+
+def test_no_misses_no_sides():
+    score = localization_score([_peaks([0])], [["x"]], [[{"x"}]], [[TOP_LEFT]], S)
+    assert score["localization"] == 1.0 and score["miss_sides"] == {}
+
+
 def test_corpus_score_without_naming_words_is_nan():
     score = localization_score([_peaks([0])], [["a"]], [[{"red"}]], [[TOP_LEFT]], S)
     assert score["words"] == 0 and math.isnan(score["localization"]) and math.isnan(score["chance"])

@@ -244,7 +244,10 @@ def evaluate_captioner(model, vocab, examples, config, length_penalty=LENGTH_PEN
         whose caption equals one of its references), and on generated sets `localization_pct`,
         `localization_chance_pct`, `localization_words`, and the lenient
         `localization_on_object_pct` (peak cell overlaps the object) with its chance level, and
-        `localization_by_word_pct` (per naming word, e.g. each colour and shape);
+        `localization_by_word_pct` (per naming word, e.g. each colour and shape),
+        `localization_by_object_count_pct` (per number of objects in the image, keys "1",
+        "2", ...) and `localization_miss_sides_pct` (where the misses' peaks lie: the share
+        beyond each side of the named box);
         `samples`: a few captions.
     """
     if not examples:
@@ -273,6 +276,10 @@ def evaluate_captioner(model, vocab, examples, config, length_penalty=LENGTH_PEN
         results["localization_on_object_pct"] = 100.0 * local["on_object"]
         results["localization_on_object_chance_pct"] = 100.0 * local["on_object_chance"]
         results["localization_by_word_pct"] = {w: 100.0 * v for w, v in local["by_word"].items()}
+        results["localization_by_object_count_pct"] = {
+            str(n): 100.0 * v for n, v in local["by_object_count"].items()}
+        results["localization_miss_sides_pct"] = {
+            side: 100.0 * v for side, v in local["miss_sides"].items()}
     results["samples"] = [{"caption": t, "references": refs[:2]}
                           for t, refs in zip(texts[:5], references[:5])]
     return results
