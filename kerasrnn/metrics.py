@@ -12,6 +12,8 @@ import numpy as np
 
 from kerasrnn.data.caption_vocab import normalize_caption
 
+SIDES = ("left", "right", "above", "below")  # of a box, as `localization_score` reports misses
+
 
 def _tokens(caption):
     if not isinstance(caption, str):
@@ -123,9 +125,6 @@ def _cells_touching(num_cells, image_size, boxes):
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     return np.any((x0 < boxes[:, 2]) & (x0 + step > boxes[:, 0]) & (y0 < boxes[:, 3])
                   & (y0 + step > boxes[:, 1]), axis=1)
-
-
-SIDES = ("left", "right", "above", "below")
 
 
 def _sides_outside(point, box):
