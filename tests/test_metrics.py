@@ -162,6 +162,26 @@ def test_misses_by_side_and_localization_by_object_count():
     assert score["miss_sides"] == {"left": 0.25, "right": 0.5, "above": 0.25, "below": 0.25}
 
 
+def test_peak_on_another_object_is_told_apart_from_a_peak_at_the_edge():
+    # 4 x 4 grid of 16-pixel cells; "red" names the box (10, 10)-(30, 30) over cells 0, 1, 4, 5,
+    # "blue" the box (40, 40)-(64, 64) over cells 10, 11, 14, 15.
+    boxes = [(10, 10, 30, 30), (40, 40, 64, 64)]
+    words = ["red", "red", "red", "red", "blue"]
+    alphas = _peaks([5,    # hit
+                     0,    # miss at the edge of the red box
+                     15,   # miss on the blue object
+                     3,    # miss on nothing
+                     15],  # hit
+                    16)
+    score = localization_score([alphas], [words], [[{"red"}, {"blue"}]], [boxes], S)
+    assert score["localization"] == pytest.approx(2 / 5)
+    assert score["on_object"] == pytest.approx(3 / 5)
+    assert score["on_other_object"] == pytest.approx(1 / 5)
+    # with one object there is no other object to look at
+    alone = localization_score([_peaks([15], 16)], [["red"]], [[{"red"}]], [boxes[:1]], S)
+    assert alone["on_other_object"] == 0.0
+
+
 def test_no_misses_no_sides():
     score = localization_score([_peaks([0])], [["x"]], [[{"x"}]], [[TOP_LEFT]], S)
     assert score["localization"] == 1.0 and score["miss_sides"] == {}

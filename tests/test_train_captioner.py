@@ -41,6 +41,8 @@ def test_training_lowers_the_loss_and_scores_the_test_split(run):
     assert by_count and set(by_count) <= {"1", "2"}
     # the overall score is a mean of the groups' scores weighted by their words
     assert min(by_count.values()) - 1e-9 <= m["localization_pct"] <= max(by_count.values()) + 1e-9
+    # a peak cell overlaps the named object, only another one, or neither: disjoint shares
+    assert 0 <= m["localization_on_other_object_pct"] <= 100 - m["localization_on_object_pct"] + 1e-9
     sides = m["localization_miss_sides_pct"]  # every miss lies beyond at least one side
     assert m["localization_pct"] == 100 or (set(sides) == {"left", "right", "above", "below"}
                                             and 100 <= sum(sides.values()) <= 200)
