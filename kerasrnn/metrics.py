@@ -136,7 +136,8 @@ def _sides_outside(point, box):
 def _word_outcomes(alphas, words, object_words, boxes, image_size):
     """For each object-naming word: `(word, (peak centre inside a named box, share of cell centres
     inside them, peak cell overlapping a named box, share of cells overlapping them, peak cell
-    overlapping only boxes of objects the word does not name), sides)`,
+    overlapping only boxes of objects the word does not name, centre of the map inside a named
+    box), sides)`, the centre of the map being the attention-weighted mean of the cell centres,
     where `sides` are the sides of the first named box that a missing peak centre lies beyond
     (empty for a hit)."""
     alphas = np.asarray(alphas)
@@ -159,9 +160,11 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
         peak = int(np.argmax(alpha))
         on_other = (not touching[peak] and bool(others)
                     and bool(_cells_touching(alphas.shape[1], image_size, boxes[others])[peak]))
+        centre = alpha @ centres / alpha.sum()
         sides = () if inside[peak] else _sides_outside(centres[peak], boxes[named[0]])
         outcomes.append((word, (bool(inside[peak]), float(inside.mean()), bool(touching[peak]),
-                                float(touching.mean()), on_other), sides))
+                                float(touching.mean()), on_other,
+                                bool(_inside(centre[None], boxes[named])[0])), sides))
     return outcomes
 
 
@@ -209,7 +212,10 @@ def localization_score(alphas, words, object_words, boxes, image_size):
         overlaps a box the word names (a peak on the cell at an object's edge counts), with
         `"on_object_chance"`, its chance level; `"on_other_object"`: the share whose peak cell
         overlaps only objects the word does *not* name (it looked at the wrong thing, not at
-        the edge of the right one); `"by_word"`: for each naming word, the share of
+        the edge of the right one); `"centre"`: the share whose map's centre, the
+        attention-weighted mean of the cell centres, lies inside a named box (where the decoder
+        looked on average: with cell coordinates among the annotations, the position it reads is
+        exactly this mean); `"by_word"`: for each naming word, the share of
         its uses whose peak centre is inside (the localisation of that word alone);
         `"by_object_count"`: the localisation of the words in images with 1, 2, ... objects
         (keys are the counts); `"miss_sides"`: for the misses, the share whose peak centre lies
@@ -228,10 +234,11 @@ def localization_score(alphas, words, object_words, boxes, image_size):
     if not outcomes:
         return {"localization": math.nan, "words": 0, "chance": math.nan,
                 "on_object": math.nan, "on_object_chance": math.nan, "on_other_object": math.nan,
+                "centre": math.nan,
                 "by_word": {},
                 "by_object_count": {}, "miss_sides": {}}
     table = np.array([o for _, o, _ in outcomes], np.float64)
-    hits, chance, on_object, on_object_chance, on_other_object = table.mean(axis=0)
+    hits, chance, on_object, on_object_chance, on_other_object, centre = table.mean(axis=0)
     used = np.array([w for w, _, _ in outcomes])
     by_word = {str(w): float(table[used == w, 0].mean()) for w in sorted(set(used))}
     object_counts = np.array(object_counts)
@@ -242,5 +249,5 @@ def localization_score(alphas, words, object_words, boxes, image_size):
                   for side in SIDES} if misses else {}
     return {"localization": float(hits), "words": len(outcomes), "chance": float(chance),
             "on_object": float(on_object), "on_object_chance": float(on_object_chance),
-            "on_other_object": float(on_other_object),
+            "on_other_object": float(on_other_object), "centre": float(centre),
             "by_word": by_word, "by_object_count": by_object_count, "miss_sides": miss_sides}

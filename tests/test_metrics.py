@@ -182,6 +182,19 @@ def test_peak_on_another_object_is_told_apart_from_a_peak_at_the_edge():
     assert alone["on_other_object"] == 0.0
 
 
+def test_centre_of_the_map_against_its_peak():
+    # 4 x 4 grid of 16-pixel cells, centres at 8, 24, 40, 56; the box (16, 16)-(48, 48) holds
+    # the centres of cells 5, 6, 9 and 10.
+    box = [(16, 16, 48, 48)]
+    maps = np.zeros((3, 16))
+    maps[0, [4, 7]] = [0.6, 0.4]  # peak on cell 4 (8, 24), outside; centre (27.2, 24), inside
+    maps[1, 5] = 1.0              # peak and centre (24, 24) inside
+    maps[2, [0, 1]] = 0.5         # peak (8, 8) and centre (16, 8) both above the box
+    score = localization_score([maps], [["x"] * 3], [[{"x"}]], [box], S)
+    assert score["localization"] == pytest.approx(1 / 3)
+    assert score["centre"] == pytest.approx(2 / 3)
+
+
 def test_no_misses_no_sides():
     score = localization_score([_peaks([0])], [["x"]], [[{"x"}]], [[TOP_LEFT]], S)
     assert score["localization"] == 1.0 and score["miss_sides"] == {}
