@@ -108,6 +108,22 @@ def _grid_centres(num_cells, image_size):
     return np.stack([(cols + 0.5) * step, (rows + 0.5) * step], axis=1)
 
 
+def attention_points(alpha, image_size):
+    """Where one attention map looked: its peak and its centre, as (x, y) pixels.
+
+    Args:
+        alpha: float `(L,)`, a g x g row-major map over an S x S image.
+        image_size: S.
+
+    Returns:
+        `(peak, centre)`, float arrays `(2,)`: the centre of the map's largest cell (the first
+        on ties), and the attention-weighted mean of all cell centres.
+    """
+    alpha = np.asarray(alpha, np.float64)
+    centres = _grid_centres(alpha.shape[-1], image_size)
+    return centres[int(np.argmax(alpha))], alpha @ centres / alpha.sum()
+
+
 def _inside(points, boxes):
     """Bool `(P,)`: whether each (x, y) point lies inside any of `boxes (K, 4)` (end-exclusive)."""
     x, y = points[:, :1], points[:, 1:]
@@ -160,7 +176,7 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
         peak = int(np.argmax(alpha))
         on_other = (not touching[peak] and bool(others)
                     and bool(_cells_touching(alphas.shape[1], image_size, boxes[others])[peak]))
-        centre = alpha @ centres / alpha.sum()
+        centre = attention_points(alpha, image_size)[1]
         sides = () if inside[peak] else _sides_outside(centres[peak], boxes[named[0]])
         outcomes.append((word, (bool(inside[peak]), float(inside.mean()), bool(touching[peak]),
                                 float(touching.mean()), on_other,

@@ -10,6 +10,8 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from kerasrnn.metrics import attention_points  # noqa: E402
+
 
 def plot_gradient_norms(curves, path, title="How far back the gradient reaches"):
     """Saves a log-scale plot of gradient norm against distance back in time.
@@ -89,7 +91,8 @@ def plot_attention(image, captions, path, row_labels=None):
     """Saves the per-word attention figure: the image, then one panel per word with where it looked.
 
     Each attention map (a g x g grid over the image) is upsampled to the image size and shown
-    as a light overlay, as in Show, Attend and Tell's figures. Several captions of the same
+    as a light overlay, as in Show, Attend and Tell's figures, with its peak cell's centre
+    marked `+` (red) and its attention-weighted centre `x` (cyan) (`metrics.attention_points`). Several captions of the same
     image (soft vs hard attention, greedy vs beam) make several rows. The PNG is written to a
     temporary file and renamed, so `path` never holds half a figure.
 
@@ -120,6 +123,10 @@ def plot_attention(image, captions, path, row_labels=None):
                 ax.imshow(image)
                 ax.imshow(heat / max(heat.max(), 1e-12), cmap="gray", alpha=0.6,
                           extent=(0, size, size, 0), interpolation="bilinear", vmin=0, vmax=1)
+                peak, centre = attention_points(alphas[c - 1], size)
+                ax.plot(*peak, "+", color="red", markersize=7, markeredgewidth=1.5)
+                ax.plot(*centre, "x", color="cyan", markersize=5, markeredgewidth=1.2)
+                ax.set_xlim(0, size), ax.set_ylim(size, 0)
                 ax.set_title(words[c - 1], fontsize=8)
     fig.tight_layout()
     path = pathlib.Path(path)

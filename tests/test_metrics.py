@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from kerasrnn.metrics import attention_localization, corpus_bleu, localization_score
+from kerasrnn.metrics import attention_localization, attention_points, corpus_bleu, localization_score
 
 
 def test_bleu_matches_a_hand_computed_corpus():
@@ -193,6 +193,14 @@ def test_centre_of_the_map_against_its_peak():
     score = localization_score([maps], [["x"] * 3], [[{"x"}]], [box], S)
     assert score["localization"] == pytest.approx(1 / 3)
     assert score["centre"] == pytest.approx(2 / 3)
+
+
+def test_attention_points_of_a_map():
+    maps = np.zeros(16)
+    maps[[4, 7]] = [0.6, 0.4]  # 4 x 4 grid over 64 pixels: cells 4 (8, 24) and 7 (56, 24)
+    peak, centre = attention_points(maps, S)
+    np.testing.assert_allclose(peak, [8, 24])
+    np.testing.assert_allclose(centre, [0.6 * 8 + 0.4 * 56, 24])
 
 
 def test_no_misses_no_sides():
