@@ -27,8 +27,9 @@ class GridCoordinates(keras.layers.Layer):
     for every k (Fourier features, as in Transformers' position encodings). Attention reads
     position as the weighted mean of what the cells carry; for x and y alone a map spread over
     an object gives its centre whichever cell holds the peak, while the mean of a sine of high k
-    blurs unless the map is concentrated, so these channels reward a map for putting its weight
-    in one place (on the scenes see the README's captioning results, `--coordinates fourier`).
+    blurs unless the map is concentrated, so these channels pay a map for putting its weight in
+    one place (on the scenes, `--coordinates fourier` raised attention localisation: see the
+    README's captioning results).
 
     Args:
         frequencies: The k's (e.g. `(1, 2, 4)`); empty (the default) for x and y alone. On an
