@@ -143,31 +143,6 @@ def test_batched_beam_search_equals_one_image_at_a_time(scenes):
         np.testing.assert_allclose(b.alphas, one.alphas, atol=1e-6)
 
 
-def test_fourier_coordinates_and_their_round_trip(tmp_path):
-    from kerasrnn.layers import GridCoordinates
-
-    grid = np.zeros((1, 2, 4, 1), "float32")
-    out = keras.ops.convert_to_numpy(GridCoordinates(frequencies=(1, 2))(grid))
-    assert out.shape == (1, 2, 4, 1 + 2 + 8)
-    x = np.array([-0.75, -0.25, 0.25, 0.75])
-    row = out[0, 0]  # channels: grid, x, y, then per k sin x, sin y, cos x, cos y
-    np.testing.assert_allclose(row[:, 1], x)
-    np.testing.assert_allclose(row[:, 3], np.sin(np.pi * x), atol=1e-6)
-    np.testing.assert_allclose(row[:, 5], np.cos(np.pi * x), atol=1e-6)
-    np.testing.assert_allclose(row[:, 7], np.sin(2 * np.pi * x), atol=1e-6)  # +-1 alternating
-    np.testing.assert_allclose(out[0, :, 0, 4], np.sin(np.pi * np.array([-0.5, 0.5])), atol=1e-6)
-    with pytest.raises(ValueError, match="positive"):
-        GridCoordinates(frequencies=(0,))
-    model = build_captioner(10, 32, 4, coordinates="fourier")
-    layer = model.get_layer("coordinates")
-    assert layer.frequencies == (1.0, 2.0, 4.0) and model.get_layer("annotations").output.shape[-1] == 128 + 14
-    path = tmp_path / "m.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    images, captions = np.random.default_rng(0).random((2, 32, 32, 3), "float32"), np.ones((2, 6), "int32")
-    np.testing.assert_allclose(model([images, captions])[0], loaded([images, captions])[0], atol=1e-6)
-
-
 def test_grid_coordinates_tell_cells_apart():
     from kerasrnn.layers import GridCoordinates
 

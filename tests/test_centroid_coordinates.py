@@ -78,8 +78,7 @@ def test_window_must_be_odd_and_positive(window):
 
 def test_captioner_takes_each_coordinates_option():
     layers = {option: {type(layer).__name__ for layer in build_captioner(10, 32, 4, coordinates=option).layers}
-              for option in ("cell", "fourier", "centroid", "none", True, False)}
-    assert "GridCoordinates" in layers["fourier"]
+              for option in ("cell", "centroid", "none", True, False)}
     assert "CentroidCoordinates" in layers["centroid"] and "GridCoordinates" not in layers["centroid"]
     assert "GridCoordinates" in layers["cell"] and layers[True] == layers["cell"]
     assert not {"GridCoordinates", "CentroidCoordinates"} & layers["none"] and layers[False] == layers["none"]

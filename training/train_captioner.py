@@ -48,9 +48,8 @@ def parse_args(argv=None):
     p.add_argument("--encoder-weights", help="applications encoder: 'imagenet' (downloads) or a local weights file")
     p.add_argument("--encoder-layer", help="applications encoder: the layer whose grid is attended over")
     p.add_argument("--coordinates", default="cell",
-                   help="position appended to each annotation: cell (its own x, y), fourier (x, y and "
-                        "their sines and cosines), centroid (the centre of the object around it) "
-                        "or none (default cell)")
+                   help="position appended to each annotation: cell (its own x, y), centroid (the centre "
+                        "of the object around it) or none (default cell)")
     p.add_argument("--no-coordinates", dest="coordinates", action="store_const", const="none",
                    help="the same as --coordinates none (an ablation)")
     p.add_argument("--units", type=int, default=128, help="recurrent state size (default 128)")

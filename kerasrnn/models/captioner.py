@@ -5,8 +5,6 @@ alphas]`; `greedy_decode` and `beam_search` caption images with it one word at a
 the words' attention maps as well.
 """
 
-import functools
-
 import keras
 import numpy as np
 from keras import ops
@@ -18,10 +16,7 @@ from kerasrnn.models import beam_search as search
 from kerasrnn.models.beam_search import LENGTH_PENALTY, Caption, log_softmax  # noqa: F401 (Caption: API)
 
 
-FOURIER_FREQUENCIES = (1, 2, 4)  # on the default 8x8 grid, 4 is the highest distinct one
-COORDINATES = {"cell": GridCoordinates,
-               "fourier": functools.partial(GridCoordinates, frequencies=FOURIER_FREQUENCIES),
-               "centroid": CentroidCoordinates, "none": None}
+COORDINATES = {"cell": GridCoordinates, "centroid": CentroidCoordinates, "none": None}
 POOLINGS = {"max": keras.layers.MaxPooling2D, "average": keras.layers.AveragePooling2D}
 
 
@@ -87,8 +82,6 @@ def build_captioner(vocab_size, image_size, max_length, encoder=None, cell="lstm
             seed: See `AttentionDecoder`.
         coordinates: What position each annotation carries (`COORDINATES`): `"cell"`, the
             cell's own (x, y) (`GridCoordinates`), so the decoder knows where it looked;
-            `"fourier"`, the same plus sines and cosines of it (`FOURIER_FREQUENCIES`), which
-            makes a spread map read a blurred position and so pulls its weight together;
             `"centroid"`, the centre of the thing around the cell (`CentroidCoordinates`), which
             lets it order objects without a pull to one edge of each; `"none"` (only a wide
             receptive field tells it). `True` / `False` mean `"cell"` / `"none"`.

@@ -50,7 +50,7 @@ class CaptionerConfig:
     encoder: str = "small"  # "small" (a CNN trained from scratch) or a keras.applications name
     encoder_weights: str | None = None  # applications only: None, "imagenet" or a weights file
     encoder_layer: str | None = None  # applications only: the layer whose grid is attended over
-    coordinates: str = "cell"  # position in each annotation: "cell", "fourier", "centroid" or "none"
+    coordinates: str = "cell"  # position in each annotation: "cell", "centroid" or "none"
     encoder_kernels: tuple = (3, 3, 1)  # small encoder: kernel size of each conv + 2x2 pool
     encoder_poolings: tuple = ("max", "max", "max")  # small encoder: each 2x2 pool, max or average
     embedding_dim: int = 64
