@@ -250,9 +250,7 @@ def localization_score(alphas, words, object_words, boxes, image_size):
     if not outcomes:
         return {"localization": math.nan, "words": 0, "chance": math.nan,
                 "on_object": math.nan, "on_object_chance": math.nan, "on_other_object": math.nan,
-                "centre": math.nan,
-                "by_word": {},
-                "by_object_count": {}, "miss_sides": {}}
+                "centre": math.nan, "by_word": {}, "by_object_count": {}, "miss_sides": {}}
     table = np.array([o for _, o, _ in outcomes], np.float64)
     hits, chance, on_object, on_object_chance, on_other_object, centre = table.mean(axis=0)
     used = np.array([w for w, _, _ in outcomes])

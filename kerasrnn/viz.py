@@ -92,8 +92,9 @@ def plot_attention(image, captions, path, row_labels=None):
 
     Each attention map (a g x g grid over the image) is upsampled to the image size and shown
     as a light overlay, as in Show, Attend and Tell's figures, with its peak cell's centre
-    marked `+` (red) and its attention-weighted centre `x` (cyan) (`metrics.attention_points`). Several captions of the same
-    image (soft vs hard attention, greedy vs beam) make several rows. The PNG is written to a
+    marked `+` (red) and its attention-weighted centre `x` (cyan) (`metrics.attention_points`).
+    Several captions of the same image (soft vs hard attention, greedy vs beam) make several
+    rows. The PNG is written to a
     temporary file and renamed, so `path` never holds half a figure.
 
     Args:
