@@ -121,7 +121,13 @@ def attention_points(alpha, image_size):
     """
     alpha = np.asarray(alpha, np.float64)
     centres = _grid_centres(alpha.shape[-1], image_size)
-    return centres[int(np.argmax(alpha))], alpha @ centres / alpha.sum()
+    peak, centre = _peak_and_centre(alpha, centres)
+    return centres[peak], centre
+
+
+def _peak_and_centre(alpha, centres):
+    """The index of the largest cell of `alpha (L,)` and the `centres (L, 2)` weighted by it."""
+    return int(np.argmax(alpha)), alpha @ centres / alpha.sum()
 
 
 def _inside(points, boxes):
@@ -173,10 +179,9 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
         inside = _inside(centres, boxes[named])
         touching = _cells_touching(alphas.shape[1], image_size, boxes[named])
         others = [k for k in range(len(boxes)) if k not in named]
-        peak = int(np.argmax(alpha))
+        peak, centre = _peak_and_centre(alpha, centres)
         on_other = (not touching[peak] and bool(others)
                     and bool(_cells_touching(alphas.shape[1], image_size, boxes[others])[peak]))
-        centre = attention_points(alpha, image_size)[1]
         sides = () if inside[peak] else _sides_outside(centres[peak], boxes[named[0]])
         outcomes.append((word, (bool(inside[peak]), float(inside.mean()), bool(touching[peak]),
                                 float(touching.mean()), on_other,

@@ -44,6 +44,9 @@ def test_training_lowers_the_loss_and_scores_the_test_split(run):
     # a peak cell overlaps the named object, only another one, or neither: disjoint shares
     assert 0 <= m["localization_on_other_object_pct"] <= 100 - m["localization_on_object_pct"] + 1e-9
     assert 0 <= m["localization_centre_pct"] <= 100
+    for key in ("localization_on_other_object_pct", "localization_centre_pct"):  # shares of the words
+        counted = m[key] / 100 * m["localization_words"]
+        assert counted == pytest.approx(round(counted), abs=1e-6)
     sides = m["localization_miss_sides_pct"]  # every miss lies beyond at least one side
     assert m["localization_pct"] == 100 or (set(sides) == {"left", "right", "above", "below"}
                                             and 100 <= sum(sides.values()) <= 200)
