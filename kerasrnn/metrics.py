@@ -138,15 +138,22 @@ def _inside(points, boxes):
                   axis=1)
 
 
-def _cells_touching(num_cells, image_size, boxes):
-    """Bool `(L,)`: whether each grid cell overlaps any of `boxes (K, 4)` (by a positive area)."""
+def _cell_coverage(num_cells, image_size, boxes):
+    """Float `(L,)`: the largest share of each grid cell's area that one of `boxes (K, 4)` covers
+    (0: the cell misses every box; 1: it lies wholly inside one)."""
     g = math.isqrt(num_cells)
     rows, cols = np.divmod(np.arange(num_cells), g)
     step = image_size / g
     x0, y0 = (cols * step)[:, None], (rows * step)[:, None]
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return np.any((x0 < boxes[:, 2]) & (x0 + step > boxes[:, 0]) & (y0 < boxes[:, 3])
-                  & (y0 + step > boxes[:, 1]), axis=1)
+    width = np.clip(np.minimum(x0 + step, boxes[:, 2]) - np.maximum(x0, boxes[:, 0]), 0, None)
+    height = np.clip(np.minimum(y0 + step, boxes[:, 3]) - np.maximum(y0, boxes[:, 1]), 0, None)
+    return np.max(width * height, axis=1, initial=0.0) / step**2
+
+
+def _cells_touching(num_cells, image_size, boxes):
+    """Bool `(L,)`: whether each grid cell overlaps any of `boxes (K, 4)` (by a positive area)."""
+    return _cell_coverage(num_cells, image_size, boxes) > 0
 
 
 def _sides_outside(point, box):
@@ -161,7 +168,8 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
     overlapping only boxes of objects the word does not name, centre of the map inside a named
     box), sides)`, the centre of the map being the attention-weighted mean of the cell centres,
     where `sides` are the sides of the first named box that a missing peak centre lies beyond
-    (empty for a hit)."""
+    (empty for a hit), and `weights` is `(mean attention on a cell straddling a named box's edge,
+    mean attention on a cell wholly inside one)`, or None where no cell is wholly inside."""
     alphas = np.asarray(alphas)
     words = words.split() if isinstance(words, str) else list(words)
     boxes = np.asarray(boxes).reshape(-1, 4)
@@ -177,7 +185,11 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
         if not named:
             continue
         inside = _inside(centres, boxes[named])
-        touching = _cells_touching(alphas.shape[1], image_size, boxes[named])
+        coverage = _cell_coverage(alphas.shape[1], image_size, boxes[named])
+        touching, within = coverage > 0, coverage >= 1
+        straddling = touching & ~within
+        weights = ((float(alpha[straddling].mean()), float(alpha[within].mean()))
+                   if within.any() and straddling.any() else None)
         others = [k for k in range(len(boxes)) if k not in named]
         peak, centre = _peak_and_centre(alpha, centres)
         on_other = (not touching[peak] and bool(others)
@@ -185,7 +197,7 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
         sides = () if inside[peak] else _sides_outside(centres[peak], boxes[named[0]])
         outcomes.append((word, (bool(inside[peak]), float(inside.mean()), bool(touching[peak]),
                                 float(touching.mean()), on_other,
-                                bool(_inside(centre[None], boxes[named])[0])), sides))
+                                bool(_inside(centre[None], boxes[named])[0])), sides, weights))
     return outcomes
 
 
@@ -210,7 +222,7 @@ def attention_localization(alphas, words, object_words, boxes, image_size):
         `(hits, counted)`: ints.
     """
     outcomes = _word_outcomes(alphas, words, object_words, boxes, image_size)
-    return sum(o[0] for _, o, _ in outcomes), len(outcomes)
+    return sum(o[0] for _, o, _, _ in outcomes), len(outcomes)
 
 
 def localization_score(alphas, words, object_words, boxes, image_size):
@@ -242,7 +254,10 @@ def localization_score(alphas, words, object_words, boxes, image_size):
         (keys are the counts); `"miss_sides"`: for the misses, the share whose peak centre lies
         beyond each side (`SIDES`: left, right, above, below) of the (first) named box, a
         corner miss counting on two sides, so a model whose peaks sit systematically on one
-        side of the objects shows it (`{}` if nothing missed).
+        side of the objects shows it (`{}` if nothing missed); `"edge_weight_ratio"`: the mean
+        attention on a grid cell that straddles a named box's edge over the mean on a cell wholly
+        inside it, over the words whose box holds a whole cell (above 1: the maps ring the
+        objects rather than fill them; nan if no word's box holds one).
     """
     if not len(alphas) == len(words) == len(object_words) == len(boxes):
         raise ValueError(f"got {len(alphas)} alphas, {len(words)} word lists, "
@@ -255,18 +270,22 @@ def localization_score(alphas, words, object_words, boxes, image_size):
     if not outcomes:
         return {"localization": math.nan, "words": 0, "chance": math.nan,
                 "on_object": math.nan, "on_object_chance": math.nan, "on_other_object": math.nan,
-                "centre": math.nan, "by_word": {}, "by_object_count": {}, "miss_sides": {}}
-    table = np.array([o for _, o, _ in outcomes], np.float64)
+                "centre": math.nan, "by_word": {}, "by_object_count": {}, "miss_sides": {},
+                "edge_weight_ratio": math.nan}
+    table = np.array([o for _, o, _, _ in outcomes], np.float64)
     hits, chance, on_object, on_object_chance, on_other_object, centre = table.mean(axis=0)
-    used = np.array([w for w, _, _ in outcomes])
+    used = np.array([w for w, _, _, _ in outcomes])
     by_word = {str(w): float(table[used == w, 0].mean()) for w in sorted(set(used))}
     object_counts = np.array(object_counts)
     by_object_count = {int(n): float(table[object_counts == n, 0].mean())
                        for n in sorted(set(object_counts))}
-    misses = [sides for _, o, sides in outcomes if not o[0]]
+    misses = [sides for _, o, sides, _ in outcomes if not o[0]]
     miss_sides = {side: sum(side in sides for sides in misses) / len(misses)
                   for side in SIDES} if misses else {}
+    weights = np.array([w for _, _, _, w in outcomes if w is not None]).reshape(-1, 2)
+    edge_weight_ratio = float(weights[:, 0].mean() / weights[:, 1].mean()) if len(weights) else math.nan
     return {"localization": float(hits), "words": len(outcomes), "chance": float(chance),
             "on_object": float(on_object), "on_object_chance": float(on_object_chance),
             "on_other_object": float(on_other_object), "centre": float(centre),
-            "by_word": by_word, "by_object_count": by_object_count, "miss_sides": miss_sides}
+            "by_word": by_word, "by_object_count": by_object_count, "miss_sides": miss_sides,
+            "edge_weight_ratio": edge_weight_ratio}

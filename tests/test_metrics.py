@@ -195,6 +195,24 @@ def test_centre_of_the_map_against_its_peak():
     assert score["centre"] == pytest.approx(2 / 3)
 
 
+def test_edge_weight_ratio_compares_cells_straddling_the_box_with_cells_inside_it():
+    # 4 x 4 grid of 16-pixel cells; the box (8, 8)-(56, 56) holds cells 5, 6, 9 and 10 wholly
+    # and straddles the 12 cells around them (a quarter or half of each covered).
+    box = [(8, 8, 56, 56)]
+    inner, ring = [5, 6, 9, 10], [0, 1, 2, 3, 4, 7, 8, 11, 12, 13, 14, 15]
+    maps = np.zeros((2, 16))
+    maps[0, ring] = 0.8 / 12       # a ring: 0.0667 per straddling cell, 0.05 per inner one
+    maps[0, inner] = 0.2 / 4
+    maps[1, inner] = 1.0 / 4       # filled: nothing on the ring
+    score = localization_score([maps], [["x", "x"]], [[{"x"}]], [box], S)
+    assert score["edge_weight_ratio"] == pytest.approx((0.8 / 12 / 2) / ((0.05 + 0.25) / 2))
+    ring_only = localization_score([maps[:1]], [["x"]], [[{"x"}]], [box], S)
+    assert ring_only["edge_weight_ratio"] == pytest.approx((0.8 / 12) / 0.05)  # 1.33: a ring
+    # a box too small to hold a whole cell leaves the ratio undefined
+    small = localization_score([maps[:1]], [["x"]], [[{"x"}]], [[(10, 10, 30, 30)]], S)
+    assert math.isnan(small["edge_weight_ratio"])
+
+
 def test_attention_points_of_a_map():
     maps = np.zeros(16)
     maps[[4, 7]] = [0.6, 0.4]  # 4 x 4 grid over 64 pixels: cells 4 (8, 24) and 7 (56, 24)
@@ -211,7 +229,7 @@ def test_no_misses_no_sides():
 def test_corpus_score_without_naming_words_is_nan():
     score = localization_score([_peaks([0])], [["a"]], [[{"red"}]], [[TOP_LEFT]], S)
     assert score["words"] == 0 and math.isnan(score["localization"]) and math.isnan(score["chance"])
-    assert score["by_word"] == {}
+    assert score["by_word"] == {} and math.isnan(score["edge_weight_ratio"])
 
 
 def test_localization_validates_shapes():

@@ -246,6 +246,8 @@ def evaluate_captioner(model, vocab, examples, config, length_penalty=LENGTH_PEN
         `localization_on_object_pct` (peak cell overlaps the object) with its chance level,
         `localization_on_other_object_pct` (peak cell overlaps only objects the word does not
         name), `localization_centre_pct` (the map's attention-weighted centre lies in the box),
+        `localization_edge_weight_ratio` (mean attention on a cell straddling the named box's
+        edge over that on a cell wholly inside it),
         `localization_by_word_pct` (per naming word, e.g. each colour and shape),
         `localization_by_object_count_pct` (per number of objects in the image, keys "1",
         "2", ...) and `localization_miss_sides_pct` (where the misses' peaks lie: the share
@@ -279,6 +281,7 @@ def evaluate_captioner(model, vocab, examples, config, length_penalty=LENGTH_PEN
         results["localization_on_object_chance_pct"] = 100.0 * local["on_object_chance"]
         results["localization_on_other_object_pct"] = 100.0 * local["on_other_object"]
         results["localization_centre_pct"] = 100.0 * local["centre"]
+        results["localization_edge_weight_ratio"] = local["edge_weight_ratio"]
         results["localization_by_word_pct"] = {w: 100.0 * v for w, v in local["by_word"].items()}
         results["localization_by_object_count_pct"] = {
             str(n): 100.0 * v for n, v in local["by_object_count"].items()}
