@@ -138,6 +138,38 @@ def _inside(points, boxes):
                   axis=1)
 
 
+def _caption_objects(words, object_words, boxes):
+    """`(words, object_words, boxes)` as a word list, a list of sets and an array `(K, 4)`."""
+    words = words.split() if isinstance(words, str) else list(words)
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    return words, [{names} if isinstance(names, str) else set(names) for names in object_words], boxes
+
+
+def named_cells(words, object_words, boxes, num_cells, image_size):
+    """Which grid cells a peak must fall on for each word to count as localised.
+
+    Args:
+        words: The n words of a caption (a list, or one space-separated string).
+        object_words: One set of naming words per object (see `attention_localization`).
+        boxes: int `(n_objects, 4)`: `x0, y0, x1, y1` in pixels, end-exclusive.
+        num_cells: L = g * g cells of the row-major attention grid.
+        image_size: Side S of the image in pixels.
+
+    Returns:
+        Bool `(n, L)`: for each word, the cells whose centres lie inside the box of an object
+        the word names (a row of False for a word that names none, or whose box holds no cell
+        centre).
+    """
+    words, object_words, boxes = _caption_objects(words, object_words, boxes)
+    centres = _grid_centres(num_cells, image_size)
+    cells = np.zeros((len(words), num_cells), bool)
+    for i, word in enumerate(words):
+        named = [k for k, names in enumerate(object_words) if word in names]
+        if named:
+            cells[i] = _inside(centres, boxes[named])
+    return cells
+
+
 def _cell_coverage(num_cells, image_size, boxes):
     """Float `(L,)`: the largest share of each grid cell's area that one of `boxes (K, 4)` covers
     (0: the cell misses every box; 1: it lies wholly inside one)."""
@@ -171,9 +203,7 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
     (empty for a hit), and `weights` is `(mean attention on a cell straddling a named box's edge,
     mean attention on a cell wholly inside one)`, or None where no cell is wholly inside."""
     alphas = np.asarray(alphas)
-    words = words.split() if isinstance(words, str) else list(words)
-    boxes = np.asarray(boxes).reshape(-1, 4)
-    object_words = [{names} if isinstance(names, str) else set(names) for names in object_words]
+    words, object_words, boxes = _caption_objects(words, object_words, boxes)
     if alphas.ndim != 2 or alphas.shape[0] != len(words):
         raise ValueError(f"alphas must be (n_words, L) with n_words = {len(words)}, got {alphas.shape}")
     if len(object_words) != len(boxes):

@@ -12,6 +12,7 @@ from kerasrnn.data.caption_vocab import CaptionVocabulary, normalize_caption
 from kerasrnn.data.captions import caption_dataset, load_captions, reference_captions
 from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
+from kerasrnn.metrics import named_cells
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -210,6 +211,27 @@ def test_caption_dataset_pairs_every_caption_with_its_image():
     np.testing.assert_array_equal(captions[:2], vocab.encode(examples[0].captions, 8))
     np.testing.assert_allclose(images[1], examples[0].image / 255.0, atol=1e-6)
     np.testing.assert_allclose(images[2], examples[1].image / 255.0, atol=1e-6)
+
+
+def test_caption_dataset_carries_each_target_words_region_for_attention_supervision(flickr):
+    examples = load_captions("scenes", "train", count=6)
+    vocab = CaptionVocabulary.from_captions([e.captions[0] for e in examples])
+    ds = caption_dataset(examples, vocab, 64, max_length=8, batch_size=6, shuffle=False,
+                         attention_cells=64)
+    (_, captions), (targets, regions) = next(iter(ds))
+    np.testing.assert_array_equal(targets, captions[:, 1:])
+    assert regions.shape == (6, 9, 64) and regions.dtype == tf.float32
+    for example, caption_regions in zip(examples, regions.numpy()):
+        words = example.captions[0].split()[:8]
+        expected = named_cells(words, example.object_words, example.boxes, 64, 64)
+        np.testing.assert_array_equal(caption_regions[: len(words)], expected)
+        assert not caption_regions[len(words):].any()  # <end> and padding name nothing
+        named = [w for w in words if any(w in names for names in example.object_words)]
+        # every colour and shape word is supervised; "a", relations and <end> are not
+        assert caption_regions.any(axis=1).sum() == len(named) > 0
+    with pytest.raises(InputError, match="needs object boxes"):
+        flickr_examples = load_captions("flickr8k", "train", flickr)
+        caption_dataset(flickr_examples, vocab, 24, 6, batch_size=2, attention_cells=9)
 
 
 def test_caption_dataset_order_follows_the_seed():

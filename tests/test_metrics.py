@@ -6,7 +6,13 @@ import warnings
 import numpy as np
 import pytest
 
-from kerasrnn.metrics import attention_localization, attention_points, corpus_bleu, localization_score
+from kerasrnn.metrics import (
+    attention_localization,
+    attention_points,
+    corpus_bleu,
+    localization_score,
+    named_cells,
+)
 
 
 def test_bleu_matches_a_hand_computed_corpus():
@@ -211,6 +217,25 @@ def test_edge_weight_ratio_compares_cells_straddling_the_box_with_cells_inside_i
     # a box too small to hold a whole cell leaves the ratio undefined
     small = localization_score([maps[:1]], [["x"]], [[{"x"}]], [[(10, 10, 30, 30)]], S)
     assert math.isnan(small["edge_weight_ratio"])
+
+
+def test_named_cells_are_the_cells_a_hit_must_peak_on():
+    # a 4 x 4 grid of 16-pixel cells; the red circle's box holds cell centres (8, 8), (24, 8),
+    # (8, 24) and (24, 24): cells 0, 1, 4, 5; the blue square's (40..64, 40..64) cells 10, 11, 14, 15
+    words = "a red circle above a blue square".split()
+    object_words = [{"red", "circle"}, {"blue", "square"}]
+    boxes = [(0, 0, 30, 30), (40, 40, 64, 64)]
+    cells = named_cells(words, object_words, boxes, 16, S)
+    assert cells.shape == (7, 16) and cells.dtype == bool
+    red, blue = cells[1], cells[5]
+    assert np.flatnonzero(red).tolist() == [0, 1, 4, 5] and np.array_equal(cells[2], red)
+    assert np.flatnonzero(blue).tolist() == [10, 11, 14, 15] and np.array_equal(cells[6], blue)
+    assert not cells[[0, 3, 4]].any()  # "a", "above", "a" name nothing
+    # a peak on any named cell is a hit, on any other cell a miss
+    for word, row in zip(words, cells):
+        for cell in range(16):
+            hits, counted = attention_localization(_peaks([cell], 16), [word], object_words, boxes, S)
+            assert hits == (counted == 1 and row[cell])
 
 
 def test_attention_points_of_a_map():

@@ -11,7 +11,9 @@ import pytest
 
 from kerasrnn.data import scenes
 from kerasrnn.errors import InputError
-from kerasrnn.train.captioner import CaptionerConfig, load_captioner, train_captioner
+from kerasrnn.data.captions import caption_dataset
+from kerasrnn.train.attention_correctness import attention_correctness_loss
+from kerasrnn.train.captioner import CaptionerConfig, load_captioner, load_splits, train_captioner
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(dataset="scenes", image_size=32, max_length=8, embedding_dim=16, units=32,
@@ -87,10 +89,18 @@ def test_never_overwrites_and_resume_extends(run, tmp_path):
     ("encoder_kernels", (3, 3), "--encoder-kernels must be three sizes"),
     ("encoder_poolings", ("max", "max", "min"), "--encoder-poolings must be three of"),
     ("coordinates", "polar", "--coordinates must be one of cell, centroid, none"),
+    ("attention_supervision", -1.0, "--attention-supervision must be >= 0"),
 ])
 def test_bad_settings_are_refused(field, value, message, tmp_path):
     with pytest.raises(InputError, match=message):
         train_captioner(CaptionerConfig(**{**TINY, field: value}), tmp_path / "x", verbose=0)
+    assert not (tmp_path / "x").exists()
+
+
+def test_attention_supervision_needs_a_set_with_boxes(tmp_path):
+    config = CaptionerConfig(**{**TINY, "dataset": "flickr8k", "attention_supervision": 1.0})
+    with pytest.raises(InputError, match="needs object boxes, which only scenes and digits have"):
+        train_captioner(config, tmp_path / "x", verbose=0)
     assert not (tmp_path / "x").exists()
 
 
@@ -173,3 +183,25 @@ def test_average_pooling_encoder_trains(tmp_path):
     assert saved["training"]["encoder_poolings"] == ["max", "max", "average"]
     pools = [type(layer).__name__ for layer in model.get_layer("encoder").layers if "Pool" in type(layer).__name__]
     assert pools == ["MaxPooling2D", "MaxPooling2D", "AveragePooling2D"] and m["epochs"] == 1
+
+
+def _region_loss(directory):
+    """Mean `attention_correctness_loss` of a run's teacher-forced maps on its test scenes."""
+    model, vocab, saved = load_captioner(directory)
+    config = CaptionerConfig(**saved["training"])
+    examples = load_splits(config)["test"]
+    ds = caption_dataset(examples, vocab, config.image_size, config.max_length, 8, shuffle=False,
+                         attention_cells=model.outputs[1].shape[-1])
+    losses = [attention_correctness_loss(regions, model(inputs)[1]) for inputs, (_, regions) in ds]
+    return float(np.mean(np.concatenate(losses)))
+
+
+def test_attention_supervision_pulls_the_maps_into_the_named_boxes(run, tmp_path):
+    out, plain = run
+    config = CaptionerConfig(**{**TINY, "attention_supervision": 1.0})
+    supervised = train_captioner(config, tmp_path / "sup", verbose=0)
+    _, _, saved = load_captioner(tmp_path / "sup")
+    assert saved["training"]["attention_supervision"] == 1.0
+    # the same seed and data without the loss (the module's run) leaves far less mass in the boxes
+    assert _region_loss(tmp_path / "sup") < 0.5 * _region_loss(out)
+    assert supervised["localization_pct"] > plain["localization_pct"]

@@ -58,6 +58,9 @@ def parse_args(argv=None):
     p.add_argument("--dropout", type=float, default=0.0, help="dropout before the output layer (default 0)")
     p.add_argument("--doubly-stochastic", type=float, default=0.0,
                    help="weight of the paper's attention regulariser (default 0; the paper uses 1)")
+    p.add_argument("--attention-supervision", type=float, default=0.0,
+                   help="scenes/digits: weight of a loss pulling each naming word's attention into its "
+                        "object's box (Liu et al. 2017; not in Show, Attend and Tell) (default 0)")
     p.add_argument("--beam", type=int, default=3, dest="beam_width", help="beam width scored (default 3)")
     p.add_argument("--train-count", type=int, help="scenes/digits: training images drawn")
     p.add_argument("--test-count", type=int, help="scenes/digits: validation and test images drawn")

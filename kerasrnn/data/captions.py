@@ -40,6 +40,7 @@ from kerasrnn.data.image_files import check_images, load_image
 from kerasrnn.data.mnist import load_mnist
 from kerasrnn.data.scenes import captioned_scenes
 from kerasrnn.errors import InputError
+from kerasrnn.metrics import named_cells
 
 DATASETS = ("scenes", "digits", "flickr8k", "coco")
 SPLITS = ("train", "val", "test")
@@ -135,7 +136,7 @@ def reference_captions(examples):
 
 
 def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle=True, seed=0,
-                    repeat=False, drop_remainder=False, epoch=0):
+                    repeat=False, drop_remainder=False, epoch=0, attention_cells=None):
     """Batches of (image, caption) pairs for teacher-forced training.
 
     Every reference caption of an image makes one pair. With `shuffle`, epoch `e` visits the
@@ -154,11 +155,16 @@ def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle
         repeat: Go on with new epochs forever (for `model.fit` with `steps_per_epoch`).
         drop_remainder: Drop each epoch's last, smaller batch.
         epoch: The first epoch to draw (a resumed run continues the order where it stopped).
+        attention_cells: For attention supervision on sets with boxes: the number of cells L of
+            the model's attention grid; the targets then also hold each target word's region.
 
     Returns:
         `tf.data.Dataset` of `((images, captions), targets)`: images float32 `(B, S, S, 3)` in
         [0, 1]; captions int32 `(B, max_length + 2)`, `<start> w... <end> <pad>...`; targets
-        int32 `(B, max_length + 1)`, `captions[:, 1:]`.
+        int32 `(B, max_length + 1)`, `captions[:, 1:]`, or with `attention_cells` the pair
+        `(captions[:, 1:], regions)`, regions float32 `(B, max_length + 1, L)`: 1 on the cells
+        whose centres lie in the box of the object target word t names (`metrics.named_cells`),
+        all 0 for the other words.
     """
     if not examples:
         raise ValueError("`examples` is empty.")
@@ -194,15 +200,38 @@ def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle
 
     n = len(captions)
     order_key = tf.constant([seed, 3], tf.int64)
+    if attention_cells is not None:
+        regions = tf.constant(_caption_regions(examples, max_length, attention_cells, image_size))
 
-    def example(e, i):
-        return image_of(owner[i]), tokens[i]
+        def example(e, i):
+            return image_of(owner[i]), tokens[i], regions[i]
 
-    def pair_targets(images, caps):
-        return (images, caps), caps[:, 1:]
+        def pair_targets(images, caps, caption_regions):
+            return (images, caps), (caps[:, 1:], tf.cast(caption_regions, tf.float32))
+    else:
+        def example(e, i):
+            return image_of(owner[i]), tokens[i]
+
+        def pair_targets(images, caps):
+            return (images, caps), caps[:, 1:]
 
     return epoch_batches(n, example, batch_size, order_key, shuffle, epoch, repeat,
                          drop_remainder, finish_batch=pair_targets)
+
+
+def _caption_regions(examples, max_length, num_cells, image_size):
+    """Bool `(captions, max_length + 1, L)`: `metrics.named_cells` of every caption's first
+    `max_length` words (the targets' `<end>` and padding name nothing)."""
+    if any(e.boxes is None for e in examples):
+        raise InputError("attention supervision needs object boxes, which only the generated "
+                         "sets (scenes, digits) have")
+    regions = []
+    for e in examples:
+        for caption in e.captions:
+            cells = named_cells(caption.split()[:max_length], e.object_words, e.boxes, num_cells,
+                                image_size)
+            regions.append(np.pad(cells, ((0, max_length + 1 - len(cells)), (0, 0))))
+    return np.stack(regions)
 
 
 # --------------------------------------------------------------------------- generated sets

@@ -31,9 +31,11 @@ from kerasrnn.models.captioner import (
     greedy_decode,
     small_cnn_encoder,
 )
+from kerasrnn.train.attention_correctness import attention_correctness_loss
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput
 
 KIND = "captioner"
+BOXED_DATASETS = ("scenes", "digits")  # the generated sets, which record every object's box
 
 
 @dataclasses.dataclass
@@ -58,6 +60,7 @@ class CaptionerConfig:
     attention_units: int = 64
     dropout: float = 0.0
     doubly_stochastic: float = 0.0
+    attention_supervision: float = 0.0  # weight of the attention-correctness loss (scenes, digits)
     epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -92,6 +95,11 @@ class CaptionerConfig:
             raise InputError(f"--lr must be > 0, got {self.learning_rate}")
         if self.lr_decay not in ("none", "cosine"):
             raise InputError(f"--lr-decay must be none or cosine, got {self.lr_decay!r}")
+        if self.attention_supervision < 0:
+            raise InputError(f"--attention-supervision must be >= 0, got {self.attention_supervision}")
+        if self.attention_supervision and self.dataset not in BOXED_DATASETS:
+            raise InputError(f"--attention-supervision needs object boxes, which only "
+                             f"{' and '.join(BOXED_DATASETS)} have, not {self.dataset}")
 
     def model_config(self, vocab_size):
         """The `build_captioner` arguments besides the encoder."""
@@ -131,16 +139,22 @@ def example_images(examples, image_size):
 
 
 def compile_model(model, config, steps_per_epoch=None):
-    """Adam with gradient clipping; cross-entropy over the non-pad target words.
+    """Adam with gradient clipping; cross-entropy over the non-pad target words, plus, with
+    `config.attention_supervision`, that weight times `attention_correctness_loss` on the
+    attention maps (the targets then carry the regions: `caption_dataset(attention_cells=L)`).
 
     `steps_per_epoch` is needed for `lr_decay="cosine"` (the schedule spans all epochs).
     """
     lr = config.learning_rate
     if config.lr_decay == "cosine" and steps_per_epoch:
         lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch, alpha=0.01)
-    model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=5.0),
-                  loss=[keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
-                        None])
+    words = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+    if config.attention_supervision:
+        model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=5.0),
+                      loss=[words, attention_correctness_loss],
+                      loss_weights=[1.0, config.attention_supervision])
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=5.0), loss=[words, None])
     return model
 
 
@@ -181,12 +195,13 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     if pairs < batch:
         raise InputError(f"the {config.dataset} training split has {pairs} captions, fewer than "
                          f"one batch of {batch}; lower --batch-size")
+    model = compile_model(config.build_model(len(vocab)), config, pairs // batch)
+    cells = model.outputs[1].shape[-1] if config.attention_supervision else None
     train_ds = caption_dataset(splits["train"], vocab, config.image_size, config.max_length, batch,
                                shuffle=True, seed=config.seed, repeat=True, drop_remainder=True,
-                               epoch=start_epoch)
+                               epoch=start_epoch, attention_cells=cells)
     val_ds = caption_dataset(splits["val"], vocab, config.image_size, config.max_length, batch,
-                             shuffle=False)
-    model = compile_model(config.build_model(len(vocab)), config, pairs // batch)
+                             shuffle=False, attention_cells=cells)
 
     out.mkdir(parents=True, exist_ok=True)
     if saved is None:
