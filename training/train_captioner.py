@@ -6,6 +6,7 @@ Examples:
   python training/train_captioner.py --dataset digits --data-dir mnist.npz --out runs/cap-digits
   python training/train_captioner.py --dataset flickr8k --data-dir Flickr8k --cell lstm --out runs/cap-f8k
   python training/train_captioner.py --dataset scenes --attention hard --out runs/cap-hard
+  python training/train_captioner.py --dataset scenes --attention-supervision 0.1 --out runs/cap-sup  # boxes in training
   python training/train_captioner.py --out runs/cap-scenes --resume --epochs 20   # continue a run
 
 Datasets: `scenes` is generated and needs nothing. `digits` needs MNIST (--data-dir a mnist.npz
