@@ -29,8 +29,9 @@ demo: install
 	$(PY) training/train_char_rnn.py --preset demo --out $(DEMO_OUT)
 	$(PY) training/sample_char_rnn.py --model $(DEMO_OUT) --prime "def " --length 400 --temperature 0.7 --seed 0
 
+# Two worker processes (pytest-xdist), each test file in one of them (module fixtures built once).
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: install
 	$(PY) benchmarks/bench_char_rnn.py
