@@ -145,6 +145,11 @@ def _caption_objects(words, object_words, boxes):
     return words, [{names} if isinstance(names, str) else set(names) for names in object_words], boxes
 
 
+def _objects_named(word, object_words):
+    """Indices of the objects whose naming words (a list of sets) include `word`."""
+    return [k for k, names in enumerate(object_words) if word in names]
+
+
 def named_cells(words, object_words, boxes, num_cells, image_size):
     """Which grid cells a peak must fall on for each word to count as localised.
 
@@ -164,7 +169,7 @@ def named_cells(words, object_words, boxes, num_cells, image_size):
     centres = _grid_centres(num_cells, image_size)
     cells = np.zeros((len(words), num_cells), bool)
     for i, word in enumerate(words):
-        named = [k for k, names in enumerate(object_words) if word in names]
+        named = _objects_named(word, object_words)
         if named:
             cells[i] = _inside(centres, boxes[named])
     return cells
@@ -211,7 +216,7 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
     centres = _grid_centres(alphas.shape[1], image_size)
     outcomes = []
     for word, alpha in zip(words, alphas):
-        named = [k for k, names in enumerate(object_words) if word in names]
+        named = _objects_named(word, object_words)
         if not named:
             continue
         inside = _inside(centres, boxes[named])

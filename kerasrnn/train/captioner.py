@@ -149,12 +149,10 @@ def compile_model(model, config, steps_per_epoch=None):
     if config.lr_decay == "cosine" and steps_per_epoch:
         lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch, alpha=0.01)
     words = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
-    if config.attention_supervision:
-        model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=5.0),
-                      loss=[words, attention_correctness_loss],
-                      loss_weights=[1.0, config.attention_supervision])
-    else:
-        model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=5.0), loss=[words, None])
+    supervised = bool(config.attention_supervision)
+    model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=5.0),
+                  loss=[words, attention_correctness_loss if supervised else None],
+                  loss_weights=[1.0, config.attention_supervision] if supervised else None)
     return model
 
 
