@@ -15,6 +15,19 @@ existing version is never overwritten, and a failed export leaves no half versio
   assets.extra/tf_serving_warmup_requests   if tensorflow-serving-api is installed
   onnx/                              char model: step.onnx + vocab.json;
                                      STN: classifier.onnx (+ rectifier.onnx for ST-CNN)
+Request limits (recorded in the model card under "limits" and in onnx/limits.json, checked by
+every signature and the ONNX drivers before any work; a request over one fails with an
+InvalidArgument error naming it). Defaults in brackets; see docs/security.md for what each costs:
+  all kinds    --max-rows                rows (primes, images) per request [char 32, captioner 32, STN 256]
+  char model   --max-length              characters one row may generate [10000]
+               --max-prime-length        characters of one prime [10000]
+               --max-request-chars       rows x (longest prime + longest length) [100000]
+               --max-step-tokens         rows x tokens of one step request [65536]
+  captioner    --max-image-bytes         bytes of one encoded image [8388608]
+               --max-image-pixels        pixels an image header may claim [16777216]
+               --image-formats           accepted formats, by magic bytes [jpeg,png,bmp]
+               --max-beam-width          largest beam width [10]
+               --max-length              tokens per caption, <end> included [trained length + 1]
 TF Serving loads the SavedModel and assets.extra/ and ignores onnx/. Point it at the NAME folder
 (it serves the highest version and picks up new ones as they appear):
   docker run -p 8501:8501 -v "$PWD/saved_models/NAME:/models/NAME" -e MODEL_NAME=NAME tensorflow/serving
@@ -38,27 +51,45 @@ def parse_args(argv=None):
     p.add_argument("--version", type=int,
                    help="integer version >= 1 (default: one above the highest existing)")
     p.add_argument("--base", default="saved_models", help="models folder (default saved_models)")
+    p.add_argument("--max-rows", type=int, help="rows (primes, images) per request")
     p.add_argument("--max-length", type=int,
-                   help="char model: most characters one generate request may ask for (default 10000)")
+                   help="char model: characters one row may generate; captioner: tokens per caption")
+    p.add_argument("--max-prime-length", type=int, help="char model: characters of one prime")
+    p.add_argument("--max-request-chars", type=int,
+                   help="char model: rows x (longest prime + longest length) of one request")
+    p.add_argument("--max-step-tokens", type=int, help="char model: rows x tokens of one step request")
+    p.add_argument("--max-image-bytes", type=int, help="captioner: bytes of one encoded image")
+    p.add_argument("--max-image-pixels", type=int,
+                   help="captioner: pixels an image's header may claim (checked before decoding)")
+    p.add_argument("--image-formats", type=lambda text: tuple(text.lower().split(",")),
+                   help="captioner: comma-separated formats accepted, of jpeg,png,bmp")
+    p.add_argument("--max-beam-width", type=int, help="captioner: largest beam width")
     return p.parse_args(argv)
+
+
+OPTIONS = ("max_rows", "max_length", "max_prime_length", "max_request_chars", "max_step_tokens",
+           "max_image_bytes", "max_image_pixels", "image_formats", "max_beam_width")
+
 
 
 def main(argv=None):
     args = parse_args(argv)
+    from kerasrnn.cli import format_limits, in_flag_terms
     from kerasrnn.errors import InputError
     from kerasrnn.export.saved_model_dir import export_model, read_model_card
 
-    options = {} if args.max_length is None else {"max_length": args.max_length}
+    options = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
     try:
         path = export_model(args.model, args.base, args.name, args.version, **options)
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {in_flag_terms(str(e), OPTIONS)}", file=sys.stderr)
         return 2
     card = read_model_card(path)
     signatures = ", ".join(n for n in card["signatures"] if n != "serving_default")
     print(f"exported {card['kind']} model {args.model} as {args.name} version {card['version']}: {path}")
     print(f"  SavedModel signatures: {signatures} (serving_default = {card['default_signature']})")
     print(f"  ONNX (opset {card['onnx']['opset']}): {', '.join(card['onnx']['files'])}")
+    print(f"  request limits: {format_limits(card['limits'])}")
     if not isinstance(card["warmup_requests"], int):
         print(f"  warm-up requests {card['warmup_requests']}")
     print(f"check it: python export/verify.py {path}")

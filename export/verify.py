@@ -42,6 +42,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from kerasrnn.cli import format_limits, in_flag_terms
     from kerasrnn.errors import InputError
     from kerasrnn.export.saved_model_dir import verify_version
 
@@ -52,9 +53,10 @@ def main(argv=None):
             raise InputError("--length must be >= 1, --temperature > 0 and --top-k >= 0")
         card, checks = verify_version(args.version_dir, args.model, **options)
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {in_flag_terms(str(e), ['prime', 'temperature', 'top_k', 'seed'])}", file=sys.stderr)
         return 2
     print(f"{card['name']} version {card['version']} ({card['kind']}, from {args.model or card['run_dir']}):")
+    print(f"  request limits: {format_limits(card.get('limits') or {}) or 'none recorded'}")
     for check in checks:
         print(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
     failed = sum(not c.ok for c in checks)

@@ -25,6 +25,7 @@ from kerasrnn.data.image_files import load_image  # noqa: E402
 from kerasrnn.errors import InputError  # noqa: E402
 from kerasrnn.export import captioner_onnx_driver as driver  # noqa: E402
 from kerasrnn.export import saved_model_dir  # noqa: E402
+from kerasrnn.export.request_limits import CaptionerLimits  # noqa: E402
 from kerasrnn.export.captioner_serving import (  # noqa: E402
     CaptionerServing,
     annotation_model,
@@ -89,7 +90,8 @@ def test_export_writes_a_version_that_verify_accepts(export, capsys, script):
     assert card["caption"]["max_length"] == 9 and card["caption"]["length_penalty"] == LENGTH_PENALTY
     assert card["model"] == config["model"] and card["training_data"]["dataset"] == "scenes"
     assert card["onnx"]["files"] == ["onnx/encoder.onnx", "onnx/decoder_step.onnx",
-                                     "onnx/vocab.json", "onnx/decoding.json"]
+                                     "onnx/vocab.json", "onnx/decoding.json", "onnx/limits.json"]
+    assert card["limits"] == CaptionerLimits().as_dict()
     capsys.readouterr()
     code = script("export/verify.py")([str(version)])
     out = capsys.readouterr().out
@@ -212,7 +214,7 @@ def test_bad_requests_fail_with_a_clear_error(export, loaded):
     for data in (b"not an image", b"", good[:40]):
         with pytest.raises(tf.errors.InvalidArgumentError):
             caption(image_bytes=tf.constant([good, data]), beam_width=tf.constant(1))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image format not accepted: the bytes are not JPEG, PNG, BMP"):
         caption(image_bytes=tf.constant([b"GIF? no"]), beam_width=tf.constant(1))
     for width in (0, 11, -1):
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"beam_width must be between 1 \(greedy\) and 10"):
@@ -288,8 +290,10 @@ def test_warmup_requests_replay_against_the_saved_model(export, loaded):
 
 def test_export_options_are_checked(export, tmp_path):
     run, _ = export
-    with pytest.raises(InputError, match="--max-length must be an integer >= 1"):
+    with pytest.raises(InputError, match="max_length must be an integer between 1 and 1000"):
         saved_model_dir.export_model(run, tmp_path, "m", max_length=0)
-    with pytest.raises(InputError, match="--prime does not apply to captioner"):
+    with pytest.raises(InputError, match="max_beam_width must be an integer >= 1"):
+        saved_model_dir.export_model(run, tmp_path, "m", max_beam_width=0)
+    with pytest.raises(InputError, match="prime does not apply to captioner"):
         saved_model_dir.verify_version(export[1], prime="a")
-    assert not any((tmp_path / "m").iterdir())
+    assert not (tmp_path / "m").exists()  # a failed export leaves no model folder

@@ -20,6 +20,7 @@ import keras  # noqa: E402
 
 from kerasrnn.export import char_onnx_driver as driver  # noqa: E402
 from kerasrnn.export.char_serving import CharServing, counter_uniform  # noqa: E402
+from kerasrnn.export.request_limits import CharLimits  # noqa: E402
 from kerasrnn.models import sampling  # noqa: E402
 from kerasrnn.models.char_model_dir import load_char_model  # noqa: E402
 from kerasrnn.models.char_rnn import build_char_rnn, zero_states  # noqa: E402
@@ -98,8 +99,10 @@ def test_model_card_records_model_training_and_metrics(exports):
         "tokens": {"dtype": "int32", "shape": [None, None]},
         "state_1_0": {"dtype": "float32", "shape": [None, 16]},
         "state_1_1": {"dtype": "float32", "shape": [None, 16]}}
-    assert card["onnx"] == {"opset": 17, "files": ["onnx/step.onnx", "onnx/vocab.json"]}
-    assert card["generate"]["max_length"] == 10_000 and card["generate"]["start_char"] == "\n"
+    assert card["onnx"] == {"opset": 17, "files": ["onnx/step.onnx", "onnx/vocab.json",
+                                                       "onnx/limits.json"]}
+    assert card["limits"] == CharLimits().as_dict()
+    assert card["limits"]["max_length"] == 10_000 and card["generate"]["start_char"] == "\n"
 
 
 def test_warmup_requests_replay_against_the_saved_model(exports):
@@ -203,7 +206,7 @@ def test_generate_signature_batches_falls_back_and_refuses(exports):
 def test_max_length_and_a_vocabulary_without_newline():
     """Without a newline in the vocabulary an empty prime starts from its first character."""
     step_model = build_char_rnn(3, cell="gru", num_layers=1, hidden_size=4, with_state=True)
-    serving = CharServing(step_model, "abc", max_length=5)
+    serving = CharServing(step_model, "abc", CharLimits(max_length=5, max_prime_length=5))
     fn, spec = serving.endpoints()["generate"]
     generate_fn = tf.function(fn, input_signature=spec)
 
@@ -218,7 +221,7 @@ def test_max_length_and_a_vocabulary_without_newline():
     assert call("abcab", 0) == ("", 0)
     with pytest.raises(tf.errors.InvalidArgumentError, match="length must be between 0 and 5"):
         call("a", 6)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="a prime may have at most 5 characters"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"prime too long: at most 5 characters \(max_prime_length\)"):
         call("abcabc", 1)
 
 

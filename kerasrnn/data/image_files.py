@@ -4,13 +4,99 @@ One decoder serves everything: `load_image` runs inside `tf.data` pipelines on a
 `read_image` reads one file eagerly, and `check_images` decodes a list of files up front so a bad
 one is reported by name before training starts. JPEG, PNG, GIF (first frame) and BMP are read;
 grayscale and RGBA images become RGB (alpha is dropped).
+
+Images from someone else (a served request, a file given to a script) go through
+`decode_untrusted` instead: it reads the format from the magic bytes and the size from the
+header, and refuses a format outside `formats` or more than `max_pixels` pixels *before*
+decoding, so a small file that claims a huge size never allocates it. It reads JPEG, PNG and BMP
+(`UNTRUSTED_FORMATS`); GIF is left out because its header does not bound the number of frames
+TensorFlow's decoder allocates, and WebP because TensorFlow decodes it but no one asked for it.
 """
 
 import pathlib
+import re
 
 import tensorflow as tf
 
 from kerasrnn.errors import InputError
+
+
+UNTRUSTED_FORMATS = ("jpeg", "png", "bmp")
+DEFAULT_MAX_PIXELS = 4096 * 4096
+_HEADER_BYTES = 26  # enough for the PNG IHDR size and the BMP info header's size
+
+
+def image_header(data):
+    """The format and size an encoded image claims, from its first bytes (nothing is decoded).
+
+    Args:
+        data: Scalar string tensor, the encoded image.
+
+    Returns:
+        `(format, height, width)`: int32 scalar index into `UNTRUSTED_FORMATS` (-1 for any other
+        format) and int64 scalars (0 when the format is not one of them). A JPEG's size comes
+        from `tf.io.extract_jpeg_shape` (its frame header; InvalidArgument if there is none).
+    """
+    head = tf.strings.substr(tf.strings.join([tf.strings.substr(data, 0, _HEADER_BYTES),
+                                              tf.constant(b"\0" * _HEADER_BYTES)]), 0, _HEADER_BYTES)
+    b = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
+
+    def starts(magic, at=0):
+        return tf.reduce_all(tf.equal(b[at:at + len(magic)], list(magic)))
+
+    def big_endian(at):
+        return b[at] * 2**24 + b[at + 1] * 2**16 + b[at + 2] * 2**8 + b[at + 3]
+
+    def little_endian_int32(at):
+        u = b[at] + b[at + 1] * 2**8 + b[at + 2] * 2**16 + b[at + 3] * 2**24
+        return tf.abs(tf.where(u >= 2**31, u - 2**32, u))  # BMP: negative height = top-down
+
+    is_jpeg, is_bmp = starts(b"\xff\xd8\xff"), starts(b"BM")
+    is_png = starts(b"\x89PNG\r\n\x1a\n") & starts(b"IHDR", 12)
+    fmt = tf.where(is_jpeg, 0, tf.where(is_png, 1, tf.where(is_bmp, 2, -1)))
+    jpeg = tf.cond(is_jpeg, lambda: tf.cast(tf.io.extract_jpeg_shape(data)[:2], tf.int64),
+                   lambda: tf.zeros([2], tf.int64))
+    height = tf.where(is_jpeg, jpeg[0], tf.where(is_png, big_endian(20),
+                                                  tf.where(is_bmp, little_endian_int32(22), 0)))
+    width = tf.where(is_jpeg, jpeg[1], tf.where(is_png, big_endian(16),
+                                                 tf.where(is_bmp, little_endian_int32(18), 0)))
+    return tf.cast(fmt, tf.int32), height, width
+
+
+def decode_untrusted(data, max_pixels=DEFAULT_MAX_PIXELS, formats=UNTRUSTED_FORMATS):
+    """Decodes an encoded image from an untrusted source, checking its header first.
+
+    Args:
+        data: Scalar string tensor, the encoded image.
+        max_pixels: Most pixels (height x width) the header may claim.
+        formats: The formats accepted, a subset of `UNTRUSTED_FORMATS`.
+
+    Returns:
+        uint8 tensor `(H, W, 3)`.
+
+    Raises:
+        InvalidArgumentError (when run): a format outside `formats` (told by the magic bytes,
+            not the decoder), an empty size, or more than `max_pixels` pixels; the message says
+            which. Nothing larger than the header is allocated before the check.
+    """
+    unknown = [f for f in formats if f not in UNTRUSTED_FORMATS]
+    if unknown or not formats:
+        raise InputError(f"formats must be a non-empty subset of {UNTRUSTED_FORMATS}, got {formats}")
+    fmt, height, width = image_header(data)
+    allowed = tf.reduce_any(tf.equal(fmt, [UNTRUSTED_FORMATS.index(f) for f in formats]))
+    names = ", ".join(f.upper() for f in formats)
+    checks = [
+        tf.debugging.Assert(allowed, [f"image format not accepted: the bytes are not {names} "
+                                      "(told by their first bytes)"]),
+        tf.debugging.Assert((height > 0) & (width > 0), ["image header gives an empty size:",
+                                                         height, "x", width]),
+        tf.debugging.Assert(height * width <= max_pixels, [
+            f"image too large: at most {max_pixels} pixels (max_pixels); the header says",
+            height, "x", width]),
+    ]
+    with tf.control_dependencies(checks):
+        data = tf.identity(data)
+    return tf.ensure_shape(_decode(data), (None, None, 3))
 
 
 def _decode(data):
@@ -28,17 +114,25 @@ def load_image(path, image_size):
     Returns:
         float32 tensor `(S, S, 3)` in [0, 1] (bilinear resize with antialiasing).
     """
-    image = tf.cast(_decode(tf.io.read_file(path)), tf.float32) / 255.0
-    image = tf.image.resize(image, (image_size, image_size), method="bilinear", antialias=True)
+    return resize_image(_decode(tf.io.read_file(path)), image_size)
+
+
+def resize_image(image, image_size):
+    """uint8 `(H, W, 3)` -> float32 `(S, S, 3)` in [0, 1], as `load_image` resizes."""
+    image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, (image_size, image_size),
+                            method="bilinear", antialias=True)
     return tf.ensure_shape(tf.clip_by_value(image, 0.0, 1.0), (image_size, image_size, 3))
 
 
-def read_image(path, image_size):
+def read_image(path, image_size, max_pixels=None):
     """Reads one image file as a float RGB array.
 
     Args:
         path: Path of a JPEG, PNG, GIF or BMP file.
         image_size: Side S of the square output.
+        max_pixels: `None` for a trusted file (any of the four formats, any size); else the file
+            is read as untrusted (`decode_untrusted`: JPEG, PNG or BMP of at most this many
+            pixels, checked from the header before decoding).
 
     Returns:
         float32 numpy array `(S, S, 3)` in [0, 1].
@@ -48,7 +142,10 @@ def read_image(path, image_size):
     """
     _check_exists(path)
     try:
-        return load_image(tf.constant(str(path)), image_size).numpy()
+        if max_pixels is None:
+            return load_image(tf.constant(str(path)), image_size).numpy()
+        data = tf.io.read_file(str(path))
+        return resize_image(decode_untrusted(data, max_pixels), image_size).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError,
             tf.errors.PermissionDeniedError, tf.errors.DataLossError) as e:
         raise _not_an_image(path, e) from None
@@ -89,7 +186,28 @@ def _check_exists(path):
         raise InputError(f"image file {path} does not exist; check the data folder")
 
 
+def assertion_text(error):
+    """A TensorFlow error's own words as one line, without the graph traceback around them.
+
+    A failed `tf.debugging.Assert` reads "assertion failed: [a] [b] [c]" in a graph and
+    "Summarized data: b'a' b c" eagerly; both become "a b c".
+    """
+    text = str(getattr(error, "message", error))
+    found = re.search(r"assertion failed: (.*)", text)
+    if found:
+        return re.sub(r"\[([^\]]*)\]", r"\1", found.group(1)).strip()
+    if "Summarized data: " in text:
+        parts = text.split("Summarized data: ", 1)[1].splitlines()
+        return " ".join(re.sub(r"^b'(.*)'$", r"\1", part.strip()) for part in parts).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line[0].isspace()
+             and not line.startswith(("Graph execution error", "Detected at node"))]
+    line = re.sub(r"\{\{[^}]*\}\}\s*", "", lines[-1] if lines else text.strip())
+    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", line)
+
+
 def _not_an_image(path, error):
-    reason = str(getattr(error, "message", error)).strip().splitlines()[0][:120]
-    return InputError(f"{path} is not a readable image ({reason}); replace or remove it")
+    reason = assertion_text(error)
+    if "max_pixels" in reason:
+        return InputError(f"{path}: {reason}")
+    return InputError(f"{path} is not a readable image ({reason[:160]}); replace or remove it")
 

@@ -8,6 +8,8 @@
                        -> logits (B, V), next_state_<i> (B, H), attention (B, L)
     vocab.json         the caption vocabulary (ids: <pad> 0, <unk> 1, <start> 2, <end> 3, words)
     decoding.json      start/end/pad ids, max_length, length_penalty, image_size, state names
+    limits.json        the export's request limits (`request_limits.CaptionerLimits`): images
+                       per call and beam width are checked here as the SavedModel checks them
 
 `CaptionerONNX` runs greedy decoding and beam search over them with
 `kerasrnn.models.beam_search.beam_search`, the numpy search `beam_search_batch` runs too, so a
@@ -22,7 +24,8 @@ Images must already be S x S RGB floats in [0, 1], resized as the model was trai
 (`kerasrnn.data.image_files.load_image`: bilinear with antialiasing); the SavedModel's `caption`
 signature does that from encoded bytes itself.
 
-This module imports only numpy and onnxruntime (and `kerasrnn.errors`), never TensorFlow or Keras.
+This module imports only numpy and onnxruntime (and `kerasrnn.errors`, `request_limits`), never
+TensorFlow or Keras.
 """
 
 import json
@@ -31,6 +34,7 @@ import pathlib
 import numpy as np
 
 from kerasrnn.errors import InputError
+from kerasrnn.export.request_limits import LIMITS_FILE, CaptionerLimits
 from kerasrnn.models.beam_search import Caption, beam_search, log_softmax  # noqa: F401 (API)
 
 ENCODER_FILE, STEP_FILE = "encoder.onnx", "decoder_step.onnx"
@@ -48,12 +52,13 @@ class CaptionerONNX:
         import onnxruntime
 
         onnx_dir = pathlib.Path(onnx_dir)
-        for name in (ENCODER_FILE, STEP_FILE, VOCAB_FILE, DECODING_FILE):
+        for name in (ENCODER_FILE, STEP_FILE, VOCAB_FILE, DECODING_FILE, LIMITS_FILE):
             if not (onnx_dir / name).is_file():
                 raise InputError(f"{onnx_dir} has no {name}; give the onnx/ folder of an exported "
                                  "captioner version")
         vocab = json.loads((onnx_dir / VOCAB_FILE).read_text())
         self.words = [*vocab["special"], *vocab["words"]]
+        self.limits = CaptionerLimits.load(onnx_dir)
         settings = json.loads((onnx_dir / DECODING_FILE).read_text())
         self.start_id, self.end_id = settings["start_id"], settings["end_id"]
         self.pad_id = settings["pad_id"]
@@ -69,6 +74,8 @@ class CaptionerONNX:
         s = self.image_size
         if images.ndim != 4 or images.shape[1:] != (s, s, 3):
             raise InputError(f"images must be float32 (B, {s}, {s}, 3), got shape {images.shape}")
+        if len(images) > self.limits.max_rows:
+            raise InputError(f"too many images: at most {self.limits.max_rows} (max_rows), got {len(images)}")
         return images
 
     def encode(self, images):
@@ -78,8 +85,15 @@ class CaptionerONNX:
         return annotations, projected, states
 
     def step(self, tokens, states, annotations, projected):
-        """One decoder step: `(logits (N, V), states, attention (N, L))`."""
-        feed = {"tokens": np.asarray(tokens, np.int32), "annotations": annotations,
+        """One decoder step: `(logits (N, V), states, attention (N, L))`.
+
+        Raises:
+            InputError: A token id outside the vocabulary.
+        """
+        tokens = np.asarray(tokens)
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= len(self.words)):
+            raise InputError(f"tokens must be word ids between 0 and {len(self.words) - 1}")
+        feed = {"tokens": tokens.astype(np.int32), "annotations": annotations,
                 "projected": projected, **dict(zip(self.state_names, states))}
         logits, *rest = self.decoder.run(self._step_outputs, feed)
         return logits, rest[:-1], rest[-1]
@@ -90,8 +104,15 @@ class CaptionerONNX:
         Args:
             images: float32 `(B, S, S, 3)` in [0, 1].
             beam_width: Number of beams (1 = greedy).
-            max_length: Most tokens per caption (default: the export's).
+            max_length: Most tokens per caption (default and most: the export's).
         """
+        limit = self.limits.max_beam_width
+        if isinstance(beam_width, bool) or not isinstance(beam_width, (int, np.integer)) \
+                or not 1 <= beam_width <= limit:
+            raise InputError(f"beam_width must be between 1 (greedy) and {limit} (max_beam_width), "
+                             f"got {beam_width!r}")
+        if max_length is not None and not 1 <= max_length <= self.max_length:
+            raise InputError(f"max_length must be between 1 and {self.max_length}, got {max_length}")
         annotations, projected, states = self.encode(images)
         return beam_search(self.step, annotations, projected, states, self.start_id, self.end_id,
                            max_length or self.max_length, beam_width, self.length_penalty)

@@ -4,8 +4,9 @@ Signatures of the SavedModel (every per-image input and output has the batch as 
 so TF Serving's REST row format and its server-side batching work):
 
 `caption` (also `serving_default`):
-    image_bytes  string  (B,)          encoded JPEG, PNG, GIF (first frame) or BMP images, any
-                                       size: decoded to RGB and resized to the model's S x S as
+    image_bytes  string  (B,)          encoded JPEG, PNG or BMP images (the model card's
+                                       `limits.image_formats`), any size up to the limits:
+                                       decoded to RGB and resized to the model's S x S as
                                        `kerasrnn.data.image_files.load_image` does
     beam_width   int32   (), (1,) or (B,)   1 = greedy decoding; k > 1 = beam search with k beams;
                                        one value for all images or one per image
@@ -36,10 +37,14 @@ batch may mix beam widths. Every image is decoded on its own: its caption does n
 other images of a batch (up to float rounding of batched matmuls).
 
 Bad requests fail with an InvalidArgument error that says what is wrong, never a crashed server:
-undecodable or empty image bytes (TensorFlow's decoder: "Unknown image file format. One of JPEG,
-PNG, GIF, BMP required."), a beam width outside 1..max_beam_width (an export option, default
-10), a beam_width with neither 1 nor B values, images of the wrong size or dtype, caption ids
-outside the vocabulary. (With TF Serving's server-side batching on, such an error fails the other
+image bytes of a format the export does not accept (told by their magic bytes, so e.g. GIF and
+WebP are refused although TensorFlow's decoder reads them) or that do not decode, a beam width
+outside 1..max_beam_width, a beam_width with neither 1 nor B values, images of the wrong size or
+dtype, caption ids outside the vocabulary. What one request may cost is bounded by the export's
+`request_limits.CaptionerLimits` (model card `limits`): images per request, bytes per image,
+the pixels an image's header claims (checked before decoding, `image_files.decode_untrusted`),
+beam width; captions have at most `max_length` tokens. Every check runs before the work it
+guards (`request_checks.gate`), and images are decoded one at a time. (With TF Serving's server-side batching on, such an error fails the other
 requests merged into the same batch too, as any error does; and batching needs beam_width with
 one value per image, as the row format sends it.)
 
@@ -62,28 +67,28 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrnn.data.caption_vocab import END, PAD, SPECIAL_TOKENS, START, CaptionVocabulary
+from kerasrnn.data.image_files import decode_untrusted, resize_image
 from kerasrnn.errors import InputError
 from kerasrnn.export import captioner_onnx_driver as driver
 from kerasrnn.export import saved_model_dir
 from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
+from kerasrnn.export.request_checks import gate, rows_check
+from kerasrnn.export.request_limits import LIMITS_FILE, CaptionerLimits
 from kerasrnn.models.beam_search import LENGTH_PENALTY
 from kerasrnn.models.captioner import beam_search_batch, greedy_decode
 from kerasrnn.train.captioner import KIND, load_captioner  # noqa: F401  (KIND: the plug-in protocol)
 
-DEFAULT_MAX_BEAM_WIDTH = 10
+LIMITS = CaptionerLimits  # the plug-in protocol: this kind's request limits
 
 
-def decode_image_bytes(data, image_size):
+def decode_image_bytes(data, image_size, limits=CaptionerLimits()):
     """Encoded image bytes (scalar string tensor) -> float32 `(S, S, 3)` in [0, 1].
 
     What `kerasrnn.data.image_files.load_image` does after reading the file (a test keeps the
-    two equal): `tf.io.decode_image` to RGB (first frame of a GIF), bilinear resize with
-    antialiasing, clipped to [0, 1].
+    two equal), with the header checked first against `limits` (`decode_untrusted`).
     """
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, (image_size, image_size),
-                            method="bilinear", antialias=True)
-    return tf.ensure_shape(tf.clip_by_value(image, 0.0, 1.0), (image_size, image_size, 3))
+    image = decode_untrusted(data, limits.max_image_pixels, limits.image_formats)
+    return resize_image(image, image_size)
 
 
 def words_by_id(vocab):
@@ -127,11 +132,11 @@ class CaptionerServing:
         model: A trained `build_captioner` model.
         vocab: Its `CaptionVocabulary`.
         max_length: Most tokens per caption, `<end>` included.
-        max_beam_width: Largest beam width a request may ask for.
+        limits: The `CaptionerLimits` every request is checked against.
         length_penalty: alpha of the score `log_prob / len ** alpha`.
     """
 
-    def __init__(self, model, vocab, max_length, max_beam_width=DEFAULT_MAX_BEAM_WIDTH,
+    def __init__(self, model, vocab, max_length, limits=CaptionerLimits(),
                  length_penalty=LENGTH_PENALTY):
         self.model = model
         self.decoder = model.get_layer("decoder")
@@ -144,7 +149,8 @@ class CaptionerServing:
             raise InputError(f"the model predicts {model.outputs[0].shape[-1]} ids but the "
                              f"vocabulary has {self.vocab_size}")
         self.pad_id, self.start_id, self.end_id = (self.words.index(t) for t in (PAD, START, END))
-        self.max_length, self.max_beam_width = int(max_length), int(max_beam_width)
+        self.max_length, self.limits = int(max_length), limits
+        self.max_beam_width = limits.max_beam_width
         self.length_penalty = float(length_penalty)
         self.locations = int(self.encoder.output.shape[1])
 
@@ -164,14 +170,24 @@ class CaptionerServing:
 
     def _images(self, images):
         # A served graph does not check request shapes against the signature; ensure_shape does.
-        return tf.ensure_shape(images, [None, self.image_size, self.image_size, 3])
+        images = tf.ensure_shape(images, [None, self.image_size, self.image_size, 3])
+        return gate([rows_check(tf.shape(images)[0], self.limits, "images")], images)
 
     def decode_images(self, image_bytes):
-        """`(B,)` encoded images -> float32 `(B, S, S, 3)`; InvalidArgument for bad bytes."""
+        """`(B,)` encoded images -> float32 `(B, S, S, 3)`; InvalidArgument for bad bytes or a
+        request over the limits (checked before anything is decoded, one image at a time)."""
         image_bytes = tf.ensure_shape(image_bytes, [None])
-        size = self.image_size
-        return tf.map_fn(lambda data: decode_image_bytes(data, size), image_bytes,
-                         fn_output_signature=tf.TensorSpec((size, size, 3), tf.float32))
+        size, limits = self.image_size, self.limits
+        sizes = tf.strings.length(image_bytes)
+        image_bytes = gate([
+            rows_check(tf.shape(image_bytes)[0], limits, "images"),
+            tf.debugging.Assert(tf.reduce_all(sizes <= limits.max_image_bytes), [
+                f"image too large: at most {limits.max_image_bytes} bytes (max_image_bytes); got",
+                tf.reduce_max(tf.concat([sizes, [0]], 0)), "bytes"]),
+        ], image_bytes)
+        return tf.map_fn(lambda data: decode_image_bytes(data, size, limits), image_bytes,
+                         fn_output_signature=tf.TensorSpec((size, size, 3), tf.float32),
+                         parallel_iterations=1)
 
     def _widths(self, beam_width, batch):
         width = tf.reshape(beam_width, [-1])
@@ -211,11 +227,9 @@ class CaptionerServing:
     def teacher_forced(self, images, captions):
         images = self._images(images)
         captions = tf.ensure_shape(captions, [None, self.caption_ids])
-        check = tf.debugging.Assert(
+        captions = gate([tf.debugging.Assert(
             tf.reduce_all((captions >= 0) & (captions < self.vocab_size)),
-            [f"captions must hold word ids between 0 and {self.vocab_size - 1}"])
-        with tf.control_dependencies([check]):
-            captions = tf.identity(captions)
+            [f"captions must hold word ids between 0 and {self.vocab_size - 1}"])], captions)
 
         def run():
             logits, alphas = self.model([images, captions], training=False)
@@ -352,22 +366,21 @@ def _png(image):
     return tf.io.encode_png(tf.constant(image, tf.uint8)).numpy()
 
 
-def export(run_dir, staging_dir, max_length=None, max_beam_width=DEFAULT_MAX_BEAM_WIDTH):
+def export(run_dir, staging_dir, limits=CaptionerLimits(), max_length=None):
     """Writes the captioner's SavedModel and `onnx/` files (see `saved_model_dir` for the protocol).
 
     Args:
         run_dir: A finished captioner run.
         staging_dir: The version's staging folder.
+        limits: The `CaptionerLimits` of every signature.
         max_length: Most tokens per caption, `<end>` included (default: the trained caption
             length + 1, as `train_captioner.py` decodes).
-        max_beam_width: Largest beam width a request may ask for.
     """
     model, vocab, config = load_captioner(run_dir)
     max_length = config["model"]["max_length"] + 1 if max_length is None else max_length
-    for name, value in (("--max-length", max_length), ("max_beam_width", max_beam_width)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InputError(f"{name} must be an integer >= 1, got {value!r}")
-    module = CaptionerServing(model, vocab, max_length, max_beam_width)
+    if not isinstance(max_length, int) or isinstance(max_length, bool) or not 1 <= max_length <= 1000:
+        raise InputError(f"max_length must be an integer between 1 and 1000, got {max_length!r}")
+    module = CaptionerServing(model, vocab, max_length, limits)
     signatures = saved_model_dir.write_saved_model(staging_dir, [model], module.endpoints())
 
     onnx_dir = staging_dir / saved_model_dir.ONNX_DIR
@@ -380,6 +393,7 @@ def export(run_dir, staging_dir, max_length=None, max_beam_width=DEFAULT_MAX_BEA
         to_onnx(step, onnx_dir / driver.STEP_FILE,
                 output_name=["logits", *("next_" + n for n in state_names), "attention"])
     vocab.save(onnx_dir)
+    limits.save(onnx_dir)
     decoding = {"start_id": module.start_id, "end_id": module.end_id, "pad_id": module.pad_id,
                 "max_length": module.max_length, "length_penalty": module.length_penalty,
                 "image_size": module.image_size, "states": state_names}
@@ -401,14 +415,14 @@ def export(run_dir, staging_dir, max_length=None, max_beam_width=DEFAULT_MAX_BEA
         "training_data": {k: training.get(k) for k in ("dataset", "data_dir", "train_count",
                                                        "test_count", "min_count")},
         "signatures": signatures,
-        "caption": {"max_length": module.max_length, "max_beam_width": module.max_beam_width,
-                    "length_penalty": module.length_penalty,
+        "caption": {"max_length": module.max_length, "length_penalty": module.length_penalty,
                     "search": "beam_search_batch's rules; beam_width 1 = greedy_decode",
-                    "images": "JPEG, PNG, GIF (first frame), BMP; resized to image_size "
-                              "(bilinear, antialias)"},
+                    "images": f"{', '.join(f.upper() for f in limits.image_formats)}; resized to "
+                              "image_size (bilinear, antialias)"},
         "onnx": {"opset": DEFAULT_OPSET, "files": [
             f"{saved_model_dir.ONNX_DIR}/{name}" for name in (
-                driver.ENCODER_FILE, driver.STEP_FILE, CaptionVocabulary.FILENAME, driver.DECODING_FILE)]},
+                driver.ENCODER_FILE, driver.STEP_FILE, CaptionVocabulary.FILENAME, driver.DECODING_FILE,
+                LIMITS_FILE)]},
     }
     return {"card": card, "warmup": warmup}
 

@@ -18,20 +18,27 @@ computes the same numbers in its graph, so the same seed gives the same text her
 Serving and in `verify.py`'s Keras-side loop. (`training/sample_char_rnn.py` draws from
 numpy's PCG64 instead: its text for a seed is equally reproducible, but a different text.)
 
+The export's request limits (`onnx/limits.json`, `request_limits.CharLimits`) hold here as in
+the SavedModel: a prime, length or token batch over them raises `InputError` naming the limit,
+and so do token ids outside the vocabulary.
+
 Requests the model cannot read exactly follow the SavedModel's documented fallbacks:
 characters outside the vocabulary are skipped (their number is returned), and an empty prime
 (or one with no known character) starts from `start_char(chars)`: a newline if the
 vocabulary has one (the training scripts' default prime), else its first character.
 
-This module imports only numpy and onnxruntime (and `kerasrnn.errors`), never Keras.
+This module imports only numpy and onnxruntime (and `kerasrnn.errors`, `request_limits`), never
+Keras.
 """
 
 import json
+import math
 import pathlib
 
 import numpy as np
 
 from kerasrnn.errors import InputError
+from kerasrnn.export.request_limits import LIMITS_FILE, CharLimits
 from kerasrnn.models.token_choice import choose_next
 
 STEP_FILE = "step.onnx"
@@ -135,18 +142,20 @@ class CharGenerator:
     """Generates text with ONNX Runtime from an exported char model's `onnx/` folder.
 
     Args:
-        onnx_dir: The folder holding `step.onnx` and `vocab.json` (a version's `onnx/`).
+        onnx_dir: The folder holding `step.onnx`, `vocab.json` and `limits.json` (a version's
+            `onnx/`).
     """
 
     def __init__(self, onnx_dir):
         import onnxruntime
 
         onnx_dir = pathlib.Path(onnx_dir)
-        for name in (STEP_FILE, VOCAB_FILE):
+        for name in (STEP_FILE, VOCAB_FILE, LIMITS_FILE):
             if not (onnx_dir / name).is_file():
                 raise InputError(f"{onnx_dir} has no {name}; give the onnx/ folder of an "
                                  "exported char model version")
         self.chars = json.loads((onnx_dir / VOCAB_FILE).read_text())["chars"]
+        self.limits = CharLimits.load(onnx_dir)
         self.session = onnxruntime.InferenceSession(str(onnx_dir / STEP_FILE),
                                                     providers=["CPUExecutionProvider"])
         self.state_inputs = [i for i in self.session.get_inputs() if i.name != "tokens"]
@@ -157,8 +166,21 @@ class CharGenerator:
         return [np.zeros((batch_size, i.shape[-1]), np.float32) for i in self.state_inputs]
 
     def step(self, ids, states):
-        """One call of `step.onnx`: ids `(B, T)` and states -> `(logits (B, T, V), states)`."""
-        feed = {"tokens": np.asarray(ids, np.int32)}
+        """One call of `step.onnx`: ids `(B, T)` and states -> `(logits (B, T, V), states)`.
+
+        Raises:
+            InputError: ids outside the vocabulary, or more rows or tokens than the limits allow.
+        """
+        ids = np.asarray(ids)
+        limits = self.limits
+        if ids.ndim != 2:
+            raise InputError(f"ids must have shape (rows, tokens), got {ids.shape}")
+        if ids.shape[0] > limits.max_rows or ids.size > limits.max_step_tokens:
+            raise InputError(f"too many tokens: at most {limits.max_rows} rows (max_rows) and "
+                             f"{limits.max_step_tokens} rows x tokens (max_step_tokens); got {ids.shape}")
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.chars)):
+            raise InputError(f"ids must be character ids between 0 and {len(self.chars) - 1}")
+        feed = {"tokens": ids.astype(np.int32)}
         feed.update({i.name: s for i, s in zip(self.state_inputs, states)})
         logits, *states = self.session.run(self.outputs, feed)
         return logits, states
@@ -176,8 +198,17 @@ class CharGenerator:
         Returns:
             The generated text, without the prime.
         """
-        if length < 0 or not temperature >= 0 or top_k < 0:
-            raise InputError("length, temperature and top_k must be >= 0")
+        limits = self.limits
+        if not 0 <= length <= limits.max_length:
+            raise InputError(f"length must be between 0 and {limits.max_length} (max_length), got {length}")
+        if not (temperature >= 0 and math.isfinite(temperature)) or top_k < 0:
+            raise InputError("temperature must be finite and >= 0, and top_k >= 0")
+        if len(prime) > limits.max_prime_length:
+            raise InputError(f"prime too long: at most {limits.max_prime_length} characters "
+                             f"(max_prime_length), got {len(prime)}")
+        if len(prime) + length > limits.max_request_chars:
+            raise InputError(f"request too large: prime + length must be at most "
+                             f"{limits.max_request_chars} (max_request_chars), got {len(prime) + length}")
         ids, _ = prime_ids(self.chars, prime)
         out = sample_loop(self.step, self.zero_states(1), ids, length, temperature, top_k, seed)
         return "".join(self.chars[i] for i in out)

@@ -26,12 +26,16 @@ with an InvalidArgument error naming the input. Inside `generate`: characters ou
 vocabulary are skipped (and counted in `skipped`); invalid UTF-8 bytes become U+FFFD, skipped
 unless the vocabulary has it; an empty prime
 (or one with no known character) starts from a newline if the vocabulary has one, else from its
-first character (`char_onnx_driver.start_char`); a length of 0 gives an empty text. A length
-below 0 or above `max_length` (an export option, default 10,000, so one request cannot hold a
-server for minutes), a prime longer than `max_length` characters, a negative or NaN temperature,
-a negative top_k or a parameter with neither 1 nor B values fail the request with an
-InvalidArgument error that says which rule was broken. (With TF Serving's server-side batching
-on, such an error fails the other requests merged into the same batch too, as any error does.)
+first character (`char_onnx_driver.start_char`); a length of 0 gives an empty text.
+
+What one request may cost is bounded by the export's `request_limits.CharLimits` (model card
+`limits`): rows, characters per row (`max_length`), prime characters (`max_prime_length`),
+rows x (longest prime + longest length) (`max_request_chars`), and for `step` rows x tokens
+(`max_step_tokens`) and token ids inside the vocabulary. A request over a limit, a negative
+length, a negative, NaN or infinite temperature, a negative top_k or a parameter with neither 1
+nor B values fails with an InvalidArgument error that names the rule, before any work is done
+(`request_checks.gate`). (With TF Serving's server-side batching on, the limits apply to the
+merged batch, and an error fails the other requests merged into it too, as any error does.)
 
 Sampling follows `kerasrnn.models.sampling.choose_next` in float64, with the uniform number of
 generated character `g` of a row with seed `s` taken from `char_onnx_driver.counter_uniform(s, g)`
@@ -47,11 +51,13 @@ from kerasrnn.errors import InputError
 from kerasrnn.export import char_onnx_driver as driver
 from kerasrnn.export import saved_model_dir
 from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
+from kerasrnn.export.request_checks import gate, rows_check
+from kerasrnn.export.request_limits import LIMITS_FILE, CharLimits
 from kerasrnn.models import sampling
 from kerasrnn.models.char_model_dir import KIND, inference_model, load_char_model  # noqa: F401  (KIND: the protocol)
 from kerasrnn.models.char_rnn import zero_states
 
-DEFAULT_MAX_LENGTH = 10_000
+LIMITS = CharLimits  # the plug-in protocol: this kind's request limits
 
 
 def counter_uniform(seed, index):
@@ -110,15 +116,17 @@ class CharServing:
     Args:
         step_model: A `with_state` char model (`[ids, *states] -> [logits, *states]`).
         chars: The vocabulary's characters, in id order.
-        max_length: The most characters one request may generate (and have in its prime).
+        limits: The `CharLimits` every request is checked against.
+        one_token_model: The step model built for one token with the recurrence unrolled
+            (default: `step_model`).
     """
 
-    def __init__(self, step_model, chars, max_length=DEFAULT_MAX_LENGTH, one_token_model=None):
+    def __init__(self, step_model, chars, limits=CharLimits(), one_token_model=None):
         self.step_model = step_model
         # `generate` feeds one character per loop step: a copy built for sequences of length 1
         # with the recurrence unrolled avoids a nested while-loop per character (1.7x faster).
         self.one_token_model = one_token_model or step_model
-        self.max_length = int(max_length)
+        self.limits = limits
         self.chars = list(chars)
         self.start_id = self.chars.index(driver.start_char(self.chars))
         # The vocabulary as sorted code points (and their ids): a lookup by binary search,
@@ -148,6 +156,19 @@ class CharServing:
         # A served graph does not check request shapes against the signature; ensure_shape does.
         tokens = tf.ensure_shape(tokens, [None, None])
         states = [tf.ensure_shape(s, [None, h]) for s, h in zip(states, self.state_sizes)]
+        limits, vocab_size = self.limits, len(self.chars)
+        rows, size = tf.shape(tokens)[0], tf.size(tokens, out_type=tf.int64)
+        tokens, *states = gate([
+            rows_check(rows, limits, "token rows"),
+            tf.debugging.Assert(size <= limits.max_step_tokens, [
+                f"too many tokens in one step request: at most {limits.max_step_tokens} "
+                "(max_step_tokens) rows x tokens; got", size]),
+            tf.debugging.Assert(tf.reduce_all((tokens >= 0) & (tokens < vocab_size)), [
+                f"tokens must be character ids between 0 and {vocab_size - 1}"]),
+            *[tf.debugging.Assert(tf.equal(tf.shape(s)[0], rows), [
+                f"{n} must have one row per token row; got", tf.shape(s)[0], "for", rows])
+              for n, s in zip(self.state_names, states)],
+        ], tokens, *states)
         logits, *states = self.step_model([tokens, *states], training=False)
         return {"logits": logits, **{"next_" + n: s for n, s in zip(self.state_names, states)}}
 
@@ -170,23 +191,31 @@ class CharServing:
     def generate(self, prime, length, temperature, top_k, seed):
         # A served graph does not check request shapes against the signature; ensure_shape does.
         prime = tf.ensure_shape(prime, [None])
+        limits = self.limits
         batch = tf.shape(prime)[0]
+        prime = gate([rows_check(batch, limits, "primes")], prime)
         length = self._per_row(length, batch, "length")
         temperature = self._per_row(temperature, batch, "temperature")
         top_k = self._per_row(top_k, batch, "top_k")
         seed = self._per_row(seed, batch, "seed")
-        limit = self.max_length
-        checks = [
-            tf.debugging.Assert(tf.reduce_all((length >= 0) & (length <= limit)), [
-                f"length must be between 0 and {limit}; got", length]),
-            tf.debugging.Assert(tf.reduce_all(temperature >= 0), [
-                "temperature must be >= 0 (0 = argmax); got", temperature]),
+        prime_chars = tf.strings.length(prime, unit="UTF8_CHAR")
+        longest = tf.cast(tf.reduce_max(tf.concat([prime_chars, [0]], 0)), tf.int64)
+        steps_paid = tf.cast(batch, tf.int64) * (longest + tf.cast(
+            tf.reduce_max(tf.concat([length, [0]], 0)), tf.int64))
+        prime, length, temperature, top_k, seed = gate([
+            tf.debugging.Assert(tf.reduce_all((length >= 0) & (length <= limits.max_length)), [
+                f"length must be between 0 and {limits.max_length} (max_length); got", length]),
+            tf.debugging.Assert(longest <= limits.max_prime_length, [
+                f"prime too long: at most {limits.max_prime_length} characters (max_prime_length); "
+                "got", longest]),
+            tf.debugging.Assert(steps_paid <= limits.max_request_chars, [
+                f"request too large: rows x (longest prime + longest length) must be at most "
+                f"{limits.max_request_chars} (max_request_chars); got", steps_paid]),
+            tf.debugging.Assert(tf.reduce_all((temperature >= 0) & tf.math.is_finite(temperature)), [
+                "temperature must be finite and >= 0 (0 = argmax); got", temperature]),
             tf.debugging.Assert(tf.reduce_all(top_k >= 0), ["top_k must be >= 0 (0 = all); got", top_k]),
-            tf.debugging.Assert(tf.reduce_all(tf.strings.length(prime, unit="UTF8_CHAR") <= limit), [
-                f"a prime may have at most {limit} characters"]),
-        ]
-        with tf.control_dependencies(checks):
-            code_points = tf.strings.unicode_decode(prime, "UTF-8", errors="replace")
+        ], prime, length, temperature, top_k, seed)
+        code_points = tf.strings.unicode_decode(prime, "UTF-8", errors="replace")
         ids = tf.ragged.map_flat_values(self._lookup, code_points)
         known = ids >= 0
         skipped = tf.reduce_sum(tf.cast(~known, tf.int32), axis=1)
@@ -224,15 +253,13 @@ class CharServing:
         return {"text": text, "skipped": skipped}
 
 
-def export(run_dir, staging_dir, max_length=DEFAULT_MAX_LENGTH):
-    """Writes the char model's SavedModel and `onnx/step.onnx` + `onnx/vocab.json` (see
-    `saved_model_dir` for the protocol)."""
-    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
-        raise InputError(f"--max-length must be an integer >= 1, got {max_length!r}")
+def export(run_dir, staging_dir, limits=CharLimits()):
+    """Writes the char model's SavedModel and `onnx/` (`step.onnx`, `vocab.json`, `limits.json`)
+    (see `saved_model_dir` for the protocol)."""
     step_model, vocab, config = load_char_model(run_dir, with_state=True)
     one_token = inference_model({**config["model"], "seq_length": 1, "unroll": True},
                                 weights_from=step_model, with_state=True)
-    module = CharServing(step_model, vocab.chars, max_length, one_token_model=one_token)
+    module = CharServing(step_model, vocab.chars, limits, one_token_model=one_token)
     signatures = saved_model_dir.write_saved_model(staging_dir, [step_model, one_token],
                                                    module.endpoints())
     onnx_dir = staging_dir / saved_model_dir.ONNX_DIR
@@ -240,6 +267,7 @@ def export(run_dir, staging_dir, max_length=DEFAULT_MAX_LENGTH):
     to_onnx(step_model, onnx_dir / driver.STEP_FILE,
             output_name=["logits"] + ["next_" + n for n in module.state_names])
     vocab.save(onnx_dir)
+    limits.save(onnx_dir)
     one = dict(length=np.array([8], np.int32), temperature=np.array([0.0], np.float32),
                top_k=np.array([0], np.int32), seed=np.array([0], np.int64))
     warmup = [
@@ -253,13 +281,13 @@ def export(run_dir, staging_dir, max_length=DEFAULT_MAX_LENGTH):
         "training_data": {"text": config["training"].get("text", "not recorded by the training run"),
                           "val_fraction": config["training"].get("val_fraction")},
         "signatures": signatures,
-        "generate": {"max_length": max_length,
-                     "start_char": driver.start_char(vocab.chars),
+        "generate": {"start_char": driver.start_char(vocab.chars),
                      "unknown_chars": "skipped, counted in the 'skipped' output",
                      "random": "splitmix64(seed, generated index), see kerasrnn/export/char_onnx_driver.py"},
         "step_states": dict(zip(module.state_names, module.state_sizes)),
         "onnx": {"opset": DEFAULT_OPSET, "files": [f"{saved_model_dir.ONNX_DIR}/{driver.STEP_FILE}",
-                                                   f"{saved_model_dir.ONNX_DIR}/{Vocabulary.FILENAME}"]},
+                                                   f"{saved_model_dir.ONNX_DIR}/{Vocabulary.FILENAME}",
+                                                   f"{saved_model_dir.ONNX_DIR}/{LIMITS_FILE}"]},
     }
     return {"card": card, "warmup": warmup}
 

@@ -18,14 +18,18 @@ version without disturbing the server.
 Versions are never overwritten: the next free version is one above the highest existing one
 (TF Serving would not serve a lower one), a version is written into a hidden temporary folder
 `BASE/NAME/.tmp-<version>-<pid>` (not all digits, so a server never loads it) and renamed into
-place when complete, and a failed export removes its temporary folder. A process killed outright
-can leave a `.tmp-*` folder behind; delete it by hand.
+place when complete, and a failed export removes its temporary folder (and the model folder, if
+it made it and it is empty). A process killed outright can leave a `.tmp-*` folder behind; the
+next export into the same model folder removes those whose process is gone.
 
 Each model kind plugs in as one module, named in `KIND_MODULES` under the kind of its run
 directories (`config.json`'s format `kerasrnn.<kind>`). The module provides:
 
     KIND                                   the kind, e.g. "char_rnn"
-    export(run_dir, staging_dir, **options) -> dict
+    LIMITS                                 its `request_limits.RequestLimits` subclass: the limits
+                                           every signature checks, one export option per field,
+                                           recorded in the model card as `limits`
+    export(run_dir, staging_dir, limits, **options) -> dict
         writes the SavedModel (with `write_saved_model`) and `staging_dir/onnx/`; returns
         {"card": kind-specific model card fields (at least `signatures`, the default first,
         and `onnx`), "warmup": [(signature, {input: array})]}
@@ -59,7 +63,7 @@ EXTRA_DIR, CARD_FILE, WARMUP_FILE = "assets.extra", "model_card.json", "tf_servi
 ONNX_DIR = "onnx"
 ATOL = 1e-4  # verify's limit on max |delta| between Keras, SavedModel and ONNX outputs
 CARD_FORMAT, CARD_FORMAT_VERSION = "kerasrnn.model_card", 1
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # matched whole (fullmatch)
 
 
 @dataclasses.dataclass
@@ -110,11 +114,37 @@ def kind_module(kind):
     return importlib.import_module(KIND_MODULES[kind])
 
 
-def _check_options(function, options, kind):
-    accepted = inspect.signature(function).parameters
+def _check_options(function, options, kind, also=()):
+    accepted = set(inspect.signature(function).parameters) | set(also)
     for key in options:
-        if key not in accepted:
-            raise InputError(f"--{key.replace('_', '-')} does not apply to {kind} models")
+        if key not in accepted or key == "limits":
+            raise InputError(f"{key} does not apply to {kind} models")
+
+
+def split_options(module, options, kind):
+    """`(limits, other export options)` from `export_model`'s options for a kind's module.
+
+    Raises:
+        InputError: An option the kind does not take, or a limit that is not an integer >= 1.
+    """
+    names = module.LIMITS.option_names()
+    _check_options(module.export, options, kind, also=names)
+    return (module.LIMITS(**{k: v for k, v in options.items() if k in names}),
+            {k: v for k, v in options.items() if k not in names})
+
+
+def _clean_stale_staging(model_dir):
+    """Removes `.tmp-<version>-<pid>` folders of exports whose process is gone."""
+    for path in model_dir.glob(".tmp-*-*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass
 
 
 def versions(model_dir):
@@ -131,7 +161,7 @@ def next_version(model_dir):
 
 
 def _check_target(base, name, version):
-    if not _NAME.match(name or ""):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InputError(f"--name {name!r}: use letters, digits, '_', '-' and '.', starting with a "
                          "letter or digit")
     model_dir = pathlib.Path(base) / name
@@ -226,7 +256,9 @@ def export_model(model_run_dir, base, name, version=None, **options):
         base: The models folder TF Serving watches (e.g. `saved_models`).
         name: The model's name (a folder of `base`).
         version: Integer version >= 1; default: the next free one.
-        **options: Kind-specific export options (e.g. the char model's `max_length`).
+        **options: Kind-specific export options: the fields of the kind's `LIMITS` (e.g.
+            `max_rows`, the char model's `max_length`) and its `export`'s own (the captioner's
+            `max_length`).
 
     Returns:
         The version directory (`pathlib.Path`).
@@ -241,15 +273,18 @@ def export_model(model_run_dir, base, name, version=None, **options):
     config = run_dir.read_run_config(model_run_dir, kind)
     if not (model_run_dir / run_dir.MODEL_FILE).is_file():
         raise InputError(f"{model_run_dir} has no {run_dir.MODEL_FILE}: training has not finished")
-    _check_options(module.export, options, kind)
+    limits, options = split_options(module, options, kind)
     model_dir, version = _check_target(base, name, version)
 
+    made_model_dir = not model_dir.exists()
     model_dir.mkdir(parents=True, exist_ok=True)
+    _clean_stale_staging(model_dir)
     staging = model_dir / f".tmp-{version}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
+    done = False
     try:
         staging.mkdir()
-        result = module.export(model_run_dir, staging, **options)
+        result = module.export(model_run_dir, staging, limits=limits, **options)
         extra = staging / EXTRA_DIR
         extra.mkdir(exist_ok=True)
         warmup = write_warmup_requests(extra / WARMUP_FILE, name, result.get("warmup", []))
@@ -269,14 +304,18 @@ def export_model(model_run_dir, base, name, version=None, **options):
                                 "not written: tensorflow-serving-api is not installed (pip "
                                 "install tensorflow-serving-api; --no-deps next to tensorflow-cpu)"),
             "default_signature": next(iter(result["card"]["signatures"])),
+            "limits": limits.as_dict(),
             **result["card"],
         }
         run_dir.write_json_atomic(extra / CARD_FILE, card)
         if (model_dir / str(version)).exists():  # another exporter got there first
             raise InputError(f"{model_dir / str(version)} appeared while exporting; not overwritten")
         os.rename(staging, model_dir / str(version))
+        done = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if not done and made_model_dir and not any(model_dir.iterdir()):
+            model_dir.rmdir()
     return model_dir / str(version)
 
 

@@ -13,7 +13,9 @@ transformer hands the classifier (s = the transformer's output size).
 
 A wrong dtype, rank or image size fails the request with an InvalidArgument error naming the
 input and both shapes (the signature's dtype check, and `tf.ensure_shape` for the shape: a served
-graph does not check shapes against its signature by itself). ONNX files (`onnx/`):
+graph does not check shapes against its signature by itself). A request with more images than
+the export's `request_limits.STNLimits.max_rows` (model card `limits`) fails the same way, before
+the model runs. ONNX files (`onnx/`):
 `classifier.onnx` (`images` -> `logits`, `probabilities`) and, for the ST-CNN, `rectifier.onnx`
 (`images` -> `rectified`), batch axis dynamic.
 """
@@ -24,10 +26,13 @@ import tensorflow as tf
 
 from kerasrnn.export import saved_model_dir
 from kerasrnn.export.onnx import DEFAULT_OPSET, onnx_outputs, to_onnx
+from kerasrnn.export.request_checks import gate, rows_check
+from kerasrnn.export.request_limits import LIMITS_FILE, STNLimits
 from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, rectifier
 from kerasrnn.train.stn import KIND, load_stn_model  # noqa: F401  (KIND: the plug-in protocol)
 
 CLASSIFIER_FILE, RECTIFIER_FILE = "classifier.onnx", "rectifier.onnx"
+LIMITS = STNLimits  # the plug-in protocol: this kind's request limits
 
 
 def has_transformer(model):
@@ -47,10 +52,12 @@ class STNServing:
 
     Args:
         model: A trained `build_stn_classifier` model (images -> logits).
+        limits: The `STNLimits` every request is checked against.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, limits=STNLimits()):
         self.model = model
+        self.limits = limits
         self.rectifier = rectifier(model) if has_transformer(model) else None
 
     def endpoints(self):
@@ -63,7 +70,8 @@ class STNServing:
 
     def _checked(self, images):
         # A served graph does not check request shapes against the signature; ensure_shape does.
-        return tf.ensure_shape(images, [None, *self.model.input.shape[1:]])
+        images = tf.ensure_shape(images, [None, *self.model.input.shape[1:]])
+        return gate([rows_check(tf.shape(images)[0], self.limits, "images")], images)
 
     def classify(self, images):
         logits = self.model(self._checked(images), training=False)
@@ -74,10 +82,10 @@ class STNServing:
         return {"rectified": self.rectifier(self._checked(images), training=False)}
 
 
-def export(run_dir, staging_dir):
+def export(run_dir, staging_dir, limits=STNLimits()):
     """Writes the classifier's SavedModel and `onnx/` files (see `saved_model_dir` for the protocol)."""
     model, config = load_stn_model(run_dir)
-    module = STNServing(model)
+    module = STNServing(model, limits)
     described = saved_model_dir.write_saved_model(staging_dir, [model], module.endpoints())
     onnx_dir = staging_dir / saved_model_dir.ONNX_DIR
     onnx_dir.mkdir()
@@ -85,6 +93,7 @@ def export(run_dir, staging_dir):
                      output_name=["logits", "probabilities"])]
     if module.rectifier is not None:
         files.append(to_onnx(module.rectifier, onnx_dir / RECTIFIER_FILE, output_name="rectified"))
+    files.append(limits.save(onnx_dir))
     blank = {"images": np.zeros((1, *model.input.shape[1:]), np.float32)}
     training = config.get("training") or {}
     card = {
