@@ -182,8 +182,8 @@ def test_generate_signature_batches_falls_back_and_refuses(exports):
 
     for kwargs, message in [(dict(length=100_000), "length must be between 0 and 10000"),
                             (dict(length=-1), "length must be between 0 and 10000"),
-                            (dict(temperature=-1.0), "temperature must be >= 0"),
-                            (dict(temperature=np.nan), "temperature must be >= 0"),
+                            (dict(temperature=-1.0), "temperature must be finite and >= 0"),
+                            (dict(temperature=np.nan), "temperature must be finite and >= 0"),
                             (dict(top_k=-2), "top_k must be >= 0")]:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             generate(loaded, ["def "], **kwargs)

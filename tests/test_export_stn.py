@@ -75,10 +75,10 @@ def test_export_writes_a_version_that_verify_accepts(exports, model, capsys, scr
     assert card["signatures"]["classify"]["inputs"] == {"images": {"dtype": "float32",
                                                                    "shape": [None, 28, 28, 1]}}
     if model == "st-cnn":
-        assert onnx == ["classifier.onnx", "rectifier.onnx"]
+        assert onnx == ["classifier.onnx", "limits.json", "rectifier.onnx"]
         assert set(card["signatures"]) == {"classify", "rectify"}
     else:
-        assert onnx == ["classifier.onnx"] and set(card["signatures"]) == {"classify"}
+        assert onnx == ["classifier.onnx", "limits.json"] and set(card["signatures"]) == {"classify"}
     capsys.readouterr()
     code = script("export/verify.py")([str(version)])
     out = capsys.readouterr().out

@@ -5,6 +5,7 @@ The run directory is an untrained small CNN classifier written directly (no trai
 """
 
 import json
+import subprocess
 import sys
 
 import numpy as np
@@ -83,15 +84,15 @@ def test_next_version_counts_only_integer_folders(tmp_path):
 def test_a_failed_export_leaves_no_half_version(run, tmp_path, monkeypatch):
     real_export = stn_serving.export
 
-    def crash_after_the_saved_model(model_run_dir, staging_dir):
-        real_export(model_run_dir, staging_dir)
+    def crash_after_the_saved_model(model_run_dir, staging_dir, limits):
+        real_export(model_run_dir, staging_dir, limits)
         assert (staging_dir / "saved_model.pb").is_file()
         raise RuntimeError("power cut")
 
     monkeypatch.setattr(stn_serving, "export", crash_after_the_saved_model)
     with pytest.raises(RuntimeError, match="power cut"):
         saved_model_dir.export_model(run, tmp_path, "digits")
-    assert list((tmp_path / "digits").iterdir()) == []
+    assert not (tmp_path / "digits").exists()  # no half version, and no model folder it made
 
 
 def test_script_refuses_what_it_cannot_export_in_one_line(run, tmp_path, capsys, script):
@@ -168,3 +169,13 @@ def test_warmup_file_is_skipped_with_a_note_without_tensorflow_serving(tmp_path,
     requests = [("classify", {"images": np.zeros((1, 28, 28, 1), np.float32)})]
     assert saved_model_dir.write_warmup_requests(tmp_path / "warmup", "m", requests) is None
     assert not (tmp_path / "warmup").exists()
+
+
+def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(run, tmp_path):
+    """A process killed outright leaves `.tmp-<version>-<pid>`; the next export removes it."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    stale = tmp_path / "digits" / f".tmp-1-{gone.stdout.strip()}"
+    (stale / "variables").mkdir(parents=True)
+    saved_model_dir.export_model(run, tmp_path, "digits")
+    assert sorted(p.name for p in (tmp_path / "digits").iterdir()) == ["1"]

@@ -9,7 +9,9 @@ Examples:
 
 Prints the caption (and its score) and writes the per-word attention overlay PNG (default:
 <image name>-attention.png beside the current directory). Grayscale and RGBA images are
-converted to RGB; any size is resized to the model's input size.
+converted to RGB; any size is resized to the model's input size. --image takes JPEG, PNG or BMP
+(told by the file's first bytes) of at most --max-image-pixels pixels, read from the file's header
+before anything is decoded, so a small file that claims a huge size is refused.
 """
 
 import argparse
@@ -26,12 +28,14 @@ def parse_args(argv=None):
                    help="a run directory written by train_captioner.py; repeat it to compare models "
                         "(one figure row each, e.g. soft vs hard attention)")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--image", help="image file (JPEG, PNG, GIF or BMP)")
+    source.add_argument("--image", help="image file (JPEG, PNG or BMP)")
     source.add_argument("--scene", type=int,
                         help="caption test image N of the model's generated dataset (scenes, digits)")
     p.add_argument("--beam", type=int, default=3, help="beam width; 1 = greedy (default 3)")
     p.add_argument("--max-length", type=int, help="most words (default: the model's)")
     p.add_argument("--out", help="attention PNG to write (default: <image stem>-attention.png)")
+    p.add_argument("--max-image-pixels", type=int, default=4096 * 4096,
+                   help="largest image accepted, height x width pixels (default 16777216 = 4096 x 4096)")
     return p.parse_args(argv)
 
 
@@ -42,6 +46,11 @@ def main(argv=None):
     try:
         if args.beam < 1:
             raise InputError(f"--beam must be >= 1 (1 is greedy), got {args.beam}")
+        if not 1 <= args.beam <= 100 or not 1 <= (args.max_length or 1) <= 1000:
+            raise InputError(f"--beam must be at most 100 and --max-length between 1 and 1000; got "
+                             f"{args.beam} and {args.max_length}")
+        if args.max_image_pixels < 1:
+            raise InputError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
         out = pathlib.Path(args.out or f"{pathlib.Path(args.image).stem if args.image else f'scene-{args.scene}'}-attention.png")
         if out.exists():
             raise InputError(f"--out {out} exists; choose another file name")
@@ -58,7 +67,7 @@ def main(argv=None):
                 if args.image:
                     from kerasrnn.data.image_files import read_image
 
-                    image = read_image(args.image, training["image_size"])
+                    image = read_image(args.image, training["image_size"], max_image_pixels=args.max_image_pixels)
                 else:
                     image = example_images([test_example(training, args.scene)], training["image_size"])[0]
             elif image.shape[0] != training["image_size"]:

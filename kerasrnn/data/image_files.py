@@ -7,7 +7,7 @@ grayscale and RGBA images become RGB (alpha is dropped).
 
 Images from someone else (a served request, a file given to a script) go through
 `decode_untrusted` instead: it reads the format from the magic bytes and the size from the
-header, and refuses a format outside `formats` or more than `max_pixels` pixels *before*
+header, and refuses a format outside `formats` or more than `max_image_pixels` pixels *before*
 decoding, so a small file that claims a huge size never allocates it. It reads JPEG, PNG and BMP
 (`UNTRUSTED_FORMATS`); GIF is left out because its header does not bound the number of frames
 TensorFlow's decoder allocates, and WebP because TensorFlow decodes it but no one asked for it.
@@ -63,12 +63,12 @@ def image_header(data):
     return tf.cast(fmt, tf.int32), height, width
 
 
-def decode_untrusted(data, max_pixels=DEFAULT_MAX_PIXELS, formats=UNTRUSTED_FORMATS):
+def decode_untrusted(data, max_image_pixels=DEFAULT_MAX_PIXELS, formats=UNTRUSTED_FORMATS):
     """Decodes an encoded image from an untrusted source, checking its header first.
 
     Args:
         data: Scalar string tensor, the encoded image.
-        max_pixels: Most pixels (height x width) the header may claim.
+        max_image_pixels: Most pixels (height x width) the header may claim.
         formats: The formats accepted, a subset of `UNTRUSTED_FORMATS`.
 
     Returns:
@@ -76,7 +76,7 @@ def decode_untrusted(data, max_pixels=DEFAULT_MAX_PIXELS, formats=UNTRUSTED_FORM
 
     Raises:
         InvalidArgumentError (when run): a format outside `formats` (told by the magic bytes,
-            not the decoder), an empty size, or more than `max_pixels` pixels; the message says
+            not the decoder), an empty size, or more than `max_image_pixels` pixels; the message says
             which. Nothing larger than the header is allocated before the check.
     """
     unknown = [f for f in formats if f not in UNTRUSTED_FORMATS]
@@ -90,8 +90,8 @@ def decode_untrusted(data, max_pixels=DEFAULT_MAX_PIXELS, formats=UNTRUSTED_FORM
                                       "(told by their first bytes)"]),
         tf.debugging.Assert((height > 0) & (width > 0), ["image header gives an empty size:",
                                                          height, "x", width]),
-        tf.debugging.Assert(height * width <= max_pixels, [
-            f"image too large: at most {max_pixels} pixels (max_pixels); the header says",
+        tf.debugging.Assert(height * width <= max_image_pixels, [
+            f"image too large: at most {max_image_pixels} pixels (max_image_pixels); the header says",
             height, "x", width]),
     ]
     with tf.control_dependencies(checks):
@@ -124,13 +124,13 @@ def resize_image(image, image_size):
     return tf.ensure_shape(tf.clip_by_value(image, 0.0, 1.0), (image_size, image_size, 3))
 
 
-def read_image(path, image_size, max_pixels=None):
+def read_image(path, image_size, max_image_pixels=None):
     """Reads one image file as a float RGB array.
 
     Args:
         path: Path of a JPEG, PNG, GIF or BMP file.
         image_size: Side S of the square output.
-        max_pixels: `None` for a trusted file (any of the four formats, any size); else the file
+        max_image_pixels: `None` for a trusted file (any of the four formats, any size); else the file
             is read as untrusted (`decode_untrusted`: JPEG, PNG or BMP of at most this many
             pixels, checked from the header before decoding).
 
@@ -142,10 +142,10 @@ def read_image(path, image_size, max_pixels=None):
     """
     _check_exists(path)
     try:
-        if max_pixels is None:
+        if max_image_pixels is None:
             return load_image(tf.constant(str(path)), image_size).numpy()
         data = tf.io.read_file(str(path))
-        return resize_image(decode_untrusted(data, max_pixels), image_size).numpy()
+        return resize_image(decode_untrusted(data, max_image_pixels), image_size).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError,
             tf.errors.PermissionDeniedError, tf.errors.DataLossError) as e:
         raise _not_an_image(path, e) from None
@@ -207,7 +207,7 @@ def assertion_text(error):
 
 def _not_an_image(path, error):
     reason = assertion_text(error)
-    if "max_pixels" in reason:
+    if "max_image_pixels" in reason or "format not accepted" in reason:
         return InputError(f"{path}: {reason}")
     return InputError(f"{path} is not a readable image ({reason[:160]}); replace or remove it")
 

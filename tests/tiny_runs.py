@@ -1,0 +1,38 @@
+"""Untrained tiny run directories of each model kind, written directly (no training), for export
+and serving tests: a char LSTM (hidden 8), a CNN classifier on 28 x 28 digits, a captioner on
+32 x 32 images with a 14-word vocabulary and captions of up to 6 words."""
+
+import dataclasses
+
+from kerasrnn import run_dir
+from kerasrnn.data.caption_vocab import CaptionVocabulary
+from kerasrnn.data.text import Vocabulary
+from kerasrnn.models import char_model_dir
+from kerasrnn.models.char_rnn import build_char_rnn
+from kerasrnn.models.stn_classifier import build_stn_classifier
+from kerasrnn.train.captioner import KIND as CAPTIONER, CaptionerConfig
+
+
+def char_run(directory):
+    vocab = Vocabulary(sorted(set("def return self.x = (a, b):\n")))
+    config = dict(vocab_size=len(vocab), cell="lstm", num_layers=1, hidden_size=8, dropout=0.0,
+                  embedding_dim=4)
+    directory.mkdir()
+    char_model_dir.write_run_config(directory, config, {"sample_prime": "def "}, vocab)
+    run_dir.save_trained_model(directory, build_char_rnn(**config), {"epochs": 0})
+
+
+def stn_run(directory):
+    config = {"input_size": 28, "model": "cnn", "transform": "affine", "filters": [4, 8]}
+    directory.mkdir()
+    run_dir.write_run_config(directory, "stn_classifier", config, {"distortion": "R"})
+    run_dir.save_trained_model(directory, build_stn_classifier(**config), {"epochs": 0})
+
+
+def captioner_run(directory):
+    config = CaptionerConfig(image_size=32, max_length=6, embedding_dim=16, units=32, attention_units=16)
+    vocab = CaptionVocabulary([f"w{i}" for i in range(14)])
+    directory.mkdir()
+    vocab.save(directory)
+    run_dir.write_run_config(directory, CAPTIONER, config.model_config(len(vocab)), dataclasses.asdict(config))
+    run_dir.save_trained_model(directory, config.build_model(len(vocab)), {"epochs": 0})
