@@ -27,7 +27,7 @@ import tensorflow as tf
 from kerasrnn.export import saved_model_dir
 from kerasrnn.export.onnx import DEFAULT_OPSET, onnx_outputs, to_onnx
 from kerasrnn.export.request_checks import gate, rows_check
-from kerasrnn.export.request_limits import LIMITS_FILE, STNLimits
+from kerasrnn.export.request_limits import STNLimits
 from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, rectifier
 from kerasrnn.train.stn import KIND, load_stn_model  # noqa: F401  (KIND: the plug-in protocol)
 
