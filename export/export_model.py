@@ -22,7 +22,7 @@ InvalidArgument error naming it). Defaults in brackets; see docs/security.md for
   char model   --max-length              characters one row may generate [10000]
                --max-prime-length        characters of one prime [10000]
                --max-request-chars       rows x (longest prime + longest length) [100000]
-               --max-step-tokens         rows x tokens of one step request [65536]
+               --max-step-tokens         rows x tokens of one step request [8192]
   captioner    --max-image-bytes         bytes of one encoded image [8388608]
                --max-image-pixels        pixels an image header may claim [16777216]
                --image-formats           accepted formats, by magic bytes [jpeg,png,bmp]

@@ -89,7 +89,7 @@ class CharLimits(RequestLimits):
     max_length: int = 10_000
     max_prime_length: int = 10_000
     max_request_chars: int = 100_000
-    max_step_tokens: int = 65_536
+    max_step_tokens: int = 8_192
 
 
 @dataclasses.dataclass(frozen=True)
