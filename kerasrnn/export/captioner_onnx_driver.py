@@ -28,12 +28,12 @@ This module imports only numpy and onnxruntime (and `kerasrnn.errors`, `request_
 TensorFlow or Keras.
 """
 
-import json
 import pathlib
 
 import numpy as np
 
 from kerasrnn.errors import InputError
+from kerasrnn.export import version_files
 from kerasrnn.export.request_limits import LIMITS_FILE, CaptionerLimits
 from kerasrnn.models.beam_search import Caption, beam_search, log_softmax  # noqa: F401 (API)
 
@@ -49,24 +49,27 @@ class CaptionerONNX:
     """
 
     def __init__(self, onnx_dir):
-        import onnxruntime
-
         onnx_dir = pathlib.Path(onnx_dir)
         for name in (ENCODER_FILE, STEP_FILE, VOCAB_FILE, DECODING_FILE, LIMITS_FILE):
             if not (onnx_dir / name).is_file():
                 raise InputError(f"{onnx_dir} has no {name}; give the onnx/ folder of an exported "
                                  "captioner version")
-        vocab = json.loads((onnx_dir / VOCAB_FILE).read_text())
+        vocab = version_files.read_json(onnx_dir / VOCAB_FILE, {"special": list, "words": list})
         self.words = [*vocab["special"], *vocab["words"]]
         self.limits = CaptionerLimits.load(onnx_dir)
-        settings = json.loads((onnx_dir / DECODING_FILE).read_text())
+        settings = version_files.read_json(onnx_dir / DECODING_FILE, {
+            "start_id": int, "end_id": int, "pad_id": int, "max_length": int,
+            "length_penalty": (int, float), "image_size": int, "states": list})
+        if not all(0 <= settings[k] < len(self.words) for k in ("start_id", "end_id", "pad_id")) \
+                or not 1 <= settings["max_length"] <= 1000 or settings["image_size"] < 1:
+            raise InputError(f"{onnx_dir / DECODING_FILE} is damaged (ids, max_length or image_size "
+                             "out of range); export the model again")
         self.start_id, self.end_id = settings["start_id"], settings["end_id"]
         self.pad_id = settings["pad_id"]
         self.max_length, self.length_penalty = settings["max_length"], settings["length_penalty"]
         self.image_size, self.state_names = settings["image_size"], settings["states"]
-        options = {"providers": ["CPUExecutionProvider"]}
-        self.encoder = onnxruntime.InferenceSession(str(onnx_dir / ENCODER_FILE), **options)
-        self.decoder = onnxruntime.InferenceSession(str(onnx_dir / STEP_FILE), **options)
+        self.encoder = version_files.session(onnx_dir / ENCODER_FILE)
+        self.decoder = version_files.session(onnx_dir / STEP_FILE)
         self._step_outputs = ["logits", *("next_" + n for n in self.state_names), "attention"]
 
     def _images(self, images):
@@ -75,7 +78,8 @@ class CaptionerONNX:
         if images.ndim != 4 or images.shape[1:] != (s, s, 3):
             raise InputError(f"images must be float32 (B, {s}, {s}, 3), got shape {images.shape}")
         if len(images) > self.limits.max_rows:
-            raise InputError(f"too many images: at most {self.limits.max_rows} (max_rows), got {len(images)}")
+            raise InputError(f"too many images: at most {self.limits.max_rows} (max_rows), "
+                             f"got {len(images)}")
         return images
 
     def encode(self, images):

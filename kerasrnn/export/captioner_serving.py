@@ -37,16 +37,16 @@ batch may mix beam widths. Every image is decoded on its own: its caption does n
 other images of a batch (up to float rounding of batched matmuls).
 
 Bad requests fail with an InvalidArgument error that says what is wrong, never a crashed server:
-image bytes of a format the export does not accept (told by their magic bytes, so e.g. GIF and
-WebP are refused although TensorFlow's decoder reads them) or that do not decode, a beam width
-outside 1..max_beam_width, a beam_width with neither 1 nor B values, images of the wrong size or
-dtype, caption ids outside the vocabulary. What one request may cost is bounded by the export's
-`request_limits.CaptionerLimits` (model card `limits`): images per request, bytes per image,
-the pixels an image's header claims (checked before decoding, `image_files.decode_untrusted`),
-beam width; captions have at most `max_length` tokens. Every check runs before the work it
-guards (`request_checks.gate`), and images are decoded one at a time. (With TF Serving's server-side batching on, such an error fails the other
-requests merged into the same batch too, as any error does; and batching needs beam_width with
-one value per image, as the row format sends it.)
+image bytes of a format the export does not accept (told by their magic bytes, so e.g. GIF and WebP
+are refused although TensorFlow's decoder reads them) or that do not decode, a beam width outside
+1..max_beam_width, a beam_width with neither 1 nor B values, images of the wrong size or dtype,
+caption ids outside the vocabulary. What one request may cost is bounded by the export's
+`request_limits.CaptionerLimits` (model card `limits`): images per request, bytes per image, the
+pixels an image's header claims (checked before decoding, `image_files.decode_untrusted`), beam
+width; captions have at most `max_length` tokens. Every check runs before the work it guards
+(`request_checks.gate`), and images are decoded one at a time. (With TF Serving's server-side
+batching on, such an error fails the other requests merged into the same batch too, as any error
+does; and batching needs beam_width with one value per image, as the row format sends it.)
 
 ONNX files (`onnx/`, opset `DEFAULT_OPSET`, batch axes dynamic):
     encoder.onnx       images (B, S, S, 3) -> annotations (B, L, D), projected (B, L, A),
@@ -79,6 +79,8 @@ from kerasrnn.models.captioner import beam_search_batch, greedy_decode
 from kerasrnn.train.captioner import KIND, load_captioner  # noqa: F401  (KIND: the plug-in protocol)
 
 LIMITS = CaptionerLimits  # the plug-in protocol: this kind's request limits
+# The plug-in protocol: the model card fields verify reads.
+CARD_FIELDS = {"vocabulary": list, "image_size": int, "caption": dict}
 
 
 def decode_image_bytes(data, image_size, limits=CaptionerLimits()):
@@ -463,7 +465,7 @@ def verify(version_dir, card, run_dir, batch_size=4, beam_width=3, seed=0):
     pixels = verify_images(config.get("training"), size, batch_size, seed)
     encoded = np.array([_png(p) for p in pixels], object)
     images = np.stack([decode_image_bytes(tf.constant(b), size).numpy() for b in encoded])
-    loaded = tf.saved_model.load(str(version_dir))
+    loaded = saved_model_dir.load_saved_model(version_dir)
     onnx = driver.CaptionerONNX(version_dir / saved_model_dir.ONNX_DIR)
     close = saved_model_dir.max_diff_check
     checks = []

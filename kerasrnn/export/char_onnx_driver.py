@@ -31,13 +31,13 @@ This module imports only numpy and onnxruntime (and `kerasrnn.errors`, `request_
 Keras.
 """
 
-import json
 import math
 import pathlib
 
 import numpy as np
 
 from kerasrnn.errors import InputError
+from kerasrnn.export import version_files
 from kerasrnn.export.request_limits import LIMITS_FILE, CharLimits
 from kerasrnn.models.token_choice import choose_next
 
@@ -147,17 +147,18 @@ class CharGenerator:
     """
 
     def __init__(self, onnx_dir):
-        import onnxruntime
-
         onnx_dir = pathlib.Path(onnx_dir)
         for name in (STEP_FILE, VOCAB_FILE, LIMITS_FILE):
             if not (onnx_dir / name).is_file():
                 raise InputError(f"{onnx_dir} has no {name}; give the onnx/ folder of an "
                                  "exported char model version")
-        self.chars = json.loads((onnx_dir / VOCAB_FILE).read_text())["chars"]
+        self.chars = version_files.read_json(onnx_dir / VOCAB_FILE, {"chars": list})["chars"]
+        if not self.chars or not all(isinstance(c, str) and len(c) == 1 for c in self.chars) \
+                or len(set(self.chars)) != len(self.chars):
+            raise InputError(f"{onnx_dir / VOCAB_FILE} is damaged (chars must be distinct single "
+                             "characters); export the model again")
         self.limits = CharLimits.load(onnx_dir)
-        self.session = onnxruntime.InferenceSession(str(onnx_dir / STEP_FILE),
-                                                    providers=["CPUExecutionProvider"])
+        self.session = version_files.session(onnx_dir / STEP_FILE)
         self.state_inputs = [i for i in self.session.get_inputs() if i.name != "tokens"]
         self.outputs = ["logits"] + ["next_" + i.name for i in self.state_inputs]
 

@@ -58,6 +58,8 @@ from kerasrnn.models.char_model_dir import KIND, inference_model, load_char_mode
 from kerasrnn.models.char_rnn import zero_states
 
 LIMITS = CharLimits  # the plug-in protocol: this kind's request limits
+# The plug-in protocol: the model card fields verify reads.
+CARD_FIELDS = {"vocabulary": list, "generate": dict}
 
 
 def counter_uniform(seed, index):
@@ -318,7 +320,7 @@ def verify(version_dir, card, run_dir, prime=None, length=100, temperature=0.8, 
     if not prime:
         raise InputError("--prime must have at least one character")
     vocab.encode(prime)  # InputError for characters outside the vocabulary
-    loaded = tf.saved_model.load(str(version_dir))
+    loaded = saved_model_dir.load_saved_model(version_dir)
     onnx = driver.CharGenerator(version_dir / saved_model_dir.ONNX_DIR)
     checks = []
 

@@ -83,9 +83,9 @@ def onnx_outputs(path, inputs, names=None):
     Returns:
         The list of output arrays.
     """
-    import onnxruntime
+    from kerasrnn.export.version_files import session as load_session
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = load_session(path)
     if not isinstance(inputs, dict):
         inputs = {session.get_inputs()[0].name: inputs}
     return session.run(names, {name: np.asarray(value) for name, value in inputs.items()})

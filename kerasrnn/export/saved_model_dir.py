@@ -26,6 +26,7 @@ Each model kind plugs in as one module, named in `KIND_MODULES` under the kind o
 directories (`config.json`'s format `kerasrnn.<kind>`). The module provides:
 
     KIND                                   the kind, e.g. "char_rnn"
+    CARD_FIELDS                            `{model card field: type}` its `verify` reads
     LIMITS                                 its `request_limits.RequestLimits` subclass: the limits
                                            every signature checks, one export option per field,
                                            recorded in the model card as `limits`
@@ -53,6 +54,7 @@ import tensorflow as tf
 
 from kerasrnn import __version__, run_dir
 from kerasrnn.errors import InputError
+from kerasrnn.export import version_files
 
 KIND_MODULES = {
     "captioner": "kerasrnn.export.captioner_serving",
@@ -63,6 +65,9 @@ EXTRA_DIR, CARD_FILE, WARMUP_FILE = "assets.extra", "model_card.json", "tf_servi
 ONNX_DIR = "onnx"
 ATOL = 1e-4  # verify's limit on max |delta| between Keras, SavedModel and ONNX outputs
 CARD_FORMAT, CARD_FORMAT_VERSION = "kerasrnn.model_card", 1
+# The model card fields every kind has, checked on reading (a kind's module adds its own).
+CARD_FIELDS = {"name": str, "version": int, "kind": str, "run_dir": str, "signatures": dict,
+               "default_signature": str, "limits": dict, "onnx": dict}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # matched whole (fullmatch)
 
 
@@ -332,13 +337,29 @@ def read_model_card(version_dir):
     if not path.is_file() or not (version_dir / "saved_model.pb").is_file():
         raise InputError(f"{version_dir} is not an exported kerasrnn model version (no "
                          f"saved_model.pb or {EXTRA_DIR}/{CARD_FILE}); give BASE/NAME/VERSION")
-    try:
-        card = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise InputError(f"{path} is corrupt (not JSON); export the model again") from None
+    card = version_files.read_json(path, {})
     if card.get("format") != CARD_FORMAT or card.get("format_version") != CARD_FORMAT_VERSION:
         raise InputError(f"{path} is not a kerasrnn model card of format version {CARD_FORMAT_VERSION}")
-    return card
+    version_files.require(card, CARD_FIELDS, path)
+    if card["kind"] not in KIND_MODULES:
+        raise InputError(f"{path} is damaged (kind {card['kind']!r} is none of "
+                         f"{', '.join(sorted(KIND_MODULES))}); export the model again")
+    return version_files.require(card, kind_module(card["kind"]).CARD_FIELDS, path)
+
+
+def load_saved_model(version_dir):
+    """`tf.saved_model.load` of an exported version, damage reported as one `InputError`.
+
+    Raises:
+        InputError: `saved_model.pb` or `variables/` is missing, truncated or damaged.
+    """
+    try:
+        return tf.saved_model.load(str(version_dir))
+    except Exception as e:  # damage surfaces as OpError, DecodeError, IndexError, ValueError, ...
+        reason = str(getattr(e, "message", e)).strip().splitlines()
+        reason = (reason[0] if reason else type(e).__name__)[:160]
+        raise InputError(f"the SavedModel in {version_dir} cannot be loaded ({reason}); "
+                         "export the model again") from None
 
 
 def verify_version(version_dir, model_run_dir=None, **options):

@@ -33,6 +33,8 @@ from kerasrnn.train.stn import KIND, load_stn_model  # noqa: F401  (KIND: the pl
 
 CLASSIFIER_FILE, RECTIFIER_FILE = "classifier.onnx", "rectifier.onnx"
 LIMITS = STNLimits  # the plug-in protocol: this kind's request limits
+# The plug-in protocol: the model card fields verify reads.
+CARD_FIELDS = {"input_shape": list}
 
 
 def has_transformer(model):
@@ -114,7 +116,7 @@ def verify(version_dir, card, run_dir, batch_size=8, seed=0):
     images = np.random.default_rng(seed).random((batch_size, *model.input.shape[1:])).astype(np.float32)
     logits = np.asarray(model.predict_on_batch(images))
     probs = np.asarray(keras.ops.softmax(logits))
-    loaded = tf.saved_model.load(str(version_dir))
+    loaded = saved_model_dir.load_saved_model(version_dir)
     served = {k: v.numpy() for k, v in loaded.signatures["classify"](images=tf.constant(images)).items()}
     onnx_dir = version_dir / saved_model_dir.ONNX_DIR
     onnx_logits, onnx_probs = onnx_outputs(onnx_dir / CLASSIFIER_FILE, {"images": images},
