@@ -4,13 +4,13 @@ sampling, plotting and export read.
 * `config.json`  the format (`kerasrnn.<kind>`) and its version, the package version, the
   builder's arguments (`model`) and the training settings (`training`);
 * `model.keras`  the trained model (`keras.saving.load_model`), written atomically at the end;
-* `metrics.json` the results;
+* `metrics.json` the results (its `history` holds every epoch of the run, across resumes);
+* `history.json` the per-epoch history so far, rewritten every epoch (`RunHistory`);
 * `backup/` (`BackupAndRestore`), `checkpoints/`, `logs/` (TensorBoard), and whatever a kind
   adds (the char model's `vocab.json`).
 """
 
 import json
-import math
 import os
 import pathlib
 
@@ -21,6 +21,7 @@ from kerasrnn.errors import InputError
 
 FORMAT_VERSION = 1
 CONFIG_FILE, MODEL_FILE, METRICS_FILE = "config.json", "model.keras", "metrics.json"
+HISTORY_FILE = "history.json"
 
 
 def write_json_atomic(path, obj):
@@ -37,6 +38,14 @@ def write_run_config(directory, kind, model_config, training_config):
         "format": f"kerasrnn.{kind}", "format_version": FORMAT_VERSION,
         "kerasrnn_version": __version__, "model": model_config, "training": training_config,
     })
+
+
+def update_training_config(directory, training_config):
+    """Rewrites the `training` part of a run's `config.json` (a resume's new rate or length)."""
+    path = pathlib.Path(directory) / CONFIG_FILE
+    config = json.loads(path.read_text())
+    config["training"] = training_config
+    write_json_atomic(path, config)
 
 
 def read_run_config(directory, kind):
@@ -92,26 +101,33 @@ def backup_callback(out_dir):
                                             delete_checkpoint=False)
 
 
-def run_callbacks(out_dir, best_checkpoint=True):
+def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=None,
+                  divergence_hint="lower learning_rate"):
     """The callbacks every training run uses, writing into the run directory's layout.
 
-    `BackupAndRestore` (`backup/`), `TerminateOnNaN`, `TensorBoard` (`logs/`) and, with
-    `best_checkpoint`, the weights of the lowest `val_loss` (`checkpoints/best.weights.h5`).
+    `StopOnDivergence` (first, so a diverged epoch is never backed up), `BackupAndRestore`
+    (`backup/`), then with `learning_rate` a `SetLearningRate` (after the restore, so a resumed
+    run trains at its new rate), `RunHistory` (`history.json`, cut back to `start_epoch`),
+    `TensorBoard` (`logs/`) and, with `best_checkpoint`, the weights of the lowest `val_loss`
+    (`checkpoints/best.weights.h5`).
+
+    Returns:
+        `(callbacks, run_history)`: the list for `fit`, and the `RunHistory` whose `history` is
+        the whole run's.
     """
+    from kerasrnn.train.callbacks import RunHistory, SetLearningRate, StopOnDivergence
+
     out = pathlib.Path(out_dir)
-    callbacks = [backup_callback(out), keras.callbacks.TerminateOnNaN(),
-                 keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch")]
+    history = RunHistory(out / HISTORY_FILE, start_epoch)
+    callbacks = [StopOnDivergence(divergence_hint), backup_callback(out)]
+    if learning_rate is not None:
+        callbacks.append(SetLearningRate(learning_rate))
+    callbacks += [history, keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch")]
     if best_checkpoint:
         callbacks.append(keras.callbacks.ModelCheckpoint(
             str(out / "checkpoints" / "best.weights.h5"), monitor="val_loss",
             save_best_only=True, save_weights_only=True))
-    return callbacks
-
-
-def check_not_diverged(history, hint="lower --lr"):
-    """Raises `InputError` if a `fit` history's loss became NaN (TerminateOnNaN stopped it)."""
-    if any(math.isnan(v) for v in history.history.get("loss", [])):
-        raise InputError(f"training diverged (loss became NaN); {hint}")
+    return callbacks, history
 
 
 def save_trained_model(directory, model, metrics):

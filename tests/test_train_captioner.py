@@ -81,15 +81,15 @@ def test_never_overwrites_and_resume_extends(run, tmp_path):
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("dataset", "imagenet", "--dataset must be one of"),
-    ("cell", "rnn", "--cell must be one of"),
-    ("attention", "medium", "--attention must be one of"),
-    ("beam_width", 0, "--beam-width must be >= 1"),
-    ("lr_decay", "linear", "--lr-decay must be none or cosine"),
-    ("encoder_kernels", (3, 3), "--encoder-kernels must be three sizes"),
-    ("encoder_poolings", ("max", "max", "min"), "--encoder-poolings must be three of"),
-    ("coordinates", "polar", "--coordinates must be one of cell, centroid, none"),
-    ("attention_supervision", -1.0, "--attention-supervision must be >= 0"),
+    ("dataset", "imagenet", "dataset must be one of"),
+    ("cell", "rnn", "cell must be one of"),
+    ("attention", "medium", "attention must be one of"),
+    ("beam_width", 0, "beam_width must be between 1 and 100"),
+    ("lr_decay", "linear", "lr_decay must be one of none, cosine"),
+    ("encoder_kernels", (3, 3), "encoder_kernels must be three sizes"),
+    ("encoder_poolings", ("max", "max", "min"), "encoder_poolings must be three of"),
+    ("coordinates", "polar", "coordinates must be one of cell, centroid, none"),
+    ("attention_supervision", -1.0, "attention_supervision must be >= 0"),
 ])
 def test_bad_settings_are_refused(field, value, message, tmp_path):
     with pytest.raises(InputError, match=message):

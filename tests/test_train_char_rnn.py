@@ -48,8 +48,9 @@ def test_resume_continues_from_the_backup_to_more_steps(tmp_path, tiny_text):
     first = train_char_rnn(CharRNNConfig(**TINY, steps=40), tiny_text, out, verbose=0)
     more = train_char_rnn(CharRNNConfig(**TINY, steps=80), tiny_text, out, resume=True, verbose=0)
     assert first["steps"] == 40 and more["steps"] == 80
-    assert len(more["history"]["loss"]) == 2  # only the two new evaluation intervals ran
-    assert more["history"]["loss"][0] < first["history"]["loss"][0]
+    assert len(more["history"]["loss"]) == 4  # the whole run: two restored, two new intervals
+    assert more["history"]["loss"][:2] == first["history"]["loss"]
+    assert more["history"]["loss"][2] < first["history"]["loss"][0]
     with pytest.raises(InputError, match="already trained 80 steps"):
         train_char_rnn(CharRNNConfig(**TINY, steps=80), tiny_text, out, resume=True, verbose=0)
 
@@ -80,7 +81,8 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, tiny_text):
         train_char_rnn(CharRNNConfig(**TINY, steps=80), tiny_text, out, verbose=0)
     metrics = train_char_rnn(CharRNNConfig(**TINY, steps=80), tiny_text, out, resume=True, verbose=0)
     assert metrics["steps"] == 80
-    assert len(metrics["history"]["loss"]) == 2  # epochs 3 and 4 only: 1 and 2 were restored
+    # epochs 1 and 2 were restored (their history kept from the killed run), 3 and 4 trained
+    assert len(metrics["history"]["loss"]) == 4 and metrics["epochs"] == 4
 
 
 def test_existing_run_is_never_overwritten(tmp_path, tiny_text):
@@ -119,7 +121,7 @@ def test_min_char_rnn_preset_trains_through_the_script(tmp_path, tiny_text, caps
     (lambda d: (d / "b.bin").write_bytes(b"\x89PNG\x00\x00\x01"), ["--text", "{d}/b.bin"], "looks binary"),
     (lambda d: (d / "l.txt").write_bytes("na\u00efve".encode("latin-1")), ["--text", "{d}/l.txt"], "--encoding"),
     (lambda d: (d / "s.txt").write_text("short text"), ["--text", "{d}/s.txt"], "characters but one batch needs"),
-    (lambda d: (d / "x.txt").write_text("x" * 5000), ["--text", "{d}/x.txt", "--hidden", "0"], "--hidden-size must be >= 1"),
+    (lambda d: (d / "x.txt").write_text("x" * 5000), ["--text", "{d}/x.txt", "--hidden", "0"], "--hidden must be >= 1"),
     (lambda d: (d / "x.txt").write_text("x" * 5000), ["--text", "{d}/x.txt", "--resume"], "no run to resume"),
 ])
 def test_train_script_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, setup, args, message):

@@ -71,8 +71,10 @@ def test_resume_continues_and_an_existing_run_is_never_overwritten(tmp_path):
     train_stn(STNConfig(**{**TINY, "epochs": 1}), fake_mnist(), out, verbose=0)
     with pytest.raises(InputError, match="--resume"):
         train_stn(STNConfig(**TINY), fake_mnist(), out, verbose=0)
+    first = json.loads((out / "metrics.json").read_text())
     metrics = train_stn(STNConfig(**TINY), fake_mnist(), out, resume=True, verbose=0)
-    assert metrics["epochs"] == 3 and len(metrics["history"]["loss"]) == 2
+    assert metrics["epochs"] == 3 and len(metrics["history"]["loss"]) == 3  # the whole run's
+    assert metrics["history"]["loss"][:1] == first["history"]["loss"]
 
 
 def test_script_reports_missing_mnist_and_bad_flags_in_one_line(tmp_path, capsys, script):

@@ -31,16 +31,18 @@ def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.errors import InputError
     from kerasrnn.models.char_model_dir import load_char_model
-    from kerasrnn.models.sampling import generate
+    from kerasrnn.models.sampling import check_arguments, generate
+    from kerasrnn.cli import in_flag_terms
 
+    flags = {"prime": "--prime", "length": "--length", "temperature": "--temperature",
+             "top_k": "--top-k", "seed": "--seed"}
     try:
-        if args.length > 1_000_000:
-            raise InputError("--length must be at most 1,000,000")
+        check_arguments(args.prime, args.length, args.temperature, args.top_k, args.seed)
         step_model, vocab, _ = load_char_model(args.model, with_state=True)
         text = generate(step_model, vocab, args.prime, args.length, args.temperature,
                         args.top_k, args.seed)
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {in_flag_terms(str(e), flags)}", file=sys.stderr)
         return 2
     sys.stdout.write(args.prime + text + "\n")
     return 0

@@ -28,66 +28,81 @@ DATA_ENV = {"digits": "KERASRNN_MNIST", "flickr8k": "KERASRNN_FLICKR8K", "coco":
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="scenes", help="scenes, digits, flickr8k or coco (default scenes)")
+    p.add_argument("--dataset", help="scenes, digits, flickr8k or coco (default scenes)")
     p.add_argument("--data-dir", help="where the dataset is (see above; default: its environment variable)")
-    p.add_argument("--cell", default="lstm", help="vanilla, lstm or gru (default lstm)")
-    p.add_argument("--attention", default="soft", help="soft or hard (REINFORCE) (default soft)")
-    p.add_argument("--epochs", type=int, default=10, help="passes over the training captions (default 10)")
-    p.add_argument("--batch-size", type=int, default=32, help="captions per batch (default 32)")
-    p.add_argument("--lr", type=float, default=1e-3, dest="learning_rate", help="Adam learning rate (default 1e-3)")
-    p.add_argument("--lr-decay", default="none", help="none or cosine (to 1%% of --lr over --epochs) (default none)")
-    p.add_argument("--image-size", type=int, default=64, help="images are resized to S x S (default 64)")
-    p.add_argument("--max-length", type=int, default=16, help="words kept per caption (default 16)")
-    p.add_argument("--min-count", type=int, default=1, help="rarer training words become <unk> (default 1)")
-    p.add_argument("--encoder", default="small",
+    p.add_argument("--cell", help="vanilla, lstm or gru (default lstm)")
+    p.add_argument("--attention", help="soft or hard (REINFORCE) (default soft)")
+    p.add_argument("--epochs", type=int, help="passes over the training captions (default 10)")
+    p.add_argument("--batch-size", type=int, help="captions per batch (default 32)")
+    p.add_argument("--lr", type=float, dest="learning_rate", help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr-decay", help="none or cosine (to 1%% of --lr over --epochs) (default none)")
+    p.add_argument("--image-size", type=int, help="images are resized to S x S (default 64)")
+    p.add_argument("--max-length", type=int, help="words kept per caption (default 16)")
+    p.add_argument("--min-count", type=int, help="rarer training words become <unk> (default 1)")
+    p.add_argument("--encoder",
                    help="'small' (a CNN trained from scratch) or a keras.applications name, e.g. MobileNetV2")
-    p.add_argument("--encoder-kernels", default=(3, 3, 1), type=lambda v: tuple(int(k) for k in v.split(",")),
+    p.add_argument("--encoder-kernels", type=lambda v: tuple(int(k) for k in v.split(",")),
                    help="small encoder: kernel size of each of its three convolutions (default 3,3,1)")
-    p.add_argument("--encoder-poolings", default=("max", "max", "max"), type=lambda v: tuple(v.split(",")),
+    p.add_argument("--encoder-poolings", type=lambda v: tuple(v.split(",")),
                    help="small encoder: the 2x2 pooling after each convolution, max or average "
                         "(default max,max,max)")
     p.add_argument("--encoder-weights", help="applications encoder: 'imagenet' (downloads) or a local weights file")
     p.add_argument("--encoder-layer", help="applications encoder: the layer whose grid is attended over")
-    p.add_argument("--coordinates", default="cell",
+    p.add_argument("--coordinates",
                    help="position appended to each annotation: cell (its own x, y), centroid (the centre "
                         "of the object around it) or none (default cell)")
     p.add_argument("--no-coordinates", dest="coordinates", action="store_const", const="none",
                    help="the same as --coordinates none (an ablation)")
-    p.add_argument("--units", type=int, default=128, help="recurrent state size (default 128)")
-    p.add_argument("--embedding-dim", type=int, default=64, help="word embedding size (default 64)")
-    p.add_argument("--attention-units", type=int, default=64, help="attention scoring size (default 64)")
-    p.add_argument("--dropout", type=float, default=0.0, help="dropout before the output layer (default 0)")
-    p.add_argument("--doubly-stochastic", type=float, default=0.0,
+    p.add_argument("--units", type=int, help="recurrent state size (default 128)")
+    p.add_argument("--embedding-dim", type=int, help="word embedding size (default 64)")
+    p.add_argument("--attention-units", type=int, help="attention scoring size (default 64)")
+    p.add_argument("--dropout", type=float, help="dropout before the output layer (default 0)")
+    p.add_argument("--doubly-stochastic", type=float,
                    help="weight of the paper's attention regulariser (default 0; the paper uses 1)")
-    p.add_argument("--attention-supervision", type=float, default=0.0,
+    p.add_argument("--attention-supervision", type=float,
                    help="scenes/digits: weight of a loss pulling each naming word's attention into its "
                         "object's box (Liu et al. 2017; not in Show, Attend and Tell) (default 0)")
-    p.add_argument("--beam", type=int, default=3, dest="beam_width", help="beam width scored (default 3)")
+    p.add_argument("--beam", type=int, dest="beam_width", help="beam width scored (default 3)")
     p.add_argument("--train-count", type=int, help="scenes/digits: training images drawn")
     p.add_argument("--test-count", type=int, help="scenes/digits: validation and test images drawn")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--time-limit", type=float, help="stop training after this many minutes of wall time")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--time-limit", type=float, help="stop training after this many minutes of wall time (> 0)")
+    p.add_argument("--allow-large", action="store_true",
+                   help="train even if the weights, one batch's activations or the generated images "
+                        "need more than 2 GiB")
     p.add_argument("--out", required=True, help="run / model directory to write")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last backup")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last backup; only --epochs, --lr and "
+                        "--time-limit may differ from the run's settings")
     return p.parse_args(argv)
+
+
+FLAGS_RENAMED = {"learning_rate": "--lr", "beam_width": "--beam"}
 
 
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.errors import InputError
     from kerasrnn.train.captioner import CaptionerConfig, train_captioner
+    from kerasrnn.cli import flags_of, in_flag_terms
+    from kerasrnn.train.checks import time_limit_seconds
 
-    if args.data_dir is None and args.dataset in DATA_ENV:
+    if args.data_dir is None and args.dataset in DATA_ENV and not args.resume:
         args.data_dir = os.environ.get(DATA_ENV[args.dataset])
-    fields = {k: v for k, v in vars(args).items() if k in CaptionerConfig.__dataclass_fields__}
+    # Only the flags given: a new run takes CaptionerConfig's defaults for the rest, a resumed
+    # one the run's.
+    given = {k: v for k, v in vars(args).items()
+             if k in CaptionerConfig.__dataclass_fields__ and v is not None}
     try:
-        config = CaptionerConfig(**fields)
+        max_seconds = time_limit_seconds(args.time_limit)
+        config = given
         if not args.resume:
-            config.validate()
-        max_seconds = args.time_limit * 60 if args.time_limit else None
-        m = train_captioner(config, args.out, resume=args.resume, max_seconds=max_seconds)
+            config = CaptionerConfig(**given)
+            config.validate(allow_large=args.allow_large)
+        m = train_captioner(config, args.out, resume=args.resume, max_seconds=max_seconds,
+                            allow_large=args.allow_large)
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {in_flag_terms(str(e), flags_of(CaptionerConfig, FLAGS_RENAMED))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)
@@ -99,7 +114,7 @@ def main(argv=None):
 
     local = (f", localisation {m['localization_pct']:.1f}% (chance {m['localization_chance_pct']:.1f}%)"
              if "localization_pct" in m else "")
-    print(f"done: {m['epochs']} epochs; test BLEU-1..4 greedy {bleu('')}, beam-{config.beam_width} "
+    print(f"done: {m['epochs']} epochs; test BLEU-1..4 greedy {bleu('')}, beam-{m['beam_width']} "
           f"{bleu('beam_')}; exact captions {m['exact_caption_pct']:.1f}%{local}; model in {args.out}")
     return 0
 

@@ -51,13 +51,18 @@ def parse_args(argv=None):
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None, dest="jit_compile", help="XLA-compile the train step (default on)")
     p.add_argument("--steps-per-execution", type=int, help="train steps per compiled call (default 1)")
     p.add_argument("--sample-length", type=int, help="characters printed per sample (default 200)")
-    p.add_argument("--time-limit", type=float, help="stop after this many minutes of wall time")
+    p.add_argument("--time-limit", type=float, help="stop after this many minutes of wall time (> 0)")
+    p.add_argument("--allow-large", action="store_true",
+                   help="train even if the weights or one batch's activations need more than 2 GiB")
     p.add_argument("--out", required=True, help="run / model directory to write")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last backup")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last backup; only --steps/--epochs, --lr "
+                        "and --time-limit may differ from the run's settings")
     return p.parse_args(argv)
 
 
-def build_config(args):
+def given_settings(args):
+    """The `CharRNNConfig` settings the command line sets: the preset's, then the flags given."""
     from kerasrnn.train.char_rnn import PRESETS, CharRNNConfig
 
     values = dict(PRESETS.get(args.preset, {}))
@@ -71,9 +76,20 @@ def build_config(args):
         values["clip"] = None
     if args.epochs is not None:
         values.pop("steps", None)
+    return values
+
+
+def build_config(args):
+    from kerasrnn.train.char_rnn import CharRNNConfig
+
+    values = given_settings(args)
     if values.get("steps") is None and values.get("epochs") is None:
         values["steps"] = 5000
     return CharRNNConfig(**values)
+
+
+FLAGS_RENAMED = {"num_layers": "--layers", "hidden_size": "--hidden", "embedding_dim": "--embedding",
+                 "learning_rate": "--lr", "jit_compile": "--jit"}
 
 
 def load_training_text(args):
@@ -100,23 +116,28 @@ def load_training_text(args):
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.errors import InputError
-    from kerasrnn.train.char_rnn import train_char_rnn
+    from kerasrnn.train.char_rnn import CharRNNConfig, train_char_rnn
+    from kerasrnn.cli import flags_of, in_flag_terms
+    from kerasrnn.train.checks import time_limit_seconds
 
     try:
-        config = build_config(args)
-        if not args.resume:
-            config.validate()
+        max_seconds = time_limit_seconds(args.time_limit)
+        if args.resume:
+            config = given_settings(args)  # the rest comes from the run (checked there)
+        else:
+            config = build_config(args)
+            config.validate(allow_large=args.allow_large)
         text, source = load_training_text(args)
         print(f"text: {source}, {len(text):,} characters, {len(set(text))} distinct")
 
         def show(epoch, step, sample):
             print(f"\n----- sample after step {step} -----\n{sample}\n-----", flush=True)
 
-        max_seconds = args.time_limit * 60 if args.time_limit else None
         metrics = train_char_rnn(config, text, args.out, resume=args.resume, on_sample=show,
-                                 max_seconds=max_seconds)
+                                 max_seconds=max_seconds, allow_large=args.allow_large)
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        message = in_flag_terms(str(e), flags_of(CharRNNConfig, FLAGS_RENAMED))
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)

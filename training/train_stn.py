@@ -19,45 +19,57 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--distortion", default="R", help="R, RTS, P, E or cluttered (default R)")
-    p.add_argument("--model", default="st-cnn", help="st-cnn or cnn (default st-cnn)")
-    p.add_argument("--transform", default="affine", help="affine, projective or tps (default affine)")
-    p.add_argument("--epochs", type=int, default=10, help="passes over the training images (default 10)")
-    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
-    p.add_argument("--optimizer", default="adam", help="adam or sgd (momentum 0.9) (default adam)")
-    p.add_argument("--lr", type=float, default=1e-3, dest="learning_rate", help="learning rate (default 1e-3)")
-    p.add_argument("--lr-decay", default="none", help="none or cosine (to 1%% of --lr over --epochs) (default none)")
-    p.add_argument("--dropout", type=float, default=0.0,
+    p.add_argument("--distortion", help="R, RTS, P, E or cluttered (default R)")
+    p.add_argument("--model", help="st-cnn or cnn (default st-cnn)")
+    p.add_argument("--transform", help="affine, projective or tps (default affine)")
+    p.add_argument("--epochs", type=int, help="passes over the training images (default 10)")
+    p.add_argument("--batch-size", type=int, help="images per batch (default 128)")
+    p.add_argument("--optimizer", help="adam or sgd (momentum 0.9) (default adam)")
+    p.add_argument("--lr", type=float, dest="learning_rate", help="learning rate (default 1e-3)")
+    p.add_argument("--lr-decay", help="none or cosine (to 1%% of --lr over --epochs) (default none)")
+    p.add_argument("--dropout", type=float,
                    help="dropout on the classifier's flattened features, in [0, 1) (default 0)")
-    p.add_argument("--loc-lr-mult", type=float, default=1.0, dest="loc_lr_multiplier",
+    p.add_argument("--loc-lr-mult", type=float, dest="loc_lr_multiplier",
                    help="learning-rate multiplier of the transformer's localisation net (default 1; the "
                         "paper lowers it for SGD, but with Adam 0.1 measured worse: RTS 2.60%% vs 1.40%%)")
     p.add_argument("--train-size", type=int, help="train on only the first N images (quick runs)")
-    p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation (default 5000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--time-limit", type=float, help="stop after this many minutes of wall time")
+    p.add_argument("--val-size", type=int, help="training images held out for validation (default 5000)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--time-limit", type=float, help="stop after this many minutes of wall time (> 0)")
+    p.add_argument("--allow-large", action="store_true",
+                   help="train even if one batch's activations need more than 2 GiB")
     p.add_argument("--mnist", help="mnist.npz or a folder with the idx .gz files (default: $KERASRNN_MNIST, else download)")
     p.add_argument("--out", required=True, help="run / model directory to write")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last backup")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last backup; only --epochs, --lr and "
+                        "--time-limit may differ from the run's settings")
     return p.parse_args(argv)
+
+
+FLAGS_RENAMED = {"learning_rate": "--lr", "loc_lr_multiplier": "--loc-lr-mult"}
 
 
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.data.mnist import load_mnist
     from kerasrnn.errors import InputError
+    from kerasrnn.cli import flags_of, in_flag_terms
+    from kerasrnn.train.checks import time_limit_seconds
     from kerasrnn.train.stn import STNConfig, train_stn
 
-    fields = {k: v for k, v in vars(args).items() if k in STNConfig.__dataclass_fields__}
+    # Only the flags given: a new run takes STNConfig's defaults for the rest, a resumed one the run's.
+    given = {k: v for k, v in vars(args).items() if k in STNConfig.__dataclass_fields__ and v is not None}
     try:
-        config = STNConfig(**fields)
+        max_seconds = time_limit_seconds(args.time_limit)
+        config = given
         if not args.resume:
-            config.validate()
+            config = STNConfig(**given)
+            config.validate(allow_large=args.allow_large)
         data = load_mnist(args.mnist or os.environ.get("KERASRNN_MNIST"))
-        max_seconds = args.time_limit * 60 if args.time_limit else None
-        metrics = train_stn(config, data, args.out, resume=args.resume, max_seconds=max_seconds)
+        metrics = train_stn(config, data, args.out, resume=args.resume, max_seconds=max_seconds,
+                            allow_large=args.allow_large)
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {in_flag_terms(str(e), flags_of(STNConfig, FLAGS_RENAMED))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)

@@ -1,10 +1,15 @@
-"""Keras callbacks that char-rnn-style training needs and Keras does not ship."""
+"""Keras callbacks that the training runs need and Keras does not ship."""
 
+import json
+import math
+import os
+import pathlib
 import time
 
 import keras
 import numpy as np
 
+from kerasrnn.errors import InputError
 from kerasrnn.models.char_rnn import reset_rnn_states
 
 
@@ -139,3 +144,99 @@ class SampleText(keras.callbacks.Callback):
         if self.every and (epoch + 1) % self.every == 0:
             step = int(self.model.optimizer.iterations.numpy())
             self.on_sample(epoch + 1, step, self.make_sample(self.model))
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stops training with an `InputError` when the loss is not finite or climbs above `factor`
+    times the first loss this `fit` evaluated.
+
+    It raises inside `fit` (rather than setting `stop_training`), so the epoch does not end and
+    `BackupAndRestore` keeps the last good epoch's backup to resume from with a lower rate.
+
+    Args:
+        hint: What to do about it, e.g. "lower learning_rate".
+        factor: How far above the first loss counts as diverged.
+    """
+
+    def __init__(self, hint="lower learning_rate", factor=10.0):
+        super().__init__()
+        self.hint, self.factor = hint, factor
+        self.first = None
+
+    def on_train_begin(self, logs=None):
+        self.first = None
+
+    def _check(self, logs):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        loss = float(loss)
+        step = int(self.model.optimizer.iterations.numpy())
+        if not math.isfinite(loss):
+            raise InputError(f"training diverged: loss {loss} at step {step} is not finite; {self.hint}")
+        if self.first is None:
+            self.first = loss
+        elif loss > self.factor * self.first:
+            raise InputError(f"training diverged: loss {loss:.4g} at step {step} is more than "
+                             f"{self.factor:g}x the first evaluation's {self.first:.4g}; {self.hint}")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs)
+
+
+class SetLearningRate(keras.callbacks.Callback):
+    """Sets the optimizer's (constant) learning rate when training starts.
+
+    `BackupAndRestore` restores the optimizer's variables, the learning rate among them, in its
+    `on_train_begin`; put this callback after it so a resumed run trains at the rate it was
+    resumed with. A learning-rate schedule is not a variable (the new schedule stays).
+    """
+
+    def __init__(self, learning_rate):
+        super().__init__()
+        self.learning_rate = learning_rate
+
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        if not isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            optimizer.learning_rate.assign(self.learning_rate)
+
+
+class RunHistory(keras.callbacks.Callback):
+    """The whole run's per-epoch logs, across resumes, kept in a JSON file.
+
+    Every epoch's logs are appended and the file rewritten; when a run resumes at epoch
+    `start_epoch` (from `BackupAndRestore`), the stored history is cut back to that many epochs,
+    so epochs that ran after the last backup (a crash) are not counted twice.
+
+    Args:
+        path: The JSON file (`{metric: [value per epoch]}`).
+        start_epoch: The epoch training starts from (0 for a new run).
+    """
+
+    def __init__(self, path, start_epoch=0):
+        super().__init__()
+        self.path, self.start_epoch = pathlib.Path(path), start_epoch
+        self.history = {}
+        self.epochs = start_epoch  # epochs of the run finished so far
+
+    def on_train_begin(self, logs=None):
+        stored = {}
+        if self.start_epoch and self.path.is_file():
+            try:
+                stored = json.loads(self.path.read_text())
+            except json.JSONDecodeError:
+                stored = {}
+        self.history = {k: list(v)[: self.start_epoch] for k, v in stored.items()}
+        self.epochs = self.start_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.history, indent=1) + "\n")
+        os.replace(tmp, self.path)

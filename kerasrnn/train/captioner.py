@@ -17,7 +17,13 @@ import numpy as np
 from kerasrnn import metrics as scores
 from kerasrnn import run_dir
 from kerasrnn.data.caption_vocab import END, START, CaptionVocabulary
-from kerasrnn.data.captions import DATASETS, caption_dataset, load_captions, reference_captions
+from kerasrnn.data.captions import (
+    DATASETS,
+    GENERATED_COUNTS,
+    caption_dataset,
+    load_captions,
+    reference_captions,
+)
 from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
 from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
@@ -32,10 +38,16 @@ from kerasrnn.models.captioner import (
     small_cnn_encoder,
 )
 from kerasrnn.train.attention_correctness import attention_correctness_loss
+from kerasrnn.train import checks
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput
 
 KIND = "captioner"
 BOXED_DATASETS = ("scenes", "digits")  # the generated sets, which record every object's box
+RESUMABLE = ("epochs", "learning_rate")
+MAX_BEAM_WIDTH = 100  # as caption_image.py --beam
+ASSUMED_VOCAB = 10_000  # vocabulary size for memory estimates before the captions are read
+DECODER_GATES = {"vanilla": 1, "gru": 3, "lstm": 4}
+ENCODER_FLOATS_PER_PIXEL = 64  # the small encoder's feature maps and their pools, per input pixel
 
 
 @dataclasses.dataclass
@@ -70,36 +82,86 @@ class CaptionerConfig:
     beam_width: int = 3
     seed: int = 0
 
-    def validate(self):
-        """Raises `InputError` for settings that cannot train."""
+    def validate(self, vocab_size=None, allow_large=False):
+        """Raises `InputError` for settings that cannot train (messages name the parameters).
+
+        Args:
+            vocab_size: The vocabulary's size, for the memory estimate (`None`: assume
+                `ASSUMED_VOCAB`, before the captions are read).
+            allow_large: Allow weights, one batch's activations or generated images above
+                `checks.LARGE_BYTES`.
+        """
         try:
             self.coordinates = coordinates_option(self.coordinates)
         except ValueError as e:
-            raise InputError(f"--{e}") from None
-        choices = {"dataset": DATASETS, "cell": CELLS, "attention": ATTENTIONS}
+            raise InputError(str(e)) from None
+        choices = {"dataset": DATASETS, "cell": CELLS, "attention": ATTENTIONS,
+                   "lr_decay": ("none", "cosine")}
         for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise InputError(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        for name in ("epochs", "batch_size", "max_length", "min_count", "beam_width", "image_size"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if len(self.encoder_kernels) != 3 or any(int(k) < 1 for k in self.encoder_kernels):
-            raise InputError(f"--encoder-kernels must be three sizes >= 1 such as 3,3,1, got "
+            checks.check_choice(name, getattr(self, name), allowed)
+        for name in ("epochs", "batch_size", "max_length", "min_count", "image_size",
+                     "embedding_dim", "units", "attention_units"):
+            checks.check_int(name, getattr(self, name))
+        checks.check_int("beam_width", self.beam_width, 1, MAX_BEAM_WIDTH)
+        for name in ("train_count", "test_count"):
+            if getattr(self, name) is not None:
+                checks.check_int(name, getattr(self, name))
+        kernels = tuple(self.encoder_kernels) if isinstance(self.encoder_kernels, (list, tuple)) else ()
+        if len(kernels) != 3 or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in kernels):
+            raise InputError(f"encoder_kernels must be three sizes >= 1 such as 3,3,1, got "
                              f"{self.encoder_kernels!r}")
-        if len(self.encoder_poolings) != 3 or set(self.encoder_poolings) - set(POOLINGS):
-            raise InputError(f"--encoder-poolings must be three of {' / '.join(POOLINGS)} such as "
+        poolings = tuple(self.encoder_poolings) if isinstance(self.encoder_poolings, (list, tuple)) else ()
+        if len(poolings) != 3 or set(poolings) - set(POOLINGS):
+            raise InputError(f"encoder_poolings must be three of {' / '.join(POOLINGS)} such as "
                              f"max,max,average, got {self.encoder_poolings!r}")
         if self.image_size < 16:
-            raise InputError(f"--image-size must be at least 16 pixels, got {self.image_size}")
-        if self.learning_rate <= 0:
-            raise InputError(f"--lr must be > 0, got {self.learning_rate}")
-        if self.lr_decay not in ("none", "cosine"):
-            raise InputError(f"--lr-decay must be none or cosine, got {self.lr_decay!r}")
-        if self.attention_supervision < 0:
-            raise InputError(f"--attention-supervision must be >= 0, got {self.attention_supervision}")
+            raise InputError(f"image_size must be at least 16 pixels, got {self.image_size}")
+        checks.check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        checks.check_real("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        checks.check_real("doubly_stochastic", self.doubly_stochastic, low=0.0)
+        checks.check_real("attention_supervision", self.attention_supervision, low=0.0)
         if self.attention_supervision and self.dataset not in BOXED_DATASETS:
-            raise InputError(f"--attention-supervision needs object boxes, which only "
+            raise InputError(f"attention_supervision needs object boxes, which only "
                              f"{' and '.join(BOXED_DATASETS)} have, not {self.dataset}")
+        checks.check_seed(self.seed)
+        vocab = vocab_size or ASSUMED_VOCAB
+        checks.check_memory("weights", self.parameter_count(vocab) * checks.FLOAT_BYTES,
+                            dict(units=self.units, embedding_dim=self.embedding_dim,
+                                 attention_units=self.attention_units,
+                                 encoder_kernels=",".join(map(str, kernels))), allow_large)
+        checks.check_memory("activations in one batch", self.activation_bytes(vocab),
+                            dict(batch_size=self.batch_size, image_size=self.image_size,
+                                 max_length=self.max_length, units=self.units,
+                                 attention_units=self.attention_units), allow_large)
+        if self.dataset in BOXED_DATASETS:
+            images = ((self.train_count or GENERATED_COUNTS["train"])
+                      + 2 * (self.test_count or GENERATED_COUNTS["test"]))
+            checks.check_memory("generated images", images * self.image_size**2 * 3,
+                                dict(train_count=self.train_count, test_count=self.test_count,
+                                     image_size=self.image_size), allow_large)
+
+    def parameter_count(self, vocab_size):
+        """Roughly the captioner's weights: the small encoder's convolutions (an applications
+        encoder counts as the small one), the embedding, the recurrent cell, attention and
+        output layers."""
+        channels = (3, 32, 64, 128)
+        count = sum(k * k * channels[i] * channels[i + 1] for i, k in enumerate(self.encoder_kernels))
+        features = channels[-1] + 2
+        gates = DECODER_GATES.get(self.cell, 4)
+        count += vocab_size * self.embedding_dim
+        count += gates * self.units * (self.embedding_dim + features + self.units + 1)
+        count += (features + self.units + 1) * self.attention_units + 2 * features * self.units
+        return count + (self.units + self.embedding_dim + features + 1) * vocab_size
+
+    def activation_bytes(self, vocab_size):
+        """Rough bytes of one training batch's activations kept for backpropagation: the
+        encoder's feature maps, and at every word the attention scores over the grid, the cell
+        and the logits."""
+        cells = max(self.image_size // 8, 1) ** 2
+        per_word = (cells * (self.attention_units + 2) + 2 * DECODER_GATES.get(self.cell, 4) * self.units
+                    + 2 * vocab_size + self.embedding_dim)
+        per_image = ENCODER_FLOATS_PER_PIXEL * self.image_size**2 + (self.max_length + 1) * per_word
+        return self.batch_size * per_image * checks.FLOAT_BYTES
 
     def model_config(self, vocab_size):
         """The `build_captioner` arguments besides the encoder."""
@@ -156,25 +218,44 @@ def compile_model(model, config, steps_per_epoch=None):
     return model
 
 
-def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, extra_callbacks=()):
+def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, extra_callbacks=(),
+                    allow_large=False):
     """Trains a captioner and writes the run directory `out_dir` (model, vocab, metrics).
 
+    Every setting is checked before anything is written.
+
     Args:
-        config: `CaptionerConfig` (when resuming, the saved run's settings are used, with this
-            config's `epochs`).
+        config: `CaptionerConfig`. When resuming, `epochs` and `learning_rate` may differ from
+            the saved run's (the new ones are used and recorded in `config.json`); any other
+            setting that differs is refused. To resume giving only some settings, pass a dict
+            of them (e.g. `{"epochs": 20}`); the rest come from the run.
         out_dir: Directory to write (see `kerasrnn.run_dir`).
         resume: Continue the run in `out_dir` from its last per-epoch backup.
-        max_seconds: Stop after this much wall time (checked after each step).
+        max_seconds: Stop after this much wall time (checked after each step); `None` or > 0.
         verbose: Keras progress bar setting.
         extra_callbacks: More Keras callbacks for `fit`.
+        allow_large: Allow models, batches or generated sets above `checks.LARGE_BYTES`.
 
     Returns:
-        The metrics dict also written to `out_dir/metrics.json`.
+        The metrics dict also written to `out_dir/metrics.json`; its `history` covers every
+        epoch of the run, resumed ones included.
+
+    Raises:
+        InputError: A bad setting (before anything is written), or training diverged.
     """
+    checks.check_max_seconds(max_seconds)
     saved = run_dir.prepare_run_dir(out_dir, resume, KIND)
     if saved is not None:
-        config = dataclasses.replace(CaptionerConfig(**saved["training"]), epochs=config.epochs)
-    config.validate()
+        training = dict(saved["training"])
+        given = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+        for settings in (training, given):  # runs saved before "centroid" hold a bool
+            if "coordinates" in settings:
+                try:
+                    settings["coordinates"] = coordinates_option(settings["coordinates"])
+                except ValueError as e:
+                    raise InputError(str(e)) from None
+        config = checks.resumed_settings(CaptionerConfig, training, given, RESUMABLE)
+    config.validate(allow_large=allow_large)
     keras.utils.set_random_seed(config.seed)
     splits = load_splits(config)
     out = pathlib.Path(out_dir)
@@ -183,16 +264,17 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
             [c for ex in splits["train"] for c in ex.captions], config.min_count)
     else:
         vocab = CaptionVocabulary.load(out)
-    start_epoch = run_dir.restored_epoch(out)
+    config.validate(len(vocab), allow_large)
+    start_epoch = run_dir.restored_epoch(out) if saved is not None else 0
     if resume and start_epoch >= config.epochs:
-        raise InputError(f"--resume: {out} has already trained {start_epoch} epochs; "
-                         "pass a larger --epochs to train further")
+        raise InputError(f"resume: {out} has already trained {start_epoch} epochs; "
+                         "pass a larger epochs to train further")
 
     batch = config.batch_size
     pairs = sum(len(ex.captions) for ex in splits["train"])
     if pairs < batch:
         raise InputError(f"the {config.dataset} training split has {pairs} captions, fewer than "
-                         f"one batch of {batch}; lower --batch-size")
+                         f"one batch of {batch}; lower batch_size")
     model = compile_model(config.build_model(len(vocab)), config, pairs // batch)
     cells = model.outputs[1].shape[-1] if config.attention_supervision else None
     train_ds = caption_dataset(splits["train"], vocab, config.image_size, config.max_length, batch,
@@ -205,21 +287,24 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     if saved is None:
         vocab.save(out)
         run_dir.write_run_config(out, KIND, config.model_config(len(vocab)), dataclasses.asdict(config))
+    else:
+        run_dir.update_training_config(out, dataclasses.asdict(config))
     throughput = Throughput(batch)
     stopper = StopAfterSteps(None, max_seconds)
-    callbacks = [*run_dir.run_callbacks(out), stopper, throughput, *extra_callbacks]
-    history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=pairs // batch,
-                        validation_data=val_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
-    run_dir.check_not_diverged(history)
-    losses = history.history.get("loss", [])
+    run_callbacks, run_history = run_dir.run_callbacks(out, start_epoch=start_epoch,
+                                                       learning_rate=config.learning_rate)
+    callbacks = [*run_callbacks, stopper, throughput, *extra_callbacks]
+    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=pairs // batch,
+              validation_data=val_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
+    h = run_history.history
+    losses = h.get("loss", [])
 
     results = evaluate_captioner(model, vocab, splits["test"], config)
-    h = history.history
     metrics = {
         **results,
         "train_loss": losses[-1] if losses else None,
         "val_loss": h["val_loss"][-1] if h.get("val_loss") else None,
-        "epochs": start_epoch + len(losses),
+        "epochs": run_history.epochs,
         "steps": int(model.optimizer.iterations.numpy()),
         "captions_per_second_training": throughput.per_second,
         "train_seconds": throughput.seconds,
@@ -227,6 +312,7 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         "train_images": len(splits["train"]),
         "test_images": len(splits["test"]),
         "vocab_size": len(vocab),
+        "beam_width": config.beam_width,
         "history": {k: [float(v) for v in vs] for k, vs in h.items()},
         "parameters": int(model.count_params()),
     }

@@ -19,9 +19,14 @@ from kerasrnn.errors import InputError
 from kerasrnn.models import char_model_dir
 from kerasrnn.models.char_rnn import CELLS, build_char_rnn
 from kerasrnn.models.sampling import generate
+from kerasrnn.train import checks
 from kerasrnn.train.callbacks import CarryStreamState, SampleText, StopAfterSteps, Throughput
 
 OPTIMIZERS = ("adagrad", "adam", "rmsprop")
+GATES = {"vanilla": 1, "gru": 3, "lstm": 4}  # weight matrices per recurrent layer
+ASSUMED_VOCAB = 256  # vocabulary size for memory estimates before the text is read
+MAX_SAMPLE_LENGTH = 1_000_000  # as sample_char_rnn.py --length
+RESUMABLE = ("steps", "epochs", "learning_rate")
 DEFAULT_LR = {"adagrad": 0.1, "adam": 2e-3, "rmsprop": 2e-3}
 LN2 = math.log(2.0)
 
@@ -60,28 +65,73 @@ class CharRNNConfig:
                     hidden_size=self.hidden_size, dropout=self.dropout,
                     embedding_dim=self.embedding_dim)
 
-    def validate(self):
-        """Raises `InputError` for settings that cannot train."""
-        if self.cell not in CELLS:
-            raise InputError(f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.lr_decay not in ("none", "cosine"):
-            raise InputError(f"--lr-decay must be none or cosine, got {self.lr_decay!r}")
-        if self.batching not in ("streams", "windows"):
-            raise InputError(f"--batching must be streams or windows, got {self.batching!r}")
+    def validate(self, vocab_size=None, allow_large=False):
+        """Raises `InputError` for settings that cannot train (messages name the parameters).
+
+        Args:
+            vocab_size: The vocabulary's size, for the memory estimate (`None`: assume
+                `ASSUMED_VOCAB`, before the text is read).
+            allow_large: Allow weights or one batch's activations above `checks.LARGE_BYTES`.
+        """
+        checks.check_choice("cell", self.cell, CELLS)
+        checks.check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        checks.check_choice("lr_decay", self.lr_decay, ("none", "cosine"))
+        checks.check_choice("batching", self.batching, ("streams", "windows"))
         for name in ("num_layers", "hidden_size", "seq_length", "batch_size", "eval_every",
                      "steps_per_execution"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+            checks.check_int(name, getattr(self, name))
+        if self.embedding_dim is not None:
+            checks.check_int("embedding_dim", self.embedding_dim)
         if (self.steps is None) == (self.epochs is None):
-            raise InputError("give exactly one of --steps or --epochs")
-        if (self.steps or 1) < 1 or (self.epochs or 1) < 1:
-            raise InputError("--steps / --epochs must be >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if self.clip is not None and self.clip <= 0:
-            raise InputError(f"--clip must be > 0 (or omitted), got {self.clip}")
+            raise InputError("give exactly one of steps or epochs")
+        checks.check_int("steps" if self.steps is not None else "epochs",
+                         self.steps if self.steps is not None else self.epochs)
+        # fit runs each Keras epoch (eval_every steps) as whole executions of
+        # steps_per_execution steps, and StopAfterSteps looks at the step count after each.
+        spe = self.steps_per_execution
+        if self.eval_every % spe:
+            raise InputError(f"steps_per_execution {spe} must divide eval_every {self.eval_every} "
+                             "(each evaluation interval runs whole executions)")
+        if self.steps is not None and self.steps % spe:
+            raise InputError(f"steps_per_execution {spe} must divide steps {self.steps} "
+                             "(training stops only between executions)")
+        checks.check_real("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        if self.learning_rate is not None:
+            checks.check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        if self.clip is not None:
+            checks.check_real("clip", self.clip, low=0.0, low_open=True)
+        checks.check_real("val_fraction", self.val_fraction, 0.0, 1.0, high_open=True)
+        checks.check_seed(self.seed)
+        checks.check_int("sample_length", self.sample_length, 0, MAX_SAMPLE_LENGTH)
+        checks.check_real("sample_temperature", self.sample_temperature, low=0.0)
+        if not isinstance(self.sample_prime, str) or not self.sample_prime:
+            raise InputError(f"sample_prime must be a non-empty string, got {self.sample_prime!r}")
+        vocab = vocab_size or ASSUMED_VOCAB
+        sizes = dict(num_layers=self.num_layers, hidden_size=self.hidden_size,
+                     embedding_dim=self.embedding_dim or 0, cell=self.cell)
+        checks.check_memory("weights", self.parameter_count(vocab) * checks.FLOAT_BYTES, sizes,
+                            allow_large)
+        checks.check_memory("activations in one batch", self.activation_bytes(vocab),
+                            dict(batch_size=self.batch_size, seq_length=self.seq_length, **sizes),
+                            allow_large)
+
+    def parameter_count(self, vocab_size):
+        """The model's weights (embedding, recurrent layers, output layer), counted exactly
+        enough for a memory estimate."""
+        gates = GATES[self.cell]
+        inputs = self.embedding_dim or vocab_size
+        count = vocab_size * (self.embedding_dim or 0)
+        for layer in range(self.num_layers):
+            width = inputs if layer == 0 else self.hidden_size
+            count += gates * self.hidden_size * (width + self.hidden_size + 2)
+        return count + (self.hidden_size + 1) * vocab_size
+
+    def activation_bytes(self, vocab_size):
+        """Rough bytes of one training batch's activations kept for backpropagation: every
+        step's gates and state in every layer, the inputs and the logits (with their gradient)."""
+        per_step = (self.num_layers * (GATES[self.cell] + 2) * self.hidden_size
+                    + (self.embedding_dim or vocab_size) + 2 * vocab_size)
+        return self.batch_size * self.seq_length * per_step * checks.FLOAT_BYTES
 
 
 PRESETS = {
@@ -151,34 +201,45 @@ def _datasets(config, train_ids, val_ids, start_step):
 
 
 def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seconds=None,
-                   verbose=1, extra_callbacks=()):
+                   verbose=1, extra_callbacks=(), allow_large=False):
     """Trains a char model on `text` and writes the model directory `out_dir`.
 
+    Every setting is checked before anything is written.
+
     Args:
-        config: `CharRNNConfig` (when resuming, the saved run's config is used instead, with
-            this one's `steps`/`epochs`).
+        config: `CharRNNConfig`. When resuming, `steps`/`epochs` and `learning_rate` may differ
+            from the saved run's (the new ones are used and recorded in `config.json`); any
+            other setting that differs is refused. To resume giving only some settings, pass a
+            dict of them (e.g. `{"steps": 3000}`); the rest come from the run.
         text: The training text (`str`); its last `val_fraction` is held out.
         out_dir: Directory to write (see `kerasrnn.models.char_model_dir`).
         resume: Continue the run in `out_dir` from its last backup (per-epoch).
         on_sample: `(epoch, step, text) -> None`, called with a sample after every epoch.
-        max_seconds: Stop after this much wall time (checked after each execution).
+        max_seconds: Stop after this much wall time (checked after each execution); `None` or > 0.
         verbose: Keras progress bar setting.
         extra_callbacks: More Keras callbacks for `fit`.
+        allow_large: Train models whose weights or batch activations exceed
+            `checks.LARGE_BYTES` (refused otherwise, with an estimate).
 
     Returns:
-        The metrics dict also written to `out_dir/metrics.json`.
+        The metrics dict also written to `out_dir/metrics.json`; its `history` covers every
+        epoch of the run, resumed ones included.
+
+    Raises:
+        InputError: A bad setting (before anything is written), or training diverged.
     """
+    checks.check_max_seconds(max_seconds)
     saved = run_dir.prepare_run_dir(out_dir, resume, char_model_dir.KIND)
     if saved is not None:
-        kept = {k: v for k, v in saved["training"].items() if k not in ("steps", "epochs")}
-        config = dataclasses.replace(CharRNNConfig(**kept), steps=config.steps, epochs=config.epochs)
+        config = checks.resumed_settings(CharRNNConfig, saved["training"], config, RESUMABLE,
+                                         replaced_together=("steps", "epochs"))
         vocab = text_data.Vocabulary.load(out_dir)
         if vocab.unknown_chars(text):
-            raise InputError("--resume: the text has characters the run's vocabulary lacks; "
+            raise InputError("resume: the text has characters the run's vocabulary lacks; "
                              "resume with the text the run started with")
     else:
         vocab = text_data.Vocabulary.from_text(text)
-    config.validate()
+    config.validate(len(vocab), allow_large)
     keras.utils.set_random_seed(config.seed)
     ids = vocab.encode(text)
     train_ids, val_ids = text_data.split_ids(ids, config.val_fraction)
@@ -186,11 +247,11 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
 
     out = pathlib.Path(out_dir)
     steps_per_epoch = config.eval_every
-    restored_epoch = run_dir.restored_epoch(out)
+    restored_epoch = run_dir.restored_epoch(out) if saved is not None else 0
     epochs = config.epochs if config.epochs else math.ceil(config.steps / steps_per_epoch)
     if resume and restored_epoch >= epochs:
-        raise InputError(f"--resume: {out} has already trained {restored_epoch * steps_per_epoch} "
-                         "steps; pass a larger --steps (or --epochs) to train further")
+        raise InputError(f"resume: {out} has already trained {restored_epoch * steps_per_epoch} "
+                         "steps; pass a larger steps (or epochs) to train further")
     train_ds, per_pass, val_ds, val_steps = _datasets(config, train_ids, val_ids,
                                                       restored_epoch * steps_per_epoch)
 
@@ -199,6 +260,8 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     if saved is None:
         char_model_dir.write_run_config(out, config.model_config(len(vocab)),
                                         dataclasses.asdict(config), vocab)
+    else:
+        run_dir.update_training_config(out, dataclasses.asdict(config))
     step_model = char_model_dir.inference_model(config.model_config(len(vocab)), with_state=True)
     prime = config.sample_prime if not vocab.unknown_chars(config.sample_prime) else vocab.chars[0]
 
@@ -209,26 +272,29 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
 
     throughput = Throughput(config.batch_size * config.seq_length)
     stopper = StopAfterSteps(config.steps, max_seconds)
-    callbacks = [*run_dir.run_callbacks(out, best_checkpoint=val_ds is not None), stopper, throughput]
+    lr = config.learning_rate if config.learning_rate is not None else DEFAULT_LR[config.optimizer]
+    run_callbacks, run_history = run_dir.run_callbacks(
+        out, best_checkpoint=val_ds is not None, start_epoch=restored_epoch, learning_rate=lr,
+        divergence_hint="lower learning_rate or set clip")
+    callbacks = [*run_callbacks, stopper, throughput]
     if config.batching == "streams":
         callbacks.insert(0, CarryStreamState(per_pass))
     if on_sample is not None:
         callbacks.append(SampleText(make_sample, on_sample))
     callbacks += list(extra_callbacks)
 
-    history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                        validation_data=val_ds, validation_steps=val_steps or None,
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
-    run_dir.check_not_diverged(history, "lower --lr or set --clip")
+    model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+              validation_data=val_ds, validation_steps=val_steps or None,
+              callbacks=callbacks, verbose=verbose, shuffle=False)
 
     final = char_model_dir.inference_model(config.model_config(len(vocab)), weights_from=model)
-    metrics = _metrics(model, final, history, val_ids, throughput, stopper)
+    metrics = _metrics(model, final, run_history, val_ids, throughput, stopper)
     run_dir.save_trained_model(out, final, metrics)
     return metrics
 
 
-def _metrics(model, final_model, history, val_ids, throughput, stopper):
-    h = history.history
+def _metrics(model, final_model, run_history, val_ids, throughput, stopper):
+    h = run_history.history
     val_loss = h["val_loss"][-1] if h.get("val_loss") else None
     return {
         "train_loss": h["loss"][-1] if h.get("loss") else None,
@@ -236,7 +302,7 @@ def _metrics(model, final_model, history, val_ids, throughput, stopper):
         "val_bpc": val_loss / LN2 if val_loss is not None else None,
         "best_val_loss": min(h["val_loss"]) if h.get("val_loss") else None,
         "steps": int(model.optimizer.iterations.numpy()),
-        "epochs": len(h.get("loss", [])),
+        "epochs": run_history.epochs,
         "chars_per_second": throughput.per_second,
         "train_seconds": throughput.seconds,
         "stopped_by_time_limit": stopper.stopped_by_time,

@@ -16,12 +16,17 @@ from kerasrnn import run_dir
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
 from kerasrnn.models.stn_classifier import MODELS, TRANSFORMER_NAME, build_stn_classifier
+from kerasrnn.train import checks
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput
 from kerasrnn.train.lr_multiplier import with_lr_multiplier
 
 KIND = "stn_classifier"
 TEST_SEED = 2015
 OPTIMIZERS = ("adam", "sgd")
+RESUMABLE = ("epochs", "learning_rate")
+# Activations kept for backpropagation per input pixel, roughly: the classifier's 32 and 64
+# feature maps at about the input size, the transformer's grid and the localisation net.
+FLOATS_PER_PIXEL = 64
 
 
 @dataclasses.dataclass
@@ -47,27 +52,32 @@ class STNConfig:
         return dict(input_size=mnist.output_size(self.distortion), model=self.model,
                     transform=self.transform, dropout=self.dropout)
 
-    def validate(self):
-        """Raises `InputError` for settings that cannot train."""
-        if self.distortion not in mnist.DISTORTIONS:
-            raise InputError(f"--distortion must be one of {', '.join(mnist.DISTORTIONS)}, got {self.distortion!r}")
-        if self.model not in MODELS:
-            raise InputError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.transform not in ("affine", "projective", "tps"):
-            raise InputError(f"--transform must be affine, projective or tps, got {self.transform!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+    def validate(self, allow_large=False):
+        """Raises `InputError` for settings that cannot train (messages name the parameters).
+
+        Args:
+            allow_large: Allow one batch's activations above `checks.LARGE_BYTES`.
+        """
+        checks.check_choice("distortion", self.distortion, mnist.DISTORTIONS)
+        checks.check_choice("model", self.model, MODELS)
+        checks.check_choice("transform", self.transform, ("affine", "projective", "tps"))
+        checks.check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        checks.check_choice("lr_decay", self.lr_decay, ("none", "cosine"))
         for name in ("epochs", "batch_size", "val_size"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.train_size is not None and self.train_size < self.batch_size:
-            raise InputError(f"--train-size {self.train_size} is smaller than one batch ({self.batch_size})")
-        if self.lr_decay not in ("none", "cosine"):
-            raise InputError(f"--lr-decay must be none or cosine, got {self.lr_decay!r}")
-        if not 0 <= self.dropout < 1:
-            raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if self.learning_rate <= 0 or self.loc_lr_multiplier < 0:
-            raise InputError("--lr must be > 0 and --loc-lr-mult >= 0")
+            checks.check_int(name, getattr(self, name))
+        if self.train_size is not None:
+            checks.check_int("train_size", self.train_size)
+            if self.train_size < self.batch_size:
+                raise InputError(f"train_size {self.train_size} is smaller than one batch "
+                                 f"(batch_size {self.batch_size})")
+        checks.check_real("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        checks.check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        checks.check_real("loc_lr_multiplier", self.loc_lr_multiplier, low=0.0, low_open=True)
+        checks.check_seed(self.seed)
+        side = mnist.output_size(self.distortion)
+        checks.check_memory("activations in one batch",
+                            self.batch_size * side * side * FLOATS_PER_PIXEL * checks.FLOAT_BYTES,
+                            dict(batch_size=self.batch_size, distortion=self.distortion), allow_large)
 
 
 def compile_model(model, config, steps_per_epoch=None):
@@ -101,33 +111,44 @@ def split_train_val(x, y, config):
     return (x_train, y_train), (x[len(x) - config.val_size :], y[len(x) - config.val_size :])
 
 
-def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, extra_callbacks=()):
+def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, extra_callbacks=(),
+              allow_large=False):
     """Trains an ST-CNN or CNN on distorted MNIST and writes the run directory `out_dir`.
 
+    Every setting is checked before anything is written.
+
     Args:
-        config: `STNConfig` (when resuming, the saved run's settings are used, with this
-            config's `epochs`).
+        config: `STNConfig`. When resuming, `epochs` and `learning_rate` may differ from the
+            saved run's (the new ones are used and recorded in `config.json`); any other setting
+            that differs is refused. To resume giving only some settings, pass a dict of them
+            (e.g. `{"epochs": 20}`); the rest come from the run.
         data: `((x_train, y_train), (x_test, y_test))` as `mnist.load_mnist` returns.
         out_dir: Directory to write (see `kerasrnn.run_dir`).
         resume: Continue the run in `out_dir` from its last per-epoch backup.
-        max_seconds: Stop after this much wall time (checked after each step).
+        max_seconds: Stop after this much wall time (checked after each step); `None` or > 0.
         verbose: Keras progress bar setting.
         extra_callbacks: More Keras callbacks for `fit`.
+        allow_large: Allow batches whose activations exceed `checks.LARGE_BYTES`.
 
     Returns:
-        The metrics dict also written to `out_dir/metrics.json` (`test_error_pct`, ...).
+        The metrics dict also written to `out_dir/metrics.json` (`test_error_pct`, ...); its
+        `history` covers every epoch of the run, resumed ones included.
+
+    Raises:
+        InputError: A bad setting (before anything is written), or training diverged.
     """
+    checks.check_max_seconds(max_seconds)
     saved = run_dir.prepare_run_dir(out_dir, resume, KIND)
     if saved is not None:
-        config = dataclasses.replace(STNConfig(**saved["training"]), epochs=config.epochs)
-    config.validate()
+        config = checks.resumed_settings(STNConfig, saved["training"], config, RESUMABLE)
+    config.validate(allow_large)
     keras.utils.set_random_seed(config.seed)
     (x, y), (x_test, y_test) = data
     (x_train, y_train), (x_val, y_val) = split_train_val(x, y, config)
-    start_epoch = run_dir.restored_epoch(out_dir)
+    start_epoch = run_dir.restored_epoch(out_dir) if saved is not None else 0
     if resume and start_epoch >= config.epochs:
-        raise InputError(f"--resume: {out_dir} has already trained {start_epoch} epochs; "
-                         "pass a larger --epochs to train further")
+        raise InputError(f"resume: {out_dir} has already trained {start_epoch} epochs; "
+                         "pass a larger epochs to train further")
 
     batch = config.batch_size
     train_ds = mnist.distorted_mnist_dataset(x_train, y_train, config.distortion, batch, config.seed,
@@ -144,25 +165,28 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
     out.mkdir(parents=True, exist_ok=True)
     if saved is None:
         run_dir.write_run_config(out, KIND, config.model_config(), dataclasses.asdict(config))
+    else:
+        run_dir.update_training_config(out, dataclasses.asdict(config))
     throughput = Throughput(batch)
     stopper = StopAfterSteps(None, max_seconds)
-    callbacks = [*run_dir.run_callbacks(out), stopper, throughput, *extra_callbacks]
-    history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-                        validation_data=val_ds, validation_steps=math.ceil(len(x_val) / batch),
-                        callbacks=callbacks, verbose=verbose, shuffle=False)
-    run_dir.check_not_diverged(history)
-    losses = history.history.get("loss", [])
+    run_callbacks, run_history = run_dir.run_callbacks(out, start_epoch=start_epoch,
+                                                       learning_rate=config.learning_rate)
+    callbacks = [*run_callbacks, stopper, throughput, *extra_callbacks]
+    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+              validation_data=val_ds, validation_steps=math.ceil(len(x_val) / batch),
+              callbacks=callbacks, verbose=verbose, shuffle=False)
+    h = run_history.history
+    losses = h.get("loss", [])
 
     test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
     final = build_stn_classifier(**config.model_config())
     final.set_weights(model.get_weights())
-    h = history.history
     metrics = {
         "test_error_pct": 100.0 * (1.0 - test_accuracy),
         "test_loss": test_loss,
         "val_error_pct": 100.0 * (1.0 - h["val_accuracy"][-1]) if h.get("val_accuracy") else None,
         "train_loss": losses[-1] if losses else None,
-        "epochs": start_epoch + len(losses),
+        "epochs": run_history.epochs,
         "steps": int(model.optimizer.iterations.numpy()),
         "images_per_second": throughput.per_second,
         "train_seconds": throughput.seconds,
