@@ -4,11 +4,11 @@
 Char model, one prime (batch 1), --length characters sampled (temperature 0.8, seed 1), chars/s:
   (a) SavedModel `generate`: the sampling loop inside the graph (`tf.while_loop`), one call
   (b) client loop over the SavedModel's `step`: one signature call per character, sampling in
-      Python (`char_onnx_driver.sample_loop`), what a client of a one-step export has to do
-  (c) ONNX Runtime driver (`char_onnx_driver.CharGenerator`, numpy + onnxruntime)
+      Python (`char.onnx_driver.sample_loop`), what a client of a one-step export has to do
+  (c) ONNX Runtime driver (`char.onnx_driver.CharGenerator`, numpy + onnxruntime)
   Target: (a) >= 3x (b). The three must give the same text (same seed, same counter-based numbers).
 STN classifier (`classify` vs `classifier.onnx`) and captioner (`caption_images` vs
-`captioner_onnx_driver.CaptionerONNX`, greedy and beam 3), images/s at batch 1 and 32.
+`captioner.onnx_driver.CaptionerONNX`, greedy and beam 3), images/s at batch 1 and 32.
 All rows are timed round-robin, best of --rounds, in one process (TensorFlow and ONNX Runtime
 each use all cores, as they do by default).
 
@@ -134,8 +134,8 @@ def char_runners(version, length, seed):
     import numpy as np
     import tensorflow as tf
 
-    from kerasrnn.export import char_onnx_driver as driver
-    from kerasrnn.export.saved_model_dir import read_model_card
+    from kerasrnn.export.char import onnx_driver as driver
+    from kerasrnn.export.version_dir import read_model_card
 
     card = read_model_card(version)
     loaded = tf.saved_model.load(str(version))
@@ -175,7 +175,7 @@ def image_runners(versions, seed):
     import tensorflow as tf
 
     from kerasrnn.data.scenes import captioned_scenes
-    from kerasrnn.export.captioner_onnx_driver import CaptionerONNX
+    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
 
     rng = np.random.default_rng(seed)
     runners, lengths = {}, {}
@@ -215,7 +215,7 @@ def main(argv=None):
     import onnxruntime
     import tensorflow as tf
 
-    from kerasrnn.export.saved_model_dir import export_model
+    from kerasrnn.export.write_version import export_model
 
     if keras.backend.backend() != "tensorflow":
         raise SystemExit("bench_serving.py exports with TensorFlow; run it with KERAS_BACKEND=tensorflow")

@@ -76,7 +76,8 @@ def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import format_limits, in_flag_terms
     from kerasrnn.errors import InputError
-    from kerasrnn.export.saved_model_dir import export_model, read_model_card
+    from kerasrnn.export.version_dir import read_model_card
+    from kerasrnn.export.write_version import export_model
 
     options = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
     try:

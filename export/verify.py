@@ -44,7 +44,7 @@ def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import format_limits, in_flag_terms
     from kerasrnn.errors import InputError
-    from kerasrnn.export.saved_model_dir import verify_version
+    from kerasrnn.export.verification import verify_version
 
     options = {k: v for k, v in dict(prime=args.prime, length=args.length, temperature=args.temperature,
                                      top_k=args.top_k, seed=args.seed).items() if v is not None}

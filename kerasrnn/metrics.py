@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 
+from kerasrnn.data.caption_regions import caption_objects, grid_centres, inside_boxes, objects_named
 from kerasrnn.data.caption_vocab import normalize_caption
 
 SIDES = ("left", "right", "above", "below")  # of a box, as `localization_score` reports misses
@@ -98,16 +99,6 @@ def corpus_bleu(references, hypotheses, max_order=4):
             for n, s in zip(range(1, max_order + 1), scores)}
 
 
-def _grid_centres(num_cells, image_size):
-    """Centres `(L, 2)` as (x, y) pixels of a row-major g x g grid over an S x S image."""
-    g = math.isqrt(num_cells)
-    if g * g != num_cells or g == 0:
-        raise ValueError(f"attention maps have {num_cells} cells, not a square grid")
-    rows, cols = np.divmod(np.arange(num_cells), g)
-    step = image_size / g
-    return np.stack([(cols + 0.5) * step, (rows + 0.5) * step], axis=1)
-
-
 def attention_points(alpha, image_size):
     """Where one attention map looked: its peak and its centre, as (x, y) pixels.
 
@@ -120,7 +111,7 @@ def attention_points(alpha, image_size):
         on ties), and the attention-weighted mean of all cell centres.
     """
     alpha = np.asarray(alpha, np.float64)
-    centres = _grid_centres(alpha.shape[-1], image_size)
+    centres = grid_centres(alpha.shape[-1], image_size)
     peak, centre = _peak_and_centre(alpha, centres)
     return centres[peak], centre
 
@@ -128,51 +119,6 @@ def attention_points(alpha, image_size):
 def _peak_and_centre(alpha, centres):
     """The index of the largest cell of `alpha (L,)` and the `centres (L, 2)` weighted by it."""
     return int(np.argmax(alpha)), alpha @ centres / alpha.sum()
-
-
-def _inside(points, boxes):
-    """Bool `(P,)`: whether each (x, y) point lies inside any of `boxes (K, 4)` (end-exclusive)."""
-    x, y = points[:, :1], points[:, 1:]
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return np.any((x >= boxes[:, 0]) & (x < boxes[:, 2]) & (y >= boxes[:, 1]) & (y < boxes[:, 3]),
-                  axis=1)
-
-
-def _caption_objects(words, object_words, boxes):
-    """`(words, object_words, boxes)` as a word list, a list of sets and an array `(K, 4)`."""
-    words = words.split() if isinstance(words, str) else list(words)
-    boxes = np.asarray(boxes).reshape(-1, 4)
-    return words, [{names} if isinstance(names, str) else set(names) for names in object_words], boxes
-
-
-def _objects_named(word, object_words):
-    """Indices of the objects whose naming words (a list of sets) include `word`."""
-    return [k for k, names in enumerate(object_words) if word in names]
-
-
-def named_cells(words, object_words, boxes, num_cells, image_size):
-    """Which grid cells a peak must fall on for each word to count as localised.
-
-    Args:
-        words: The n words of a caption (a list, or one space-separated string).
-        object_words: One set of naming words per object (see `attention_localization`).
-        boxes: int `(n_objects, 4)`: `x0, y0, x1, y1` in pixels, end-exclusive.
-        num_cells: L = g * g cells of the row-major attention grid.
-        image_size: Side S of the image in pixels.
-
-    Returns:
-        Bool `(n, L)`: for each word, the cells whose centres lie inside the box of an object
-        the word names (a row of False for a word that names none, or whose box holds no cell
-        centre).
-    """
-    words, object_words, boxes = _caption_objects(words, object_words, boxes)
-    centres = _grid_centres(num_cells, image_size)
-    cells = np.zeros((len(words), num_cells), bool)
-    for i, word in enumerate(words):
-        named = _objects_named(word, object_words)
-        if named:
-            cells[i] = _inside(centres, boxes[named])
-    return cells
 
 
 def _cell_coverage(num_cells, image_size, boxes):
@@ -208,18 +154,18 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
     (empty for a hit), and `weights` is `(mean attention on a cell straddling a named box's edge,
     mean attention on a cell wholly inside one)`, or None where no cell is wholly inside."""
     alphas = np.asarray(alphas)
-    words, object_words, boxes = _caption_objects(words, object_words, boxes)
+    words, object_words, boxes = caption_objects(words, object_words, boxes)
     if alphas.ndim != 2 or alphas.shape[0] != len(words):
         raise ValueError(f"alphas must be (n_words, L) with n_words = {len(words)}, got {alphas.shape}")
     if len(object_words) != len(boxes):
         raise ValueError(f"{len(object_words)} objects' words but {len(boxes)} boxes")
-    centres = _grid_centres(alphas.shape[1], image_size)
+    centres = grid_centres(alphas.shape[1], image_size)
     outcomes = []
     for word, alpha in zip(words, alphas):
-        named = _objects_named(word, object_words)
+        named = objects_named(word, object_words)
         if not named:
             continue
-        inside = _inside(centres, boxes[named])
+        inside = inside_boxes(centres, boxes[named])
         coverage = _cell_coverage(alphas.shape[1], image_size, boxes[named])
         touching, within = coverage > 0, coverage >= 1
         straddling = touching & ~within
@@ -232,7 +178,7 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
         sides = () if inside[peak] else _sides_outside(centres[peak], boxes[named[0]])
         outcomes.append((word, (bool(inside[peak]), float(inside.mean()), bool(touching[peak]),
                                 float(touching.mean()), on_other,
-                                bool(_inside(centre[None], boxes[named])[0])), sides, weights))
+                                bool(inside_boxes(centre[None], boxes[named])[0])), sides, weights))
     return outcomes
 
 

@@ -151,5 +151,5 @@ def test_grid_coordinates_tell_cells_apart():
     assert out.shape == (2, 3, 4, 7) and not out[..., :5].any()
     np.testing.assert_allclose(out[0, 0, :, 5], [-0.75, -0.25, 0.25, 0.75])  # x: cell centres
     np.testing.assert_allclose(out[1, :, 0, 6], [-2 / 3, 0.0, 2 / 3], atol=1e-7)  # y
-    model = build_captioner(10, 32, 4, coordinates=False)
+    model = build_captioner(10, 32, 4, coordinates="none")
     assert "coordinates" not in [layer.name for layer in model.layers]

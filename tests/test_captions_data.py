@@ -12,7 +12,7 @@ from kerasrnn.data.caption_vocab import CaptionVocabulary, normalize_caption
 from kerasrnn.data.captions import caption_dataset, load_captions, reference_captions
 from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
-from kerasrnn.metrics import named_cells
+from kerasrnn.data.caption_regions import named_cells
 
 
 # ----------------------------------------------------------------------------------- helpers

@@ -23,14 +23,11 @@ import keras  # noqa: E402
 from kerasrnn.data.caption_vocab import CaptionVocabulary  # noqa: E402
 from kerasrnn.data.image_files import load_image  # noqa: E402
 from kerasrnn.errors import InputError  # noqa: E402
-from kerasrnn.export import captioner_onnx_driver as driver  # noqa: E402
-from kerasrnn.export import saved_model_dir  # noqa: E402
+from kerasrnn.export.captioner import onnx_driver as driver  # noqa: E402
+from kerasrnn.export import verification, write_version  # noqa: E402
+from kerasrnn.export.captioner.onnx_models import annotation_model  # noqa: E402
+from kerasrnn.export.captioner.signatures import CaptionerServing, decode_image_bytes  # noqa: E402
 from kerasrnn.export.request_limits import CaptionerLimits  # noqa: E402
-from kerasrnn.export.captioner_serving import (  # noqa: E402
-    CaptionerServing,
-    annotation_model,
-    decode_image_bytes,
-)
 from kerasrnn.models.beam_search import LENGTH_PENALTY  # noqa: E402
 from kerasrnn.models.captioner import beam_search_batch, build_captioner, greedy_decode  # noqa: E402
 from kerasrnn.train.captioner import CaptionerConfig, load_captioner, train_captioner  # noqa: E402
@@ -243,7 +240,7 @@ def test_onnx_driver_needs_neither_tensorflow_nor_keras(export, loaded):
     np.save(version.parent.parent / "images.npy", images.astype(np.float32) / 255.0)
     code = ("import sys; sys.modules.update(tensorflow=None, keras=None, tf2onnx=None)\n"
             "import numpy as np\n"
-            "from kerasrnn.export.captioner_onnx_driver import CaptionerONNX\n"
+            "from kerasrnn.export.captioner.onnx_driver import CaptionerONNX\n"
             f"c = CaptionerONNX({str(version / 'onnx')!r})\n"
             f"print(c.caption(np.load({str(version.parent.parent / 'images.npy')!r}), beam_width=3))")
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
@@ -291,9 +288,9 @@ def test_warmup_requests_replay_against_the_saved_model(export, loaded):
 def test_export_options_are_checked(export, tmp_path):
     run, _ = export
     with pytest.raises(InputError, match="max_length must be an integer between 1 and 1000"):
-        saved_model_dir.export_model(run, tmp_path, "m", max_length=0)
+        write_version.export_model(run, tmp_path, "m", max_length=0)
     with pytest.raises(InputError, match="max_beam_width must be an integer >= 1"):
-        saved_model_dir.export_model(run, tmp_path, "m", max_beam_width=0)
+        write_version.export_model(run, tmp_path, "m", max_beam_width=0)
     with pytest.raises(InputError, match="prime does not apply to captioner"):
-        saved_model_dir.verify_version(export[1], prime="a")
+        verification.verify_version(export[1], prime="a")
     assert not (tmp_path / "m").exists()  # a failed export leaves no model folder

@@ -18,8 +18,8 @@ pytest.importorskip("onnxruntime")
 
 import keras  # noqa: E402
 
-from kerasrnn.export import char_onnx_driver as driver  # noqa: E402
-from kerasrnn.export.char_serving import CharServing, counter_uniform  # noqa: E402
+from kerasrnn.export.char import onnx_driver as driver  # noqa: E402
+from kerasrnn.export.char.signatures import CharServing, counter_uniform  # noqa: E402
 from kerasrnn.export.request_limits import CharLimits  # noqa: E402
 from kerasrnn.models import sampling  # noqa: E402
 from kerasrnn.models.char_model_dir import load_char_model  # noqa: E402
@@ -147,7 +147,7 @@ def test_onnx_driver_gives_the_keras_text(exports):
 def test_onnx_driver_needs_neither_tensorflow_nor_keras(exports):
     run, version = exports["lstm"]
     code = ("import sys; sys.modules.update(tensorflow=None, keras=None, tf2onnx=None)\n"
-            "from kerasrnn.export.char_onnx_driver import CharGenerator\n"
+            "from kerasrnn.export.char.onnx_driver import CharGenerator\n"
             f"print(repr(CharGenerator({str(version / 'onnx')!r}).generate('def ', 30, 0.9, 4, 7)))")
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert ran.returncode == 0, ran.stderr[-2000:]

@@ -19,7 +19,9 @@ import keras  # noqa: E402
 
 from kerasrnn import run_dir  # noqa: E402
 from kerasrnn.errors import InputError  # noqa: E402
-from kerasrnn.export import saved_model_dir, stn_serving  # noqa: E402
+from kerasrnn.export import kinds, version_dir, write_version  # noqa: E402
+from kerasrnn.export.stn import kind as stn_kind  # noqa: E402
+from kerasrnn.export.stn.signatures import with_probabilities  # noqa: E402
 from kerasrnn.export.onnx import to_onnx  # noqa: E402
 from kerasrnn.models.stn_classifier import build_stn_classifier  # noqa: E402
 
@@ -76,22 +78,22 @@ def test_next_version_counts_only_integer_folders(tmp_path):
     for name in ("1", "3", "tmp", ".tmp-9-123", "04"):
         (tmp_path / name).mkdir()
     (tmp_path / "12").write_text("a file, not a version")
-    assert saved_model_dir.versions(tmp_path) == [1, 3, 4]
-    assert saved_model_dir.next_version(tmp_path) == 5
-    assert saved_model_dir.next_version(tmp_path / "new") == 1
+    assert version_dir.versions(tmp_path) == [1, 3, 4]
+    assert version_dir.next_version(tmp_path) == 5
+    assert version_dir.next_version(tmp_path / "new") == 1
 
 
 def test_a_failed_export_leaves_no_half_version(run, tmp_path, monkeypatch):
-    real_export = stn_serving.export
+    real_export = stn_kind.export
 
     def crash_after_the_saved_model(model_run_dir, staging_dir, limits):
         real_export(model_run_dir, staging_dir, limits)
         assert (staging_dir / "saved_model.pb").is_file()
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(stn_serving, "export", crash_after_the_saved_model)
+    monkeypatch.setattr(stn_kind, "export", crash_after_the_saved_model)
     with pytest.raises(RuntimeError, match="power cut"):
-        saved_model_dir.export_model(run, tmp_path, "digits")
+        write_version.export_model(run, tmp_path, "digits")
     assert not (tmp_path / "digits").exists()  # no half version, and no model folder it made
 
 
@@ -124,14 +126,14 @@ def test_script_refuses_what_it_cannot_export_in_one_line(run, tmp_path, capsys,
 
 
 def test_verify_fails_on_a_mismatch_and_refuses_bad_directories(run, tmp_path, capsys, script):
-    version = saved_model_dir.export_model(run, tmp_path / "models", "digits")
+    version = write_version.export_model(run, tmp_path / "models", "digits")
     verify = script("export/verify.py")
     assert verify([str(version)]) == 0
     assert "3 of 3 checks hold" in capsys.readouterr().out
 
     # An ONNX file from other weights: verify names the failed check and exits 1.
     other = build_stn_classifier(**MODEL)
-    to_onnx(stn_serving.with_probabilities(other), version / "onnx" / "classifier.onnx",
+    to_onnx(with_probabilities(other), version / "onnx" / "classifier.onnx",
             output_name=["logits", "probabilities"])
     assert verify([str(version)]) == 1
     out = capsys.readouterr().out
@@ -154,20 +156,20 @@ def test_verify_fails_on_a_mismatch_and_refuses_bad_directories(run, tmp_path, c
 
 def test_library_errors_are_input_errors(run, tmp_path):
     with pytest.raises(InputError, match="no exporter for model kind 'diffusion'"):
-        saved_model_dir.kind_module("diffusion")
+        kinds.kind_module("diffusion")
     with pytest.raises(InputError, match="--version must be an integer >= 1"):
-        saved_model_dir.export_model(run, tmp_path, "m", version=-3)
+        write_version.export_model(run, tmp_path, "m", version=-3)
     with pytest.raises(InputError, match="is not an exported kerasrnn model version"):
-        saved_model_dir.read_model_card(run)
+        version_dir.read_model_card(run)
     assert not any(tmp_path.iterdir())
-    np.testing.assert_equal(saved_model_dir.versions(tmp_path / "m"), [])
+    np.testing.assert_equal(version_dir.versions(tmp_path / "m"), [])
 
 
 def test_warmup_file_is_skipped_with_a_note_without_tensorflow_serving(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_serving", None)
     monkeypatch.setitem(sys.modules, "tensorflow_serving.apis", None)
     requests = [("classify", {"images": np.zeros((1, 28, 28, 1), np.float32)})]
-    assert saved_model_dir.write_warmup_requests(tmp_path / "warmup", "m", requests) is None
+    assert write_version.write_warmup_requests(tmp_path / "warmup", "m", requests) is None
     assert not (tmp_path / "warmup").exists()
 
 
@@ -177,5 +179,5 @@ def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(run, tmp_
                           text=True, check=True)
     stale = tmp_path / "digits" / f".tmp-1-{gone.stdout.strip()}"
     (stale / "variables").mkdir(parents=True)
-    saved_model_dir.export_model(run, tmp_path, "digits")
+    write_version.export_model(run, tmp_path, "digits")
     assert sorted(p.name for p in (tmp_path / "digits").iterdir()) == ["1"]

@@ -33,10 +33,10 @@ import keras  # noqa: E402
 from tiny_runs import captioner_run, char_run, stn_run  # noqa: E402
 
 from kerasrnn.errors import InputError  # noqa: E402
-from kerasrnn.export.captioner_onnx_driver import CaptionerONNX  # noqa: E402
-from kerasrnn.export.char_onnx_driver import CharGenerator  # noqa: E402
+from kerasrnn.export.captioner.onnx_driver import CaptionerONNX  # noqa: E402
+from kerasrnn.export.char.onnx_driver import CharGenerator  # noqa: E402
 from kerasrnn.export.request_limits import CaptionerLimits, CharLimits, STNLimits  # noqa: E402
-from kerasrnn.export.saved_model_dir import export_model  # noqa: E402
+from kerasrnn.export.write_version import export_model  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MAX_GROWTH_MIB = 64

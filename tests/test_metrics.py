@@ -6,12 +6,12 @@ import warnings
 import numpy as np
 import pytest
 
+from kerasrnn.data.caption_regions import named_cells
 from kerasrnn.metrics import (
     attention_localization,
     attention_points,
     corpus_bleu,
     localization_score,
-    named_cells,
 )
 
 

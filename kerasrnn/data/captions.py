@@ -40,7 +40,7 @@ from kerasrnn.data.image_files import check_images, load_image
 from kerasrnn.data.mnist import load_mnist
 from kerasrnn.data.scenes import captioned_scenes
 from kerasrnn.errors import InputError
-from kerasrnn.metrics import named_cells
+from kerasrnn.data.caption_regions import named_cells
 
 DATASETS = ("scenes", "digits", "flickr8k", "coco")
 SPLITS = ("train", "val", "test")
@@ -163,7 +163,7 @@ def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle
         [0, 1]; captions int32 `(B, max_length + 2)`, `<start> w... <end> <pad>...`; targets
         int32 `(B, max_length + 1)`, `captions[:, 1:]`, or with `attention_cells` the pair
         `(captions[:, 1:], regions)`, regions float32 `(B, max_length + 1, L)`: 1 on the cells
-        whose centres lie in the box of the object target word t names (`metrics.named_cells`),
+        whose centres lie in the box of the object target word t names (`caption_regions.named_cells`),
         all 0 for the other words.
     """
     if not examples:
@@ -220,7 +220,7 @@ def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle
 
 
 def _caption_regions(examples, max_length, num_cells, image_size):
-    """Bool `(captions, max_length + 1, L)`: `metrics.named_cells` of every caption's first
+    """Bool `(captions, max_length + 1, L)`: `caption_regions.named_cells` of every caption's first
     `max_length` words (the targets' `<end>` and padding name nothing)."""
     if any(e.boxes is None for e in examples):
         raise InputError("attention supervision needs object boxes, which only the generated "

@@ -21,9 +21,8 @@ class CentroidCoordinates(keras.layers.Layer):
         c_i = sum_j o_j p_j / (sum_j o_j + epsilon),
 
     so the cells of one object carry about the same point, and a slope over `c` orders the
-    objects while leaving the choice among an object's own cells to what they show. (On the
-    captioned scenes it did not raise attention localisation: see the README's captioning
-    results, `--coordinates centroid`.)
+    objects while leaving the choice among an object's own cells to what they show
+    (docs/captioning.md measures it, `--coordinates centroid`).
 
     Args:
         window: Odd side of the neighbourhood in cells (default 5: two cells each way).

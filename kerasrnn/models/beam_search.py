@@ -8,10 +8,7 @@ import numpy as np
 from kerasrnn.errors import InputError
 
 # alpha of the score `log_prob / len ** alpha` that picks among finished captions. 0 ranks by
-# log-probability alone. Chosen on the validation split of the README's scenes (soft, hard),
-# digits and Flickr8k runs: beam-3 BLEU-4 at 0 equalled that at 0.7 (GNMT's value) on the first
-# three and beat it on Flickr8k (9.75 vs 9.69), while 1 lost on hard scenes (93.2 vs 93.5).
-# On the scenes test split 0.7 let a few long, wrong captions outrank short right ones.
+# log-probability alone; chosen on validation runs (docs/experiments.md, "Beam search").
 LENGTH_PENALTY = 0.0
 
 

@@ -5,7 +5,7 @@ word that names an object, the attention mass inside the object's region is push
 the loss `-log(sum_{i in region} alpha_ti)`. This is a training signal the Show, Attend and
 Tell paper does not have (its attention learns from the captions alone); on the generated
 scenes and digits it is available because every object's box is recorded
-(`kerasrnn.metrics.named_cells` gives the region, the cells a localisation hit must land on).
+(`kerasrnn.data.caption_regions.named_cells` gives the region, the cells a localisation hit must land on).
 """
 
 import keras

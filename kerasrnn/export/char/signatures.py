@@ -26,7 +26,7 @@ with an InvalidArgument error naming the input. Inside `generate`: characters ou
 vocabulary are skipped (and counted in `skipped`); invalid UTF-8 bytes become U+FFFD, skipped
 unless the vocabulary has it; an empty prime
 (or one with no known character) starts from a newline if the vocabulary has one, else from its
-first character (`char_onnx_driver.start_char`); a length of 0 gives an empty text.
+first character (`onnx_driver.start_char`); a length of 0 gives an empty text.
 
 What one request may cost is bounded by the export's `request_limits.CharLimits` (model card
 `limits`): rows, characters per row (`max_length`), prime characters (`max_prime_length`),
@@ -38,7 +38,7 @@ nor B values fails with an InvalidArgument error that names the rule, before any
 merged batch, and an error fails the other requests merged into it too, as any error does.)
 
 Sampling follows `kerasrnn.models.sampling.choose_next` in float64, with the uniform number of
-generated character `g` of a row with seed `s` taken from `char_onnx_driver.counter_uniform(s, g)`
+generated character `g` of a row with seed `s` taken from `onnx_driver.counter_uniform(s, g)`
 (splitmix64, computed here with uint64 ops), so `CharGenerator` (ONNX Runtime) and a Keras-side
 loop with the same rule give the same text for the same seed.
 """
@@ -46,20 +46,9 @@ loop with the same rule give the same text for the same seed.
 import numpy as np
 import tensorflow as tf
 
-from kerasrnn.data.text import Vocabulary
-from kerasrnn.errors import InputError
-from kerasrnn.export import char_onnx_driver as driver
-from kerasrnn.export import saved_model_dir
-from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
+from kerasrnn.export.char import onnx_driver as driver
 from kerasrnn.export.request_checks import gate, rows_check
-from kerasrnn.export.request_limits import LIMITS_FILE, CharLimits
-from kerasrnn.models import sampling
-from kerasrnn.models.char_model_dir import KIND, inference_model, load_char_model  # noqa: F401  (KIND: the protocol)
-from kerasrnn.models.char_rnn import zero_states
-
-LIMITS = CharLimits  # the plug-in protocol: this kind's request limits
-# The plug-in protocol: the model card fields verify reads.
-CARD_FIELDS = {"vocabulary": list, "generate": dict}
+from kerasrnn.export.request_limits import CharLimits
 
 
 def counter_uniform(seed, index):
@@ -112,7 +101,7 @@ def choose_next(logits, temperature, top_k, seed, index):
 class CharServing:
     """The char model's serving functions (see the module docstring for the signatures).
 
-    `endpoints()` gives them with their input signatures for `saved_model_dir.write_saved_model`.
+    `endpoints()` gives them with their input signatures for `write_version.write_saved_model`.
     The vocabulary becomes constants of the graph.
 
     Args:
@@ -253,122 +242,3 @@ class CharServing:
         out = tf.RaggedTensor.from_tensor(out, lengths=length)
         text = tf.strings.reduce_join(tf.gather(tf.constant(self.chars), out), axis=-1)
         return {"text": text, "skipped": skipped}
-
-
-def export(run_dir, staging_dir, limits=CharLimits()):
-    """Writes the char model's SavedModel and `onnx/` (`step.onnx`, `vocab.json`, `limits.json`)
-    (see `saved_model_dir` for the protocol)."""
-    step_model, vocab, config = load_char_model(run_dir, with_state=True)
-    one_token = inference_model({**config["model"], "seq_length": 1, "unroll": True},
-                                weights_from=step_model, with_state=True)
-    module = CharServing(step_model, vocab.chars, limits, one_token_model=one_token)
-    signatures = saved_model_dir.write_saved_model(staging_dir, [step_model, one_token],
-                                                   module.endpoints())
-    onnx_dir = staging_dir / saved_model_dir.ONNX_DIR
-    onnx_dir.mkdir()
-    to_onnx(step_model, onnx_dir / driver.STEP_FILE,
-            output_name=["logits"] + ["next_" + n for n in module.state_names])
-    vocab.save(onnx_dir)
-    limits.save(onnx_dir)
-    one = dict(length=np.array([8], np.int32), temperature=np.array([0.0], np.float32),
-               top_k=np.array([0], np.int32), seed=np.array([0], np.int64))
-    warmup = [
-        ("generate", {"prime": np.array([driver.start_char(vocab.chars).encode()]), **one}),
-        ("step", {"tokens": np.zeros((1, 1), np.int32),
-                  **dict(zip(module.state_names, zero_states(step_model, 1)))}),
-    ]
-    card = {
-        "vocab_size": len(vocab),
-        "vocabulary": vocab.chars,
-        "training_data": {"text": config["training"].get("text", "not recorded by the training run"),
-                          "val_fraction": config["training"].get("val_fraction")},
-        "signatures": signatures,
-        "generate": {"start_char": driver.start_char(vocab.chars),
-                     "unknown_chars": "skipped, counted in the 'skipped' output",
-                     "random": "splitmix64(seed, generated index), see kerasrnn/export/char_onnx_driver.py"},
-        "step_states": dict(zip(module.state_names, module.state_sizes)),
-        "onnx": {"opset": DEFAULT_OPSET, "files": [f"{saved_model_dir.ONNX_DIR}/{driver.STEP_FILE}",
-                                                   f"{saved_model_dir.ONNX_DIR}/{Vocabulary.FILENAME}",
-                                                   f"{saved_model_dir.ONNX_DIR}/{LIMITS_FILE}"]},
-    }
-    return {"card": card, "warmup": warmup}
-
-
-def default_prime(chars, training):
-    """verify's prime: the training run's sample prime if the vocabulary has all its characters."""
-    prime = (training or {}).get("sample_prime") or "\n"
-    return prime if all(c in chars for c in prime) else chars[0]
-
-
-def _text_check(name, texts):
-    (first_name, first), *rest = texts.items()
-    bad = [(n, t) for n, t in rest if t != first]
-    if not bad:
-        return saved_model_dir.Check(name, True, f"identical, {len(first)} characters ({', '.join(texts)})")
-    n, t = bad[0]
-    at = next((i for i, (a, b) in enumerate(zip(first, t)) if a != b), min(len(first), len(t)))
-    return saved_model_dir.Check(name, False, f"{n} differs from {first_name} at character {at}: "
-                                              f"{t[at:at + 20]!r} vs {first[at:at + 20]!r}")
-
-
-def verify(version_dir, card, run_dir, prime=None, length=100, temperature=0.8, top_k=5, seed=1234):
-    """Compares the Keras model, the SavedModel and the ONNX driver (see `verify.py`)."""
-    step_model, vocab, _ = load_char_model(run_dir, with_state=True)
-    if vocab.chars != card.get("vocabulary"):
-        return [saved_model_dir.Check("vocabulary", False, "the run's vocab.json differs from the export's")]
-    prime = default_prime(vocab.chars, card.get("training")) if prime is None else prime
-    if not prime:
-        raise InputError("--prime must have at least one character")
-    vocab.encode(prime)  # InputError for characters outside the vocabulary
-    loaded = saved_model_dir.load_saved_model(version_dir)
-    onnx = driver.CharGenerator(version_dir / saved_model_dir.ONNX_DIR)
-    checks = []
-
-    # 1. One step on fixed tokens from random states: logits and states.
-    rng = np.random.default_rng(0)
-    tokens = rng.integers(0, len(vocab), (2, 12)).astype(np.int32)
-    states = [rng.normal(0, 0.5, s.shape).astype(np.float32) for s in zero_states(step_model, 2)]
-    want = [np.asarray(x) for x in step_model.predict_on_batch([tokens, *states])]
-    names = [t.name for t in step_model.inputs[1:]]
-    sig = loaded.signatures["step"](tokens=tf.constant(tokens),
-                                    **{n: tf.constant(s) for n, s in zip(names, states)})
-    got_sm = [sig["logits"].numpy()] + [sig["next_" + n].numpy() for n in names]
-    logits_onnx, states_onnx = onnx.step(tokens, states)
-    close = saved_model_dir.max_diff_check
-    checks.append(close("step logits+states: Keras vs SavedModel", want, got_sm))
-    checks.append(close("step logits+states: Keras vs ONNX", want, [logits_onnx, *states_onnx]))
-
-    def served(primes, temps, seeds):
-        n = len(primes)
-        out = loaded.signatures["generate"](
-            prime=tf.constant(primes), length=tf.constant([length] * n, tf.int32),
-            temperature=tf.constant(temps, tf.float32), top_k=tf.constant([top_k] * n, tf.int32),
-            seed=tf.constant(seeds, tf.int64))
-        return [t.decode("utf-8") for t in out["text"].numpy()]
-
-    # 2. Argmax text: the package's own Keras-side generate, the SavedModel, the ONNX driver.
-    checks.append(_text_check("argmax text (temperature 0)", {
-        "Keras sampling.generate": sampling.generate(step_model, vocab, prime, length, temperature=0),
-        "SavedModel generate": served([prime], [0.0], [seed])[0],
-        "ONNX driver": onnx.generate(prime, length, temperature=0),
-    }))
-
-    # 3. Sampled text, same seed: the SavedModel twice and inside a batch, the ONNX driver, and
-    # the Keras step model driven by sampling.choose_next with the same counter-based numbers.
-    def keras_step(ids, states):
-        logits, *states = step_model.predict_on_batch([ids, *states])
-        return logits, states
-
-    first = served([prime], [temperature], [seed])[0]
-    # Row 2 of a batch whose row 1 has a longer prime and another seed.
-    batched = served([prime + prime + vocab.chars[-1], prime], [temperature, temperature], [seed + 1, seed])
-    keras_ids = driver.sample_loop(keras_step, zero_states(step_model, 1), vocab.encode(prime),
-                                   length, temperature, top_k, seed, choose=sampling.choose_next)
-    checks.append(_text_check(f"sampled text (temperature {temperature}, top_k {top_k}, seed {seed})", {
-        "SavedModel generate": first,
-        "SavedModel generate again": served([prime], [temperature], [seed])[0],
-        "SavedModel generate, row 2 of a batch": batched[1],
-        "Keras step model + choose_next": vocab.decode(keras_ids),
-        "ONNX driver": onnx.generate(prime, length, temperature, top_k, seed),
-    }))
-    return checks

@@ -1,0 +1,2 @@
+"""The captioner exported: image bytes in, caption and attention out; ONNX encoder, decoder step
+and their driver."""

@@ -1,0 +1,93 @@
+"""Checking a char model version: Keras, SavedModel and the ONNX driver give the same logits and
+the same text for the same seed."""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasrnn.errors import InputError
+from kerasrnn.export import verification
+from kerasrnn.export.version_dir import ONNX_DIR, load_saved_model
+from kerasrnn.export.char import onnx_driver as driver
+from kerasrnn.models import sampling
+from kerasrnn.models.char_model_dir import load_char_model
+from kerasrnn.models.char_rnn import zero_states
+
+
+def default_prime(chars, training):
+    """verify's prime: the training run's sample prime if the vocabulary has all its characters."""
+    prime = (training or {}).get("sample_prime") or "\n"
+    return prime if all(c in chars for c in prime) else chars[0]
+
+
+def _text_check(name, texts):
+    (first_name, first), *rest = texts.items()
+    bad = [(n, t) for n, t in rest if t != first]
+    if not bad:
+        return verification.Check(name, True, f"identical, {len(first)} characters ({', '.join(texts)})")
+    n, t = bad[0]
+    at = next((i for i, (a, b) in enumerate(zip(first, t)) if a != b), min(len(first), len(t)))
+    return verification.Check(name, False, f"{n} differs from {first_name} at character {at}: "
+                                              f"{t[at:at + 20]!r} vs {first[at:at + 20]!r}")
+
+
+def verify(version_dir, card, run_dir, prime=None, length=100, temperature=0.8, top_k=5, seed=1234):
+    """Compares the Keras model, the SavedModel and the ONNX driver (see `verify.py`)."""
+    step_model, vocab, _ = load_char_model(run_dir, with_state=True)
+    if vocab.chars != card.get("vocabulary"):
+        return [verification.Check("vocabulary", False, "the run's vocab.json differs from the export's")]
+    prime = default_prime(vocab.chars, card.get("training")) if prime is None else prime
+    if not prime:
+        raise InputError("--prime must have at least one character")
+    vocab.encode(prime)  # InputError for characters outside the vocabulary
+    loaded = load_saved_model(version_dir)
+    onnx = driver.CharGenerator(version_dir / ONNX_DIR)
+    checks = []
+
+    # 1. One step on fixed tokens from random states: logits and states.
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, len(vocab), (2, 12)).astype(np.int32)
+    states = [rng.normal(0, 0.5, s.shape).astype(np.float32) for s in zero_states(step_model, 2)]
+    want = [np.asarray(x) for x in step_model.predict_on_batch([tokens, *states])]
+    names = [t.name for t in step_model.inputs[1:]]
+    sig = loaded.signatures["step"](tokens=tf.constant(tokens),
+                                    **{n: tf.constant(s) for n, s in zip(names, states)})
+    got_sm = [sig["logits"].numpy()] + [sig["next_" + n].numpy() for n in names]
+    logits_onnx, states_onnx = onnx.step(tokens, states)
+    close = verification.max_diff_check
+    checks.append(close("step logits+states: Keras vs SavedModel", want, got_sm))
+    checks.append(close("step logits+states: Keras vs ONNX", want, [logits_onnx, *states_onnx]))
+
+    def served(primes, temps, seeds):
+        n = len(primes)
+        out = loaded.signatures["generate"](
+            prime=tf.constant(primes), length=tf.constant([length] * n, tf.int32),
+            temperature=tf.constant(temps, tf.float32), top_k=tf.constant([top_k] * n, tf.int32),
+            seed=tf.constant(seeds, tf.int64))
+        return [t.decode("utf-8") for t in out["text"].numpy()]
+
+    # 2. Argmax text: the package's own Keras-side generate, the SavedModel, the ONNX driver.
+    checks.append(_text_check("argmax text (temperature 0)", {
+        "Keras sampling.generate": sampling.generate(step_model, vocab, prime, length, temperature=0),
+        "SavedModel generate": served([prime], [0.0], [seed])[0],
+        "ONNX driver": onnx.generate(prime, length, temperature=0),
+    }))
+
+    # 3. Sampled text, same seed: the SavedModel twice and inside a batch, the ONNX driver, and
+    # the Keras step model driven by sampling.choose_next with the same counter-based numbers.
+    def keras_step(ids, states):
+        logits, *states = step_model.predict_on_batch([ids, *states])
+        return logits, states
+
+    first = served([prime], [temperature], [seed])[0]
+    # Row 2 of a batch whose row 1 has a longer prime and another seed.
+    batched = served([prime + prime + vocab.chars[-1], prime], [temperature, temperature], [seed + 1, seed])
+    keras_ids = driver.sample_loop(keras_step, zero_states(step_model, 1), vocab.encode(prime),
+                                   length, temperature, top_k, seed, choose=sampling.choose_next)
+    checks.append(_text_check(f"sampled text (temperature {temperature}, top_k {top_k}, seed {seed})", {
+        "SavedModel generate": first,
+        "SavedModel generate again": served([prime], [temperature], [seed])[0],
+        "SavedModel generate, row 2 of a batch": batched[1],
+        "Keras step model + choose_next": vocab.decode(keras_ids),
+        "ONNX driver": onnx.generate(prime, length, temperature, top_k, seed),
+    }))
+    return checks

@@ -1,0 +1,1 @@
+"""The ST-CNN / CNN classifier exported: images in, class probabilities out."""

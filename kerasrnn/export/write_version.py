@@ -1,0 +1,201 @@
+"""Writing one exported version from a training run directory: SavedModel, ONNX, model card and
+TF Serving warm-up requests (the layout: `kerasrnn.export.version_dir`).
+
+Versions are never overwritten: the next free version is one above the highest existing one
+(TF Serving would not serve a lower one), a version is written into a hidden temporary folder
+`BASE/NAME/.tmp-<version>-<pid>` (not all digits, so a server never loads it) and renamed into
+place when complete, and a failed export removes its temporary folder (and the model folder, if
+it made it and it is empty). A process killed outright can leave a `.tmp-*` folder behind; the
+next export into the same model folder removes those whose process is gone.
+"""
+
+import datetime
+import json
+import os
+import pathlib
+import re
+import shutil
+
+import keras
+import tensorflow as tf
+
+from kerasrnn import __version__, run_dir
+from kerasrnn.errors import InputError
+from kerasrnn.export.kinds import kind_module, run_kind, split_options
+from kerasrnn.export.version_dir import (CARD_FILE, CARD_FORMAT, CARD_FORMAT_VERSION, EXTRA_DIR,
+                                          WARMUP_FILE, next_version)
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # matched whole (fullmatch)
+
+
+def _check_target(base, name, version):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InputError(f"--name {name!r}: use letters, digits, '_', '-' and '.', starting with a "
+                         "letter or digit")
+    model_dir = pathlib.Path(base) / name
+    if model_dir.exists() and not model_dir.is_dir():
+        raise InputError(f"{model_dir} is a file; give another --name or --base")
+    if version is None:
+        version = next_version(model_dir)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InputError(f"--version must be an integer >= 1, got {version!r}")
+    existing = [p for p in (model_dir.iterdir() if model_dir.is_dir() else ())
+                if p.name.isdigit() and int(p.name) == version]
+    if existing:
+        raise InputError(f"{existing[0]} already exists; versions are never overwritten: "
+                         f"leave out --version (the next free one is {next_version(model_dir)}) "
+                         "or delete that version yourself")
+    return model_dir, version
+
+
+def _clean_stale_staging(model_dir):
+    """Removes `.tmp-<version>-<pid>` folders of exports whose process is gone."""
+    for path in model_dir.glob(".tmp-*-*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass
+
+
+def write_saved_model(directory, models, endpoints):
+    """Writes a SavedModel with Keras's `ExportArchive`; returns its signatures for the model card.
+
+    `ExportArchive` tracks the variables the functions use, so TF Serving's C++ loader (and
+    `saved_model_cli run`) restores them; a plain `tf.Module` holding a Keras 3 model loads in
+    Python but not there.
+
+    Args:
+        directory: The SavedModel folder.
+        models: The Keras models whose variables the functions read.
+        endpoints: `{signature name: (function, [tf.TensorSpec])}`; each function returns a dict
+            of named outputs. The first is also `serving_default`.
+
+    Returns:
+        `{signature name: {"inputs": {name: {"dtype", "shape"}}, "outputs": {...}}}`, without
+        the `serving_default` alias (the model card names it `default_signature`).
+    """
+    archive = keras.export.ExportArchive()
+    for model in models:
+        archive.track(model)
+    functions = {name: archive.add_endpoint(name, fn, input_signature=spec)
+                 for name, (fn, spec) in endpoints.items()}
+    archive.write_out(str(directory), verbose=False)
+
+    def spec(t):
+        return {"dtype": t.dtype.name, "shape": None if t.shape.rank is None else t.shape.as_list()}
+
+    described = {}
+    for name, fn in functions.items():
+        concrete = fn.get_concrete_function()
+        described[name] = {
+            "inputs": {s.name: spec(s) for s in concrete.structured_input_signature[0]},
+            "outputs": {k: spec(v) for k, v in sorted(concrete.structured_outputs.items())}}
+    return described
+
+
+def write_warmup_requests(path, model_name, requests):
+    """Writes TF Serving's warm-up file: a TFRecord of `PredictionLog`s, one per request.
+
+    Args:
+        path: `.../assets.extra/tf_serving_warmup_requests`.
+        model_name: The served model's name.
+        requests: List of `(signature_name, {input_name: numpy array})`.
+
+    Returns:
+        The number of requests written, or `None` (nothing written) when
+        `tensorflow_serving.apis` (pip package `tensorflow-serving-api`) is not installed.
+    """
+    try:
+        from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+    except ImportError:
+        return None
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for signature, inputs in requests:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
+            for key, value in inputs.items():
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+    return len(requests)
+
+
+def _read_json(path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def export_model(model_run_dir, base, name, version=None, **options):
+    """Exports a trained run to `base/name/<version>/` (SavedModel, ONNX, model card, warm-up).
+
+    Args:
+        model_run_dir: A finished training run directory (what a training script's --out holds).
+        base: The models folder TF Serving watches (e.g. `saved_models`).
+        name: The model's name (a folder of `base`).
+        version: Integer version >= 1; default: the next free one.
+        **options: Kind-specific export options: the fields of the kind's `LIMITS` (e.g.
+            `max_rows`, the char model's `max_length`) and its `export`'s own (the captioner's
+            `max_length`).
+
+    Returns:
+        The version directory (`pathlib.Path`).
+
+    Raises:
+        InputError: Not an exportable run, a bad name or version, or the version exists; all
+            checked before anything is written.
+    """
+    model_run_dir = pathlib.Path(model_run_dir)
+    kind = run_kind(model_run_dir)
+    module = kind_module(kind)
+    config = run_dir.read_run_config(model_run_dir, kind)
+    if not (model_run_dir / run_dir.MODEL_FILE).is_file():
+        raise InputError(f"{model_run_dir} has no {run_dir.MODEL_FILE}: training has not finished")
+    limits, options = split_options(module, options, kind)
+    model_dir, version = _check_target(base, name, version)
+
+    made_model_dir = not model_dir.exists()
+    model_dir.mkdir(parents=True, exist_ok=True)
+    _clean_stale_staging(model_dir)
+    staging = model_dir / f".tmp-{version}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    done = False
+    try:
+        staging.mkdir()
+        result = module.export(model_run_dir, staging, limits=limits, **options)
+        extra = staging / EXTRA_DIR
+        extra.mkdir(exist_ok=True)
+        warmup = write_warmup_requests(extra / WARMUP_FILE, name, result.get("warmup", []))
+        card = {
+            "format": CARD_FORMAT, "format_version": CARD_FORMAT_VERSION,
+            "name": name, "version": version, "kind": kind,
+            "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "kerasrnn_version": __version__,
+            "tensorflow_version": tf.__version__,
+            "keras_version": keras.__version__,
+            "run_dir": str(model_run_dir.resolve()),
+            "trained_with_kerasrnn": config.get("kerasrnn_version"),
+            "model": config.get("model"),
+            "training": config.get("training"),
+            "metrics": _read_json(model_run_dir / run_dir.METRICS_FILE),
+            "warmup_requests": (warmup if warmup is not None else
+                                "not written: tensorflow-serving-api is not installed (pip "
+                                "install tensorflow-serving-api; --no-deps next to tensorflow-cpu)"),
+            "default_signature": next(iter(result["card"]["signatures"])),
+            "limits": limits.as_dict(),
+            **result["card"],
+        }
+        run_dir.write_json_atomic(extra / CARD_FILE, card)
+        if (model_dir / str(version)).exists():  # another exporter got there first
+            raise InputError(f"{model_dir / str(version)} appeared while exporting; not overwritten")
+        os.rename(staging, model_dir / str(version))
+        done = True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not done and made_model_dir and not any(model_dir.iterdir()):
+            model_dir.rmdir()
+    return model_dir / str(version)
