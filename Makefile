@@ -14,9 +14,10 @@ endif
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
+# Everything (TensorFlow, every extra, the test tools) at the tested versions of constraints.txt.
+$(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[$(TF),dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[$(TF),all,dev]"
 	# TF Serving's request protos (warm-up files, the gRPC client). Its metadata asks for the full
 	# `tensorflow` wheel, which would sit beside tensorflow-cpu; its real needs (grpcio, protobuf)
 	# come with TensorFlow, so it is installed without its declared dependencies.

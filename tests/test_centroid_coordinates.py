@@ -8,7 +8,6 @@ import pytest
 from kerasrnn.layers import CentroidCoordinates
 from kerasrnn.layers.grid_coordinates import cell_centres
 from kerasrnn.models.captioner import build_captioner
-from kerasrnn.train.captioner import CaptionerConfig
 
 
 def _layer(grid, kernel, bias, **kwargs):
@@ -78,16 +77,10 @@ def test_window_must_be_odd_and_positive(window):
 
 def test_captioner_takes_each_coordinates_option():
     layers = {option: {type(layer).__name__ for layer in build_captioner(10, 32, 4, coordinates=option).layers}
-              for option in ("cell", "centroid", "none", True, False)}
+              for option in ("cell", "centroid", "none")}
     assert "CentroidCoordinates" in layers["centroid"] and "GridCoordinates" not in layers["centroid"]
-    assert "GridCoordinates" in layers["cell"] and layers[True] == layers["cell"]
-    assert not {"GridCoordinates", "CentroidCoordinates"} & layers["none"] and layers[False] == layers["none"]
-    with pytest.raises(ValueError, match="coordinates must be one of"):
-        build_captioner(10, 32, 4, coordinates="polar")
-
-
-def test_training_config_reads_runs_saved_before_centroid():
-    for saved, option in ((True, "cell"), (False, "none")):  # their config.json holds a bool
-        config = CaptionerConfig(coordinates=saved)
-        config.validate()
-        assert config.coordinates == option
+    assert "GridCoordinates" in layers["cell"] and "CentroidCoordinates" not in layers["cell"]
+    assert not {"GridCoordinates", "CentroidCoordinates"} & layers["none"]
+    for bad in ("polar", True, None):
+        with pytest.raises(ValueError, match="coordinates must be one of"):
+            build_captioner(10, 32, 4, coordinates=bad)

@@ -28,7 +28,7 @@ from kerasrnn.export import verification, write_version  # noqa: E402
 from kerasrnn.export.captioner.onnx_models import annotation_model  # noqa: E402
 from kerasrnn.export.captioner.signatures import CaptionerServing, decode_image_bytes  # noqa: E402
 from kerasrnn.export.request_limits import CaptionerLimits  # noqa: E402
-from kerasrnn.models.beam_search import LENGTH_PENALTY  # noqa: E402
+from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY  # noqa: E402
 from kerasrnn.models.captioner import beam_search_batch, build_captioner, greedy_decode  # noqa: E402
 from kerasrnn.train.captioner import CaptionerConfig, load_captioner, train_captioner  # noqa: E402
 

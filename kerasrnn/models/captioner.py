@@ -12,8 +12,8 @@ from keras import ops
 from kerasrnn.layers.attention_decoder import AttentionDecoder
 from kerasrnn.layers.centroid_coordinates import CentroidCoordinates
 from kerasrnn.layers.grid_coordinates import GridCoordinates
-from kerasrnn.models import beam_search as search
-from kerasrnn.models.beam_search import LENGTH_PENALTY, Caption, log_softmax  # noqa: F401 (Caption: API)
+from kerasrnn.models import beam_search_numpy
+from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY, Caption  # noqa: F401 (Caption: API)
 
 
 COORDINATES = {"cell": GridCoordinates, "centroid": CentroidCoordinates, "none": None}
@@ -110,7 +110,8 @@ def _encode(model, images):
 
 
 def greedy_decode(model, images, start_id, end_id, max_length, length_penalty=LENGTH_PENALTY):
-    """Captions each image by taking the most likely word at every step.
+    """Captions each image by taking the most likely word at every step: `beam_search_batch`
+    with one beam.
 
     Args:
         model: A `build_captioner` model.
@@ -122,28 +123,7 @@ def greedy_decode(model, images, start_id, end_id, max_length, length_penalty=LE
     Returns:
         List of B `Caption`s.
     """
-    decoder = model.get_layer("decoder")
-    annotations = _encode(model, images)
-    projected = decoder.attention.project_annotations(annotations)
-    states = decoder.initial_state(annotations)
-    batch = int(annotations.shape[0])
-    tokens = np.full((batch,), start_id, np.int32)
-    out = [[] for _ in range(batch)]
-    log_probs, maps = np.zeros(batch), [[] for _ in range(batch)]
-    done = np.zeros(batch, bool)
-    for _ in range(max_length):
-        logits, states, alpha = decoder.step(tokens, states, annotations, projected)
-        logp, alpha = log_softmax(ops.convert_to_numpy(logits)), ops.convert_to_numpy(alpha)
-        tokens = logp.argmax(-1).astype(np.int32)
-        for b in np.flatnonzero(~done):
-            out[b].append(int(tokens[b]))
-            log_probs[b] += logp[b, tokens[b]]
-            maps[b].append(alpha[b])
-            done[b] = tokens[b] == end_id
-        if done.all():
-            break
-    return [Caption(out[b], float(log_probs[b]), float(log_probs[b] / len(out[b]) ** length_penalty),
-                    np.stack(maps[b])) for b in range(batch)]
+    return beam_search_batch(model, images, start_id, end_id, max_length, 1, length_penalty)
 
 
 def beam_search(model, image, start_id, end_id, max_length, beam_width=3,
@@ -162,7 +142,7 @@ def beam_search_batch(model, images, start_id, end_id, max_length, beam_width=3,
     when no live beam can still beat its best finished caption (or no beam is left), and it
     gets the finished caption with the best length-normalised score
     `log_prob / len ** length_penalty`. With
-    `beam_width=1` it is greedy decoding. The bookkeeping is `kerasrnn.models.beam_search`'s,
+    `beam_width=1` it is greedy decoding. The bookkeeping is `kerasrnn.models.beam_search_numpy`'s,
     which the ONNX Runtime driver shares.
 
     Args:
@@ -185,6 +165,6 @@ def beam_search_batch(model, images, start_id, end_id, max_length, beam_width=3,
         logits, states, weights = decoder.step(tokens, states, annotations, projected)
         return numpy(logits), [numpy(s) for s in states], numpy(weights)
 
-    return search.beam_search(step, numpy(annotations), numpy(projected),
+    return beam_search_numpy.beam_search(step, numpy(annotations), numpy(projected),
                        [numpy(s) for s in decoder.initial_state(annotations)], start_id, end_id,
                        max_length, beam_width, length_penalty)

@@ -15,9 +15,14 @@ KIND = "char_rnn"
 
 
 def write_run_config(directory, model_config, training_config, vocab):
-    """Writes `config.json` and `vocab.json` for a char run about to train in `directory`."""
-    vocab.save(directory)
-    run_dir.write_run_config(directory, KIND, model_config, training_config)
+    """Writes `config.json` and `vocab.json` for a char run about to train in `directory`
+    (neither is left behind if the second cannot be written)."""
+    path = vocab.save(directory)
+    try:
+        run_dir.write_run_config(directory, KIND, model_config, training_config)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def inference_model(model_config, weights_from=None, with_state=False):
@@ -53,9 +58,22 @@ def load_char_model(directory, with_state=False):
         raise InputError(f"{directory} is missing {Vocabulary.FILENAME}; the directory is incomplete")
     model, config = run_dir.load_trained_model(directory, KIND, "train_char_rnn.py --out DIR --resume")
     vocab = Vocabulary.load(directory)
-    if model.output_shape[-1] != len(vocab):
-        raise InputError(f"{directory}: model has {model.output_shape[-1]} outputs but "
-                         f"{Vocabulary.FILENAME} has {len(vocab)} characters")
+    outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
+    if outputs != len(vocab):
+        raise run_dir.RunDirError(f"{directory}: {run_dir.MODEL_FILE} has {outputs} outputs but "
+                                  f"{Vocabulary.FILENAME} has {len(vocab)} characters; one of "
+                                  "them is damaged: retrain or restore the files")
+    if config["model"]["vocab_size"] != len(vocab):
+        raise run_dir.RunDirError(
+            f"{directory / run_dir.CONFIG_FILE} says the vocabulary has "
+            f"{config['model']['vocab_size']} characters but {Vocabulary.FILENAME} has "
+            f"{len(vocab)}; one of them is damaged: retrain or restore the files")
     if with_state:
-        model = inference_model(config["model"], weights_from=model, with_state=True)
+        try:
+            model = inference_model(config["model"], weights_from=model, with_state=True)
+        except Exception as e:  # the settings cannot build the model, or its weights differ
+            raise run_dir.RunDirError(
+                f"{directory / run_dir.CONFIG_FILE}: its model settings do not match "
+                f"{run_dir.MODEL_FILE} ({type(e).__name__}); one of them is damaged: retrain or "
+                "restore the files") from None
     return model, vocab, config

@@ -1,17 +1,17 @@
 """Beam search for the captioner's serving signatures, in TensorFlow ops (the numpy search the
-Keras model and the ONNX driver use is `kerasrnn.models.beam_search`; a shared test holds the
+Keras model and the ONNX driver use is `kerasrnn.models.beam_search_numpy`; a shared test holds the
 two to the same captions)."""
 
 import numpy as np
 import tensorflow as tf
 
-from kerasrnn.models.beam_search import LENGTH_PENALTY
+from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
 
 
 def beam_search(decoder, annotations, widths, start_id, end_id, max_length, vocab_size,
                 length_penalty=LENGTH_PENALTY):
     """Beam search in TensorFlow ops, one graph for the serving signatures: the rules of the numpy
-    `kerasrnn.models.beam_search.beam_search` (float64 bookkeeping, the same ranking and tie
+    `kerasrnn.models.beam_search_numpy.beam_search` (float64 bookkeeping, the same ranking and tie
     order, the same finished/survivor rules and score) with a beam width per image, in a
     `tf.while_loop` that carries all beams of all images through one decoder call per step.
 

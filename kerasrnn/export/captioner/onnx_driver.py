@@ -12,7 +12,7 @@
                        per call and beam width are checked here as the SavedModel checks them
 
 `CaptionerONNX` runs greedy decoding and beam search over them with
-`kerasrnn.models.beam_search.beam_search`, the numpy search `beam_search_batch` runs too, so a
+`kerasrnn.models.beam_search_numpy.beam_search`, the numpy search `beam_search_batch` runs too, so a
 user with numpy and onnxruntime gets the captions the SavedModel's `caption` signature gives:
 
     from kerasrnn.export.captioner_onnx_driver import CaptionerONNX
@@ -35,7 +35,7 @@ import numpy as np
 from kerasrnn.errors import InputError
 from kerasrnn.export import version_files
 from kerasrnn.export.request_limits import LIMITS_FILE, CaptionerLimits
-from kerasrnn.models.beam_search import Caption, beam_search, log_softmax  # noqa: F401 (API)
+from kerasrnn.models.beam_search_numpy import Caption, beam_search, log_softmax  # noqa: F401 (API)
 
 ENCODER_FILE, STEP_FILE = "encoder.onnx", "decoder_step.onnx"
 VOCAB_FILE, DECODING_FILE = "vocab.json", "decoding.json"

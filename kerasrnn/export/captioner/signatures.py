@@ -68,7 +68,7 @@ from kerasrnn.export.captioner.beam_search_tf import beam_search
 from kerasrnn.export.captioner.onnx_models import annotation_model
 from kerasrnn.export.request_checks import gate, rows_check
 from kerasrnn.export.request_limits import CaptionerLimits
-from kerasrnn.models.beam_search import LENGTH_PENALTY
+from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
 
 
 def decode_image_bytes(data, image_size, limits=CaptionerLimits()):
