@@ -9,7 +9,7 @@ ifndef DEMO_OUT
 DEMO_OUT := runs/demo-$(shell date +%Y%m%d-%H%M%S)
 endif
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-fast bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ demo: install
 # Two worker processes (pytest-xdist), each test file in one of them (module fixtures built once).
 test: install
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+# The fast tier (about a minute): everything but the tests marked slow (see tests/conftest.py).
+test-fast: install
+	$(PY) -m pytest -q -n 2 -m "not slow"
 
 bench: install
 	$(PY) benchmarks/bench_char_rnn.py

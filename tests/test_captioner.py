@@ -41,6 +41,7 @@ def test_doubly_stochastic_term_is_added_only_when_asked(scenes):
     assert len(plain.losses) == 0 and len(reg.losses) == 1 and float(reg.losses[0]) > 0
 
 
+@pytest.mark.slow
 def test_round_trip_and_teacher_forced_training_lowers_the_loss(scenes, tmp_path):
     images, ids, vocab = scenes
     model = _model(vocab)
@@ -116,6 +117,7 @@ def test_hard_attention_samples_in_training_and_looks_at_one_place_at_inference(
     np.testing.assert_allclose(model([images[:2], ids[:2]])[0], model([images[:2], ids[:2]])[0])
 
 
+@pytest.mark.slow
 def test_hard_attention_training_lowers_the_loss_and_round_trips(scenes, tmp_path):
     images, ids, vocab = scenes
     model = _model(vocab, attention="hard", seed=0)

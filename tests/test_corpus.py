@@ -1,8 +1,11 @@
 """The embedded default corpus: the standard library's sources, deterministic, ASCII."""
 
+import pytest
+
 from kerasrnn.data.corpus import python_stdlib_corpus, stdlib_source_files
 
 
+@pytest.mark.slow
 def test_corpus_is_deterministic_ascii_python_of_the_requested_size():
     a = python_stdlib_corpus(max_bytes=200_000)
     b = python_stdlib_corpus(max_bytes=200_000)
