@@ -7,6 +7,7 @@ object's box, next to the share a peak placed uniformly at random over the grid 
 
 import math
 import sys
+import typing
 
 import numpy as np
 
@@ -145,14 +146,36 @@ def _sides_outside(point, box):
     return tuple(side for side, beyond in zip(SIDES, (x < x0, x >= x1, y < y0, y >= y1)) if beyond)
 
 
+class WordOutcome(typing.NamedTuple):
+    """Where one object-naming word's attention map looked, against the boxes the word names.
+
+    `peak_inside`: the peak cell's centre lies inside a named box; `inside_share`: the share of
+    cell centres inside them (the chance of `peak_inside`); `peak_touching`: the peak cell
+    overlaps a named box; `touching_share`: the share of cells that do; `peak_on_other`: the
+    peak cell overlaps only boxes of objects the word does not name; `centre_inside`: the map's
+    centre (the attention-weighted mean of the cell centres) lies inside a named box; `sides`:
+    the sides of the first named box a missing peak centre lies beyond (empty for a hit);
+    `edge_weights`: `(mean attention on a cell straddling a named box's edge, mean attention
+    on a cell wholly inside one)`, or None where no cell is wholly inside.
+    """
+
+    word: str
+    peak_inside: bool
+    inside_share: float
+    peak_touching: bool
+    touching_share: float
+    peak_on_other: bool
+    centre_inside: bool
+    sides: tuple
+    edge_weights: tuple | None
+
+
+SCORED_FIELDS = ("peak_inside", "inside_share", "peak_touching", "touching_share", "peak_on_other",
+                 "centre_inside")  # the WordOutcome fields localization_score averages
+
+
 def _word_outcomes(alphas, words, object_words, boxes, image_size):
-    """For each object-naming word: `(word, (peak centre inside a named box, share of cell centres
-    inside them, peak cell overlapping a named box, share of cells overlapping them, peak cell
-    overlapping only boxes of objects the word does not name, centre of the map inside a named
-    box), sides)`, the centre of the map being the attention-weighted mean of the cell centres,
-    where `sides` are the sides of the first named box that a missing peak centre lies beyond
-    (empty for a hit), and `weights` is `(mean attention on a cell straddling a named box's edge,
-    mean attention on a cell wholly inside one)`, or None where no cell is wholly inside."""
+    """A `WordOutcome` for each object-naming word of one caption."""
     alphas = np.asarray(alphas)
     words, object_words, boxes = caption_objects(words, object_words, boxes)
     if alphas.ndim != 2 or alphas.shape[0] != len(words):
@@ -176,9 +199,9 @@ def _word_outcomes(alphas, words, object_words, boxes, image_size):
         on_other = (not touching[peak] and bool(others)
                     and bool(_cells_touching(alphas.shape[1], image_size, boxes[others])[peak]))
         sides = () if inside[peak] else _sides_outside(centres[peak], boxes[named[0]])
-        outcomes.append((word, (bool(inside[peak]), float(inside.mean()), bool(touching[peak]),
-                                float(touching.mean()), on_other,
-                                bool(inside_boxes(centre[None], boxes[named])[0])), sides, weights))
+        outcomes.append(WordOutcome(word, bool(inside[peak]), float(inside.mean()), bool(touching[peak]),
+                                    float(touching.mean()), on_other,
+                                    bool(inside_boxes(centre[None], boxes[named])[0]), sides, weights))
     return outcomes
 
 
@@ -203,7 +226,7 @@ def attention_localization(alphas, words, object_words, boxes, image_size):
         `(hits, counted)`: ints.
     """
     outcomes = _word_outcomes(alphas, words, object_words, boxes, image_size)
-    return sum(o[0] for _, o, _, _ in outcomes), len(outcomes)
+    return sum(o.peak_inside for o in outcomes), len(outcomes)
 
 
 def localization_score(alphas, words, object_words, boxes, image_size):
@@ -253,17 +276,17 @@ def localization_score(alphas, words, object_words, boxes, image_size):
                 "on_object": math.nan, "on_object_chance": math.nan, "on_other_object": math.nan,
                 "centre": math.nan, "by_word": {}, "by_object_count": {}, "miss_sides": {},
                 "edge_weight_ratio": math.nan}
-    table = np.array([o for _, o, _, _ in outcomes], np.float64)
+    table = np.array([[getattr(o, f) for f in SCORED_FIELDS] for o in outcomes], np.float64)
     hits, chance, on_object, on_object_chance, on_other_object, centre = table.mean(axis=0)
-    used = np.array([w for w, _, _, _ in outcomes])
+    used = np.array([o.word for o in outcomes])
     by_word = {str(w): float(table[used == w, 0].mean()) for w in sorted(set(used))}
     object_counts = np.array(object_counts)
     by_object_count = {int(n): float(table[object_counts == n, 0].mean())
                        for n in sorted(set(object_counts))}
-    misses = [sides for _, o, sides, _ in outcomes if not o[0]]
+    misses = [o.sides for o in outcomes if not o.peak_inside]
     miss_sides = {side: sum(side in sides for sides in misses) / len(misses)
                   for side in SIDES} if misses else {}
-    weights = np.array([w for _, _, _, w in outcomes if w is not None]).reshape(-1, 2)
+    weights = np.array([o.edge_weights for o in outcomes if o.edge_weights is not None]).reshape(-1, 2)
     edge_weight_ratio = float(weights[:, 0].mean() / weights[:, 1].mean()) if len(weights) else math.nan
     return {"localization": float(hits), "words": len(outcomes), "chance": float(chance),
             "on_object": float(on_object), "on_object_chance": float(on_object_chance),
