@@ -19,7 +19,7 @@ def in_flag_terms(message, flags):
         flags = {name: "--" + name.replace("_", "-") for name in flags}
     for name, flag in sorted(flags.items(), key=lambda item: -len(item[0])):
         if "_" in name:
-            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, message)
+            message = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", flag, message)
         else:
             message = re.sub(rf"^{re.escape(name)}(?![\w-])", flag, message)
     return message

@@ -8,28 +8,124 @@ sampling, plotting and export read.
 * `history.json` the per-epoch history so far, rewritten every epoch (`RunHistory`);
 * `backup/` (`BackupAndRestore`), `checkpoints/`, `logs/` (TensorBoard), and whatever a kind
   adds (the char model's `vocab.json`).
+
+Every file is written whole or not at all (a temporary file renamed over it; the weights are
+serialised in memory first, so a full disk fails in Python, not inside HDF5). Reading checks
+each file's shape and raises `FileError` naming the file and what to do.
 """
 
+import dataclasses
+import importlib
+import io
 import json
+import math
 import os
 import pathlib
+import typing
 
 import keras
 
 from kerasrnn import __version__
 from kerasrnn.errors import InputError
+from kerasrnn.files import (AGAIN_HINT, FileError, check_free_space,
+                            check_object, damaged, read_json_file, type_name,
+                            value_has_type, write_bytes_atomic, write_json_atomic,
+                            write_problem_error, write_text_atomic)
 
 FORMAT_VERSION = 1
 CONFIG_FILE, MODEL_FILE, METRICS_FILE = "config.json", "model.keras", "metrics.json"
 HISTORY_FILE = "history.json"
+BACKUP_DIR, BACKUP_WEIGHTS, BACKUP_METADATA = "backup", "latest.weights.h5", "training_metadata.json"
+LOG_MARGIN_BYTES = 256 * 1024  # TensorBoard events and the JSON files of a few epochs
+
+# The `config.json` sections of each kind: where its training config class lives, the
+# `model` keys with their types, and the keys that must be there (the code reads them by name).
+_ANY_INT, _REAL, _STR, _BOOL, _NONE = (int,), (int, float), (str,), (bool,), (type(None),)
+_KINDS = {
+    "char_rnn": dict(
+        training="kerasrnn.train.char_rnn:CharRNNConfig",
+        model={"vocab_size": _ANY_INT, "cell": _STR, "num_layers": _ANY_INT,
+               "hidden_size": _ANY_INT, "dropout": _REAL, "embedding_dim": _ANY_INT + _NONE},
+        model_required=("vocab_size", "cell", "num_layers", "hidden_size"),
+        training_required=()),
+    "stn_classifier": dict(
+        training="kerasrnn.train.stn:STNConfig",
+        model={"input_size": _ANY_INT, "model": _STR, "transform": _STR, "dropout": _REAL,
+               "filters": (list,), "output_size": _ANY_INT + _NONE, "channels": _ANY_INT,
+               "num_classes": _ANY_INT},
+        model_required=("input_size", "model", "transform"),
+        training_required=("distortion",)),
+    "captioner": dict(
+        training="kerasrnn.train.captioner:CaptionerConfig",
+        model={"vocab_size": _ANY_INT, "image_size": _ANY_INT, "max_length": _ANY_INT,
+               "cell": _STR, "embedding_dim": _ANY_INT, "units": _ANY_INT,
+               "attention_units": _ANY_INT, "dropout": _REAL, "doubly_stochastic": _REAL,
+               "attention": _STR, "seed": _ANY_INT + _NONE, "coordinates": _STR},
+        model_required=("vocab_size", "image_size", "max_length"),
+        training_required=("image_size", "max_length", "attention")),
+}
 
 
-def write_json_atomic(path, obj):
-    """Writes `obj` as JSON to `path` through a temporary file, so readers never see half a file."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+# ---- writing ---------------------------------------------------------------------------------
+
+
+def model_bytes(model):
+    """`model` as the bytes of a `.keras` file (serialised in memory)."""
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    saving_lib.save_model(model, buffer)
+    return buffer.getvalue()
+
+
+def weights_bytes(model):
+    """`model`'s weights (optimizer state included) as the bytes of a `.weights.h5` file,
+    serialised in memory: HDF5 never writes to the disk, where a full disk can crash it."""
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    try:
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
+                               visited_saveables=set())
+    finally:
+        store.close()
+    return buffer.getvalue()
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+def _class(spec):
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _json_types(annotation):
+    """The JSON value types a config dataclass field of type `annotation` may hold."""
+    args = typing.get_args(annotation) or (annotation,)
+    types = []
+    for arg in args:
+        origin = typing.get_origin(arg) or arg
+        if origin is float:
+            types += [int, float]
+        elif origin in (tuple, list):
+            types.append(list)
+        elif origin in (int, str, bool, type(None), dict):
+            types.append(origin)
+        else:
+            return None  # a type JSON does not name: not checked
+    return tuple(types)
+
+
+def training_schema(kind):
+    """`{field: JSON types}` of a kind's training config dataclass."""
+    config_class = _class(_KINDS[kind]["training"])
+    hints = typing.get_type_hints(config_class)
+    schema = {}
+    for name in (f.name for f in dataclasses.fields(config_class)):
+        schema[name] = _json_types(hints[name]) or (object,)
+    return schema
 
 
 def write_run_config(directory, kind, model_config, training_config):
@@ -37,35 +133,94 @@ def write_run_config(directory, kind, model_config, training_config):
     write_json_atomic(pathlib.Path(directory) / CONFIG_FILE, {
         "format": f"kerasrnn.{kind}", "format_version": FORMAT_VERSION,
         "kerasrnn_version": __version__, "model": model_config, "training": training_config,
-    })
+    }, AGAIN_HINT)
 
 
 def update_training_config(directory, training_config):
     """Rewrites the `training` part of a run's `config.json` (a resume's new rate or length)."""
     path = pathlib.Path(directory) / CONFIG_FILE
-    config = json.loads(path.read_text())
+    config = read_json_file(path)
+    if not isinstance(config, dict):
+        raise damaged(path, f"the file is {type_name(config)}, not an object")
     config["training"] = training_config
     write_json_atomic(path, config)
 
 
 def read_run_config(directory, kind):
-    """Reads and checks `config.json`; raises `InputError` if it is not a `kind` run or too new."""
+    """Reads and checks `config.json`; raises `InputError` if it is not a `kind` run or too new,
+    and `FileError` if it is damaged (not an object, a key missing or of the wrong type)."""
     path = pathlib.Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise InputError(f"{directory} is not a kerasrnn {kind} model directory (no {CONFIG_FILE}); "
                          "pass the --out directory of its training script")
-    try:
-        config = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise InputError(f"{path} is corrupt (not JSON); retrain or restore the file") from None
-    if config.get("format") != f"kerasrnn.{kind}":
-        raise InputError(f"{directory} holds a {config.get('format')!r} model, not a {kind} model")
-    if config.get("format_version") != FORMAT_VERSION:
+    config = read_json_file(path)
+    if not isinstance(config, dict):
+        raise damaged(path, f"the file is {type_name(config)}, not an object")
+    fmt = config.get("format")
+    if not isinstance(fmt, str):
+        raise damaged(path, "no format" if fmt is None else f"format is {type_name(fmt)}, not a string")
+    if fmt != f"kerasrnn.{kind}":
+        raise InputError(f"{directory} holds a {fmt!r} model, not a {kind} model")
+    version = config.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise damaged(path, "no format_version" if version is None else
+                      f"format_version is {type_name(version)}, not an integer")
+    if version != FORMAT_VERSION:
         raise InputError(
             f"{directory} was written by kerasrnn {config.get('kerasrnn_version')} in format "
-            f"version {config.get('format_version')}; this kerasrnn {__version__} reads version "
+            f"version {version}; this kerasrnn {__version__} reads version "
             f"{FORMAT_VERSION}: retrain, or use the kerasrnn version that wrote it")
+    check_object(path, config, {"format": (str,), "format_version": (int,),
+                                "kerasrnn_version": (str,), "model": (dict,),
+                                "training": (dict,)}, required=("model", "training"),
+                 unknown_ok=True)
+    if kind in _KINDS:
+        spec = _KINDS[kind]
+        check_object(path, config["model"], spec["model"], spec["model_required"], "model")
+        check_object(path, config["training"], training_schema(kind), spec["training_required"],
+                     "training")
     return config
+
+
+def _check_history(out):
+    """`history.json` of a run to resume: `{metric: [number per epoch]}` (or absent)."""
+    path = out / HISTORY_FILE
+    if not path.exists():
+        return
+    fix = "delete it to resume (the run's history then starts at this resume)"
+    history = read_json_file(path, fix)
+    if not isinstance(history, dict):
+        raise damaged(path, f"the file is {type_name(history)}, not an object", fix)
+    for key, values in history.items():
+        if not isinstance(values, list) or not all(value_has_type(v, (int, float)) for v in values):
+            raise damaged(path, f"{key} is not a list of numbers", fix)
+
+
+def _check_vocabulary(out, kind, config):
+    """The vocabulary of a `kind` run that has one, checked against `config.json`'s size."""
+    loader = {"char_rnn": "kerasrnn.data.text:Vocabulary",
+              "captioner": "kerasrnn.data.caption_vocab:CaptionVocabulary"}.get(kind)
+    if loader is None or not (out / _class(loader).FILENAME).exists():
+        return None  # a missing one is reported where training reads it, after the settings
+    vocab = _class(loader).load(out)
+    size = config["model"].get("vocab_size")
+    if size is not None and size != len(vocab):
+        raise FileError(f"{out / CONFIG_FILE} says the vocabulary has {size} entries but "
+                          f"{out / vocab.FILENAME} has {len(vocab)}; one of them is damaged: "
+                          "retrain or restore the files")
+    return vocab
+
+
+def _check_out_dir(out):
+    """Refuses an `--out` under a file or in a folder we cannot write, before anything is written."""
+    ancestor = out
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor != out and not ancestor.is_dir():
+        raise FileError(f"--out {out}: {ancestor} is a file, not a folder; choose another --out")
+    if ancestor.is_dir() and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise FileError(f"--out {out}: cannot write in {ancestor} (read-only or no permission); "
+                          "choose a writable --out")
 
 
 def prepare_run_dir(out_dir, resume, kind):
@@ -74,42 +229,141 @@ def prepare_run_dir(out_dir, resume, kind):
     Raises:
         InputError: `out_dir` already holds files and `resume` is False (we never overwrite a
             trained model), or `resume` is True and there is no run to resume.
+        FileError: `out_dir` lies under a file or in an unwritable folder, or the run to
+            resume is damaged (its config, history or vocabulary).
     """
     out = pathlib.Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; give a directory")
+    _check_out_dir(out)
     has_run = (out / CONFIG_FILE).is_file()
     if resume:
         if not has_run:
             raise InputError(f"--resume: {out} holds no run to resume (no {CONFIG_FILE})")
-        return read_run_config(out, kind)
+        config = read_run_config(out, kind)
+        _check_history(out)
+        _check_vocabulary(out, kind, config)
+        return config
     if has_run or (out.is_dir() and any(out.iterdir())):
         raise InputError(f"--out {out} already holds files (a trained model?); pass --resume to "
                          "continue that run, or choose a new --out")
     return None
 
 
+def _backup_fix(backup):
+    return (f"delete {backup} and run again with --resume to retrain the run from its first "
+            "epoch (its settings are kept)")
+
+
 def restored_epoch(out_dir):
-    """The epoch `keras.callbacks.BackupAndRestore` in `out_dir/backup` will resume from (0 if none)."""
-    meta = pathlib.Path(out_dir) / "backup" / "training_metadata.json"
-    return json.loads(meta.read_text()).get("epoch", 0) if meta.is_file() else 0
+    """The epoch `keras.callbacks.BackupAndRestore` in `out_dir/backup` will resume from (0 if none).
+
+    Raises:
+        FileError: The backup is damaged or half there (the message says how to start over).
+    """
+    backup = pathlib.Path(out_dir) / BACKUP_DIR
+    meta, weights = backup / BACKUP_METADATA, backup / BACKUP_WEIGHTS
+    fix = _backup_fix(backup)
+    if not meta.exists() and not weights.exists():
+        return 0
+    if not weights.is_file():
+        raise FileError(f"{weights} is missing (the backup has only {BACKUP_METADATA}); {fix}")
+    if not meta.is_file():
+        raise FileError(f"{meta} is missing (the backup has only {BACKUP_WEIGHTS}); {fix}")
+    metadata = read_json_file(meta, fix)
+    check_object(meta, metadata, {"epoch": (int,), "batch": (int,)}, required=("epoch",),
+                 fix=fix, unknown_ok=True)
+    if metadata["epoch"] < 0:
+        raise damaged(meta, f"epoch is {metadata['epoch']}", fix)
+    return metadata["epoch"]
+
+
+class RunBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that writes its two files whole or not at all, and says which file
+    is damaged when restoring fails."""
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except InputError:
+            raise
+        except Exception as e:  # h5py and Keras raise many types for a damaged file
+            backup = pathlib.Path(self.backup_dir)
+            raise FileError(f"cannot restore {backup / BACKUP_WEIGHTS} ({type(e).__name__}): it is "
+                              f"damaged or from another model; {_backup_fix(backup)}") from None
+
+    def _save_model(self):
+        backup = pathlib.Path(self.backup_dir)
+        try:
+            backup.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_problem_error(backup, e) from None
+        write_bytes_atomic(backup / BACKUP_WEIGHTS, weights_bytes(self.model))
+        write_text_atomic(backup / BACKUP_METADATA, json.dumps(
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the lowest `val_loss` in `path` (written atomically)."""
+
+    def __init__(self, path, monitor="val_loss"):
+        super().__init__()
+        self.path, self.monitor = pathlib.Path(path), monitor
+        self.best = math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not float(value) < self.best:
+            return
+        self.best = float(value)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_problem_error(self.path.parent, e) from None
+        write_bytes_atomic(self.path, weights_bytes(self.model))
+
+
+def _weights_size(model):
+    """Bytes of the model's and its optimizer's variables (as a backup file holds them)."""
+    size = sum(math.prod(v.shape) * 4 for v in model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    built = optimizer is not None and getattr(optimizer, "built", False)
+    return size + (sum(math.prod(v.shape) * 4 for v in optimizer.variables) if built else 2 * size)
+
+
+class DiskSpaceCheck(keras.callbacks.Callback):
+    """Stops training with a `FileError` before an epoch's files are written when the disk
+    cannot hold them (a backup and a checkpoint beside the old ones, the final model, logs)."""
+
+    def __init__(self, directory):
+        super().__init__()
+        self.directory = pathlib.Path(directory)
+
+    def _check(self):
+        backup = _weights_size(self.model)
+        check_free_space(self.directory, 2 * backup + LOG_MARGIN_BYTES, "the backup and logs")
+
+    def on_train_begin(self, logs=None):
+        self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()
 
 
 def backup_callback(out_dir):
     """`BackupAndRestore` into `out_dir/backup`, kept after training so a run can be extended."""
-    return keras.callbacks.BackupAndRestore(str(pathlib.Path(out_dir) / "backup"),
-                                            delete_checkpoint=False)
+    return RunBackup(str(pathlib.Path(out_dir) / BACKUP_DIR), delete_checkpoint=False)
 
 
 def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=None,
                   divergence_hint="lower learning_rate"):
     """The callbacks every training run uses, writing into the run directory's layout.
 
-    `StopOnDivergence` (first, so a diverged epoch is never backed up), `BackupAndRestore`
-    (`backup/`), then with `learning_rate` a `SetLearningRate` (after the restore, so a resumed
-    run trains at its new rate), `RunHistory` (`history.json`, cut back to `start_epoch`),
-    `TensorBoard` (`logs/`) and, with `best_checkpoint`, the weights of the lowest `val_loss`
-    (`checkpoints/best.weights.h5`).
+    `DiskSpaceCheck` and `StopOnDivergence` (first, so a diverged epoch is never backed up and a
+    full disk stops training before it breaks a file), `BackupAndRestore` (`backup/`), then with
+    `learning_rate` a `SetLearningRate` (after the restore, so a resumed run trains at its new
+    rate), `RunHistory` (`history.json`, cut back to `start_epoch`), `TensorBoard` (`logs/`) and,
+    with `best_checkpoint`, the weights of the lowest `val_loss` (`checkpoints/best.weights.h5`).
 
     Returns:
         `(callbacks, run_history)`: the list for `fit`, and the `RunHistory` whose `history` is
@@ -119,24 +373,28 @@ def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=No
 
     out = pathlib.Path(out_dir)
     history = RunHistory(out / HISTORY_FILE, start_epoch)
-    callbacks = [StopOnDivergence(divergence_hint), backup_callback(out)]
+    callbacks = [DiskSpaceCheck(out), StopOnDivergence(divergence_hint), backup_callback(out)]
     if learning_rate is not None:
         callbacks.append(SetLearningRate(learning_rate))
     callbacks += [history, keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch")]
     if best_checkpoint:
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            str(out / "checkpoints" / "best.weights.h5"), monitor="val_loss",
-            save_best_only=True, save_weights_only=True))
+        callbacks.append(BestWeights(out / "checkpoints" / "best.weights.h5"))
     return callbacks, history
 
 
 def save_trained_model(directory, model, metrics):
-    """Writes `model.keras` (atomically) and `metrics.json` into a run directory."""
+    """Writes `model.keras` and `metrics.json` into a run directory, each whole or not at all.
+
+    Raises:
+        FileError: A write failed (full disk, read-only folder); no half file is left.
+    """
     directory = pathlib.Path(directory)
-    tmp = directory / ("tmp-" + MODEL_FILE)
-    model.save(tmp)
-    os.replace(tmp, directory / MODEL_FILE)
-    write_json_atomic(directory / METRICS_FILE, metrics)
+    hint = ("free disk space or make the folder writable, then run again with --resume and more "
+            "--steps or --epochs (the backup holds the trained weights)")
+    data = model_bytes(model)
+    check_free_space(directory, 2 * len(data), MODEL_FILE, hint)
+    write_bytes_atomic(directory / MODEL_FILE, data, hint)
+    write_json_atomic(directory / METRICS_FILE, metrics, hint)
 
 
 def load_trained_model(directory, kind, resume_hint):
@@ -160,9 +418,17 @@ def load_trained_model(directory, kind, resume_hint):
     if not (directory / MODEL_FILE).is_file():
         raise InputError(f"{directory} has no {MODEL_FILE}: training has not finished; "
                          f"finish it with {resume_hint}")
+    metrics = directory / METRICS_FILE
+    if metrics.exists():
+        fix = "restore it, or delete it (it holds only the run's results)"
+        if not isinstance(read_json_file(metrics, fix), dict):
+            raise damaged(metrics, "not a JSON object", fix)
     try:
         model = keras.saving.load_model(directory / MODEL_FILE)
     except Exception as e:  # Keras raises many types for a damaged zip or config
-        raise InputError(f"cannot load {directory / MODEL_FILE} ({type(e).__name__}); "
-                         "the file is damaged or from an incompatible Keras") from None
+        raise FileError(f"cannot load {directory / MODEL_FILE} ({type(e).__name__}); "
+                          "the file is damaged or from an incompatible Keras: retrain or restore "
+                          "it") from None
+    if not isinstance(model, keras.Model):
+        raise damaged(directory / MODEL_FILE, f"it holds a {type(model).__name__}, not a model")
     return model, config

@@ -291,6 +291,9 @@ def test_export_options_are_checked(export, tmp_path):
         write_version.export_model(run, tmp_path, "m", max_length=0)
     with pytest.raises(InputError, match="max_beam_width must be an integer >= 1"):
         write_version.export_model(run, tmp_path, "m", max_beam_width=0)
+    for formats in (("gif",), ("png", "webp"), ()):
+        with pytest.raises(InputError, match="image_formats must be one or more of jpeg,png,bmp"):
+            write_version.export_model(run, tmp_path, "m", image_formats=formats)
     with pytest.raises(InputError, match="prime does not apply to captioner"):
         verification.verify_version(export[1], prime="a")
     assert not (tmp_path / "m").exists()  # a failed export leaves no model folder

@@ -106,7 +106,7 @@ def test_script_refuses_what_it_cannot_export_in_one_line(run, tmp_path, capsys,
     (tmp_path / "future").mkdir()
     (tmp_path / "future" / "config.json").write_text(json.dumps({"format": "kerasrnn.diffusion"}))
     (tmp_path / "unfinished").mkdir()
-    run_dir.write_run_config(tmp_path / "unfinished", "stn_classifier", MODEL, {})
+    (tmp_path / "unfinished" / "config.json").write_text((run / "config.json").read_text())  # no model
     cases = [
         (["--model", str(tmp_path / "missing")], "is not a kerasrnn model directory"),
         (["--model", str(tmp_path / "empty")], "is not a kerasrnn model directory"),
@@ -115,11 +115,14 @@ def test_script_refuses_what_it_cannot_export_in_one_line(run, tmp_path, capsys,
         (["--model", str(tmp_path / "unfinished")], "training has not finished"),
         (["--model", str(run), "--version", "0"], "--version must be an integer >= 1"),
         (["--model", str(run), "--max-length", "50"], "--max-length does not apply to stn_classifier"),
+        (["--model", str(run), "--max-beam-width", "3"], "--max-beam-width does not apply to stn_classifier"),
+        (["--model", str(run), "--max-rows", "0"], "--max-rows must be an integer >= 1, got 0"),
+        (["--model", str(run), "--max-rows", "-5"], "--max-rows must be an integer >= 1, got -5"),
     ]
     for args, message in cases:
         assert export([*args, "--name", "m", "--base", base]) == 2, args
         assert message in one_line_error(capsys)
-    for name in ("../up", "", ".hidden", "a/b"):
+    for name in ("../up", "", ".hidden", "a/b", "digits\n", "digits\nx", "d i", "ü"):
         assert export(["--model", str(run), "--name", name, "--base", base]) == 2
         assert "--name" in one_line_error(capsys)
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").rglob("saved_model.pb"))

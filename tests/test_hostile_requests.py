@@ -207,6 +207,13 @@ def test_the_warmup_requests_are_answered(exported, tmp_path):
 
 # -- the ONNX drivers --------------------------------------------------------------------------
 
+def test_the_accepted_image_formats_are_the_decoders():
+    from kerasrnn.data.image_files import UNTRUSTED_FORMATS
+    from kerasrnn.export.request_limits import IMAGE_FORMATS
+
+    assert IMAGE_FORMATS == UNTRUSTED_FORMATS == CaptionerLimits().image_formats
+
+
 def test_char_onnx_driver_keeps_the_limits(exported):
     gen = CharGenerator(exported["char"] / "onnx")
     assert gen.limits == CHAR

@@ -83,7 +83,12 @@ def main(argv=None):
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    plot_attention(image, rows, out, row_labels=labels)
+    try:
+        plot_attention(image, rows, out, row_labels=labels)
+    except OSError as e:
+        print(f"error: cannot write {out} ({e.strerror or type(e).__name__}); free disk space or "
+              "choose another --out", file=sys.stderr)
+        return 2
     print(f"attention figure: {out}")
     return 0
 

@@ -57,7 +57,12 @@ def main(argv=None):
     names.append("saliency")
     cmaps = ["gray"] * (len(rows) - 1) + ["inferno"]
     titles = [f"{t} -> {p}" for t, p in zip(labels, predicted)]
-    plot_image_rows(rows, args.out, titles=titles, row_labels=names, cmaps=cmaps)
+    try:
+        plot_image_rows(rows, args.out, titles=titles, row_labels=names, cmaps=cmaps)
+    except OSError as e:
+        print(f"error: cannot write {args.out} ({e.strerror or type(e).__name__}); free disk space "
+              "or choose another --out", file=sys.stderr)
+        return 2
     print(f"wrote {args.out} ({np.mean(predicted == labels):.0%} of these {args.count} right)")
     return 0
 

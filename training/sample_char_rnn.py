@@ -42,7 +42,10 @@ def main(argv=None):
         text = generate(step_model, vocab, args.prime, args.length, args.temperature,
                         args.top_k, args.seed)
     except InputError as e:
-        print(f"error: {in_flag_terms(str(e), flags)}", file=sys.stderr)
+        from kerasrnn.files import FileError
+
+        print(f"error: {e if isinstance(e, FileError) else in_flag_terms(str(e), flags)}",
+              file=sys.stderr)
         return 2
     sys.stdout.write(args.prime + text + "\n")
     return 0

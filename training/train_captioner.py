@@ -83,6 +83,7 @@ FLAGS_RENAMED = {"learning_rate": "--lr", "beam_width": "--beam"}
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.errors import InputError
+    from kerasrnn.files import FileError, disk_error
     from kerasrnn.train.captioner import CaptionerConfig, train_captioner
     from kerasrnn.cli import flags_of, in_flag_terms
     from kerasrnn.train.checks import time_limit_seconds
@@ -102,11 +103,19 @@ def main(argv=None):
         m = train_captioner(config, args.out, resume=args.resume, max_seconds=max_seconds,
                             allow_large=args.allow_large)
     except InputError as e:
-        print(f"error: {in_flag_terms(str(e), flags_of(CaptionerConfig, FLAGS_RENAMED))}", file=sys.stderr)
+        message = str(e) if isinstance(e, FileError) else in_flag_terms(
+            str(e), flags_of(CaptionerConfig, FLAGS_RENAMED))
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)
         return 130
+    except Exception as e:  # a write that failed inside Keras or TensorFlow (full disk, ...)
+        problem = disk_error(e)
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     for sample in m["samples"][:3]:
         print(f"  {sample['caption']!r}   (reference: {sample['references'][0]!r})")
     def bleu(prefix):

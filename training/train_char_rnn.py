@@ -116,6 +116,7 @@ def load_training_text(args):
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.errors import InputError
+    from kerasrnn.files import FileError, disk_error
     from kerasrnn.train.char_rnn import CharRNNConfig, train_char_rnn
     from kerasrnn.cli import flags_of, in_flag_terms
     from kerasrnn.train.checks import time_limit_seconds
@@ -136,12 +137,19 @@ def main(argv=None):
         metrics = train_char_rnn(config, text, args.out, resume=args.resume, on_sample=show,
                                  max_seconds=max_seconds, allow_large=args.allow_large)
     except InputError as e:
-        message = in_flag_terms(str(e), flags_of(CharRNNConfig, FLAGS_RENAMED))
+        message = str(e) if isinstance(e, FileError) else in_flag_terms(
+            str(e), flags_of(CharRNNConfig, FLAGS_RENAMED))
         print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)
         return 130
+    except Exception as e:  # a write that failed inside Keras or TensorFlow (full disk, ...)
+        problem = disk_error(e)
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     val = f"val {metrics['val_loss']:.4f} nats/char ({metrics['val_bpc']:.3f} bits/char), " if metrics["val_loss"] else ""
     print(f"done: {metrics['steps']} steps, train {metrics['train_loss']:.4f} nats/char, {val}"
           f"{metrics['chars_per_second']:,.0f} chars/s; model in {args.out}")

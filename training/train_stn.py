@@ -30,8 +30,8 @@ def parse_args(argv=None):
     p.add_argument("--dropout", type=float,
                    help="dropout on the classifier's flattened features, in [0, 1) (default 0)")
     p.add_argument("--loc-lr-mult", type=float, dest="loc_lr_multiplier",
-                   help="learning-rate multiplier of the transformer's localisation net (default 1; the "
-                        "paper lowers it for SGD, but with Adam 0.1 measured worse: RTS 2.60%% vs 1.40%%)")
+                   help="learning-rate multiplier of the transformer's localisation net (default 1; "
+                        "docs/experiments.md compares 0.1, the paper's choice for SGD)")
     p.add_argument("--train-size", type=int, help="train on only the first N images (quick runs)")
     p.add_argument("--val-size", type=int, help="training images held out for validation (default 5000)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -54,6 +54,7 @@ def main(argv=None):
     from kerasrnn.data.mnist import load_mnist
     from kerasrnn.errors import InputError
     from kerasrnn.cli import flags_of, in_flag_terms
+    from kerasrnn.files import FileError, disk_error
     from kerasrnn.train.checks import time_limit_seconds
     from kerasrnn.train.stn import STNConfig, train_stn
 
@@ -69,11 +70,19 @@ def main(argv=None):
         metrics = train_stn(config, data, args.out, resume=args.resume, max_seconds=max_seconds,
                             allow_large=args.allow_large)
     except InputError as e:
-        print(f"error: {in_flag_terms(str(e), flags_of(STNConfig, FLAGS_RENAMED))}", file=sys.stderr)
+        message = str(e) if isinstance(e, FileError) else in_flag_terms(
+            str(e), flags_of(STNConfig, FLAGS_RENAMED))
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)
         return 130
+    except Exception as e:  # a write that failed inside Keras or TensorFlow (full disk, ...)
+        problem = disk_error(e)
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     print(f"done: {metrics['epochs']} epochs, test error {metrics['test_error_pct']:.2f}%, "
           f"{metrics['images_per_second']:,.0f} images/s; model in {args.out}")
     return 0

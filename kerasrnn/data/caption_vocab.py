@@ -88,15 +88,42 @@ class CaptionVocabulary:
         return " ".join(words)
 
     def save(self, directory):
-        """Writes `vocab.json` (the word list) into `directory`."""
+        """Writes `vocab.json` (the word list) into `directory`, whole or not at all."""
+        from kerasrnn.files import AGAIN_HINT, write_text_atomic
+
         path = pathlib.Path(directory) / self.FILENAME
-        path.write_text(json.dumps({"special": list(SPECIAL_TOKENS), "words": self.words}))
+        write_text_atomic(path, json.dumps({"special": list(SPECIAL_TOKENS), "words": self.words}),
+                          AGAIN_HINT)
         return path
 
     @classmethod
     def load(cls, directory):
-        """Reads the `vocab.json` that `save` wrote."""
-        data = json.loads((pathlib.Path(directory) / cls.FILENAME).read_text())
+        """Reads the `vocab.json` that `save` wrote.
+
+        Raises:
+            InputError: The file is missing or damaged (not JSON, other special tokens, a word
+                that is not a non-empty string without spaces, a word twice); the message
+                names it.
+        """
+        from kerasrnn.files import damaged, read_json_file, type_name
+
+        path = pathlib.Path(directory) / cls.FILENAME
+        data = read_json_file(path)
+        if not isinstance(data, dict):
+            raise damaged(path, f"the file is {type_name(data)}, not an object")
         if data.get("special") != list(SPECIAL_TOKENS):
-            raise ValueError(f"{directory}/{cls.FILENAME} has other special tokens: {data.get('special')}")
-        return cls(data["words"])
+            raise damaged(path, f"special is {data.get('special')!r}, not {list(SPECIAL_TOKENS)!r}")
+        words = data.get("words")
+        if not isinstance(words, list):
+            raise damaged(path, "no words list" if words is None else
+                          f"words is {type_name(words)}, not a list")
+        seen = set()
+        for word in words:
+            if not isinstance(word, str) or not word or word != word.strip() or len(word.split()) != 1:
+                raise damaged(path, f"word {word!r} is not a non-empty string without spaces")
+            if word in SPECIAL_TOKENS:
+                raise damaged(path, f"word {word!r} is a special token")
+            if word in seen:
+                raise damaged(path, f"duplicate word {word!r}")
+            seen.add(word)
+        return cls(words)

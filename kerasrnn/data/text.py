@@ -107,15 +107,41 @@ class Vocabulary:
         return "".join(self.chars[int(i)] for i in ids)
 
     def save(self, directory):
-        """Writes `vocab.json` (the character list) into `directory`."""
+        """Writes `vocab.json` (the character list) into `directory`, whole or not at all."""
+        from kerasrnn.files import AGAIN_HINT, write_text_atomic
+
         path = pathlib.Path(directory) / self.FILENAME
-        path.write_text(json.dumps({"chars": self.chars}, ensure_ascii=True))
+        write_text_atomic(path, json.dumps({"chars": self.chars}, ensure_ascii=True), AGAIN_HINT)
         return path
 
     @classmethod
     def load(cls, directory):
-        """Reads the `vocab.json` that `save` wrote in `directory`."""
-        return cls(json.loads((pathlib.Path(directory) / cls.FILENAME).read_text())["chars"])
+        """Reads the `vocab.json` that `save` wrote in `directory`.
+
+        Raises:
+            InputError: The file is missing or damaged (not JSON, no `chars` list, an entry that
+                is not one character, a character twice); the message names it.
+        """
+        from kerasrnn.files import damaged, read_json_file, type_name
+
+        path = pathlib.Path(directory) / cls.FILENAME
+        data = read_json_file(path)
+        if not isinstance(data, dict):
+            raise damaged(path, f"the file is {type_name(data)}, not an object")
+        chars = data.get("chars")
+        if not isinstance(chars, list):
+            raise damaged(path, "no chars list" if chars is None else
+                          f"chars is {type_name(chars)}, not a list")
+        if not chars:
+            raise damaged(path, "chars is empty")
+        seen = set()
+        for c in chars:
+            if not isinstance(c, str) or len(c) != 1:
+                raise damaged(path, f"entry {c!r} is not a single character")
+            if c in seen:
+                raise damaged(path, f"duplicate character {c!r}")
+            seen.add(c)
+        return cls(chars)
 
 
 def split_ids(ids, val_fraction):

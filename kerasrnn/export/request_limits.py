@@ -92,6 +92,11 @@ class CharLimits(RequestLimits):
     max_step_tokens: int = 8_192
 
 
+# The formats `kerasrnn.data.image_files.decode_untrusted` reads (that module needs TensorFlow,
+# this one must not; tests/test_hostile_requests.py keeps the two equal).
+IMAGE_FORMATS = ("jpeg", "png", "bmp")
+
+
 @dataclasses.dataclass(frozen=True)
 class CaptionerLimits(RequestLimits):
     """The captioner's signatures (and `CaptionerONNX`).
@@ -108,8 +113,15 @@ class CaptionerLimits(RequestLimits):
     max_rows: int = 32
     max_image_bytes: int = 8 * 2**20
     max_image_pixels: int = 4096 * 4096
-    image_formats: tuple = ("jpeg", "png", "bmp")
+    image_formats: tuple = IMAGE_FORMATS
     max_beam_width: int = 10
+
+    def __post_init__(self):
+        super().__post_init__()
+        formats = self.image_formats
+        if not isinstance(formats, tuple) or not formats or not set(formats) <= set(IMAGE_FORMATS):
+            raise InputError(f"image_formats must be one or more of {','.join(IMAGE_FORMATS)}, "
+                             f"got {','.join(map(str, formats)) if isinstance(formats, tuple) else formats!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,6 +24,7 @@ from kerasrnn.errors import InputError
 from kerasrnn.export.kinds import kind_module, run_kind, split_options
 from kerasrnn.export.version_dir import (CARD_FILE, CARD_FORMAT, CARD_FORMAT_VERSION, EXTRA_DIR,
                                           WARMUP_FILE, next_version)
+from kerasrnn.files import write_json_atomic
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # matched whole (fullmatch)
 
@@ -189,7 +190,7 @@ def export_model(model_run_dir, base, name, version=None, **options):
             "limits": limits.as_dict(),
             **result["card"],
         }
-        run_dir.write_json_atomic(extra / CARD_FILE, card)
+        write_json_atomic(extra / CARD_FILE, card)
         if (model_dir / str(version)).exists():  # another exporter got there first
             raise InputError(f"{model_dir / str(version)} appeared while exporting; not overwritten")
         os.rename(staging, model_dir / str(version))

@@ -9,6 +9,7 @@ import pathlib
 from kerasrnn import run_dir
 from kerasrnn.data.text import Vocabulary
 from kerasrnn.errors import InputError
+from kerasrnn.files import FileError
 from kerasrnn.models.char_rnn import build_char_rnn
 
 KIND = "char_rnn"
@@ -60,11 +61,11 @@ def load_char_model(directory, with_state=False):
     vocab = Vocabulary.load(directory)
     outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
     if outputs != len(vocab):
-        raise run_dir.RunDirError(f"{directory}: {run_dir.MODEL_FILE} has {outputs} outputs but "
+        raise FileError(f"{directory}: {run_dir.MODEL_FILE} has {outputs} outputs but "
                                   f"{Vocabulary.FILENAME} has {len(vocab)} characters; one of "
                                   "them is damaged: retrain or restore the files")
     if config["model"]["vocab_size"] != len(vocab):
-        raise run_dir.RunDirError(
+        raise FileError(
             f"{directory / run_dir.CONFIG_FILE} says the vocabulary has "
             f"{config['model']['vocab_size']} characters but {Vocabulary.FILENAME} has "
             f"{len(vocab)}; one of them is damaged: retrain or restore the files")
@@ -72,7 +73,7 @@ def load_char_model(directory, with_state=False):
         try:
             model = inference_model(config["model"], weights_from=model, with_state=True)
         except Exception as e:  # the settings cannot build the model, or its weights differ
-            raise run_dir.RunDirError(
+            raise FileError(
                 f"{directory / run_dir.CONFIG_FILE}: its model settings do not match "
                 f"{run_dir.MODEL_FILE} ({type(e).__name__}); one of them is damaged: retrain or "
                 "restore the files") from None

@@ -26,8 +26,9 @@ from kerasrnn.data.captions import (
 )
 from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
+from kerasrnn.files import FileError, damaged
 from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
-from kerasrnn.models.beam_search import LENGTH_PENALTY
+from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
 from kerasrnn.models.captioner import (
     POOLINGS,
     applications_encoder,
@@ -248,12 +249,6 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     if saved is not None:
         training = dict(saved["training"])
         given = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-        for settings in (training, given):  # runs saved before "centroid" hold a bool
-            if "coordinates" in settings:
-                try:
-                    settings["coordinates"] = coordinates_option(settings["coordinates"])
-                except ValueError as e:
-                    raise InputError(str(e)) from None
         config = checks.resumed_settings(CaptionerConfig, training, given, RESUMABLE)
     config.validate(allow_large=allow_large)
     keras.utils.set_random_seed(config.seed)
@@ -431,7 +426,31 @@ def evaluate_run(directory, beam_width=None, length_penalty=LENGTH_PENALTY, spli
 
 
 def load_captioner(directory):
-    """Loads a finished captioning run: `(model, vocab, config dict)`."""
+    """Loads a finished captioning run: `(model, vocab, config dict)`.
+
+    Raises:
+        InputError: Missing, unfinished or damaged files, each named in the message.
+    """
     model, config = run_dir.load_trained_model(
         directory, KIND, f"python training/train_captioner.py --out {directory} --resume")
-    return model, CaptionVocabulary.load(directory), config
+    vocab = CaptionVocabulary.load(directory)
+    directory = pathlib.Path(directory)
+    config_path = directory / run_dir.CONFIG_FILE
+    if config["model"]["vocab_size"] != len(vocab):
+        raise FileError(
+            f"{config_path} says the vocabulary has {config['model']['vocab_size']} entries but "
+            f"{CaptionVocabulary.FILENAME} has {len(vocab)}; one of them is damaged: retrain or "
+            "restore the files")
+    shapes = model.output_shape if isinstance(model.output_shape, list) else [model.output_shape]
+    if not shapes or not isinstance(shapes[0], tuple) or shapes[0][-1] != len(vocab):
+        raise FileError(
+            f"{directory / run_dir.MODEL_FILE} does not predict the {len(vocab)} words of "
+            f"{CaptionVocabulary.FILENAME}; one of them is damaged: retrain or restore the files")
+    training = config["training"]
+    try:
+        CaptionerConfig(**training).validate(len(vocab), allow_large=True)
+    except InputError as e:
+        raise damaged(config_path, f"training: {e}") from None
+    except Exception as e:  # noqa: BLE001 - a value no check foresaw
+        raise damaged(config_path, f"training: {type(e).__name__}") from None
+    return model, vocab, config

@@ -15,6 +15,7 @@ import keras
 from kerasrnn import run_dir
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
+from kerasrnn.files import damaged
 from kerasrnn.models.stn_classifier import MODELS, TRANSFORMER_NAME, build_stn_classifier
 from kerasrnn.train import checks
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput
@@ -200,5 +201,14 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
 
 
 def load_stn_model(directory):
-    """Loads a trained STN run directory. Returns `(model, config)`."""
-    return run_dir.load_trained_model(directory, KIND, "train_stn.py --out DIR --resume")
+    """Loads a trained STN run directory. Returns `(model, config)`.
+
+    Raises:
+        InputError: Missing, unfinished or damaged files, each named in the message.
+    """
+    model, config = run_dir.load_trained_model(directory, KIND, "train_stn.py --out DIR --resume")
+    if config["training"]["distortion"] not in mnist.DISTORTIONS:
+        raise damaged(pathlib.Path(directory) / run_dir.CONFIG_FILE,
+                              f"training.distortion {config['training']['distortion']!r} is none "
+                              f"of {', '.join(mnist.DISTORTIONS)}")
+    return model, config
