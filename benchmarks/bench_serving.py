@@ -69,10 +69,10 @@ def untrained_runs(root, kinds, quick):
     from kerasrnn import run_dir
     from kerasrnn.data.caption_vocab import CaptionVocabulary
     from kerasrnn.data.text import Vocabulary
-    from kerasrnn.models import char_model_dir
     from kerasrnn.models.char_rnn import build_char_rnn
     from kerasrnn.models.stn_classifier import build_stn_classifier
-    from kerasrnn.train.captioner import KIND as CAPTIONER, CaptionerConfig
+    from kerasrnn.train.captioner import CaptionerConfig
+    from kerasrnn.trained_runs import CAPTIONER, write_char_run_config
     from kerasrnn.train.char_rnn import PRESETS, CharRNNConfig
     from kerasrnn.train.stn import STNConfig
 
@@ -85,7 +85,7 @@ def untrained_runs(root, kinds, quick):
             config = CharRNNConfig(**{**PRESETS["demo"], **(dict(num_layers=1, hidden_size=32, embedding_dim=8)
                                                              if quick else {})})
             model_config = config.model_config(len(chars))
-            char_model_dir.write_run_config(directory, model_config, dataclasses.asdict(config), Vocabulary(chars))
+            write_char_run_config(directory, model_config, dataclasses.asdict(config), Vocabulary(chars))
             model = build_char_rnn(**model_config)
             about = f"{config.num_layers}-layer {config.cell.upper()}-{config.hidden_size}, {len(chars)} characters"
         elif kind == "stn":

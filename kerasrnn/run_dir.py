@@ -118,9 +118,15 @@ def _json_types(annotation):
     return tuple(types)
 
 
+def training_config_class(kind):
+    """A kind's training config dataclass (`CharRNNConfig`, ...), read by name: the settings a
+    run's `config.json` holds are defined by the training code, a floor above this one."""
+    return _class(_KINDS[kind]["training"])
+
+
 def training_schema(kind):
     """`{field: JSON types}` of a kind's training config dataclass."""
-    config_class = _class(_KINDS[kind]["training"])
+    config_class = training_config_class(kind)
     hints = typing.get_type_hints(config_class)
     schema = {}
     for name in (f.name for f in dataclasses.fields(config_class)):
@@ -353,33 +359,6 @@ class DiskSpaceCheck(keras.callbacks.Callback):
 def backup_callback(out_dir):
     """`BackupAndRestore` into `out_dir/backup`, kept after training so a run can be extended."""
     return RunBackup(str(pathlib.Path(out_dir) / BACKUP_DIR), delete_checkpoint=False)
-
-
-def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=None,
-                  divergence_hint="lower learning_rate"):
-    """The callbacks every training run uses, writing into the run directory's layout.
-
-    `DiskSpaceCheck` and `StopOnDivergence` (first, so a diverged epoch is never backed up and a
-    full disk stops training before it breaks a file), `BackupAndRestore` (`backup/`), then with
-    `learning_rate` a `SetLearningRate` (after the restore, so a resumed run trains at its new
-    rate), `RunHistory` (`history.json`, cut back to `start_epoch`), `TensorBoard` (`logs/`) and,
-    with `best_checkpoint`, the weights of the lowest `val_loss` (`checkpoints/best.weights.h5`).
-
-    Returns:
-        `(callbacks, run_history)`: the list for `fit`, and the `RunHistory` whose `history` is
-        the whole run's.
-    """
-    from kerasrnn.train.callbacks import RunHistory, SetLearningRate, StopOnDivergence
-
-    out = pathlib.Path(out_dir)
-    history = RunHistory(out / HISTORY_FILE, start_epoch)
-    callbacks = [DiskSpaceCheck(out), StopOnDivergence(divergence_hint), backup_callback(out)]
-    if learning_rate is not None:
-        callbacks.append(SetLearningRate(learning_rate))
-    callbacks += [history, keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch")]
-    if best_checkpoint:
-        callbacks.append(BestWeights(out / "checkpoints" / "best.weights.h5"))
-    return callbacks, history
 
 
 def save_trained_model(directory, model, metrics):

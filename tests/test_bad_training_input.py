@@ -13,11 +13,11 @@ import pytest
 from kerasrnn import run_dir
 from kerasrnn.data.text import Vocabulary
 from kerasrnn.errors import InputError
-from kerasrnn.models import char_model_dir
 from kerasrnn.train.callbacks import StopOnDivergence
-from kerasrnn.train.captioner import KIND as CAPTIONER, CaptionerConfig
+from kerasrnn.train.captioner import CaptionerConfig
 from kerasrnn.train.char_rnn import CharRNNConfig, train_char_rnn
-from kerasrnn.train.stn import KIND as STN, STNConfig
+from kerasrnn.train.stn import STNConfig
+from kerasrnn.trained_runs import CAPTIONER, STN_CLASSIFIER as STN, write_char_run_config
 from test_train_stn import fake_mnist
 
 TINY_CHAR = ["--cell", "gru", "--layers", "1", "--hidden", "32", "--embedding", "16",
@@ -167,7 +167,7 @@ def _char_run(directory, **changes):
     config = dataclasses.replace(CHAR_CONFIG, **changes)
     vocab = Vocabulary.from_text("def return self.x = (a, b):\n    if else")
     directory.mkdir()
-    char_model_dir.write_run_config(directory, config.model_config(len(vocab)),
+    write_char_run_config(directory, config.model_config(len(vocab)),
                                     dataclasses.asdict(config), vocab)
 
 

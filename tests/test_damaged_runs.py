@@ -201,8 +201,7 @@ def test_exporting_a_damaged_char_run(char_run, tmp_path, capsys, script):
 
 @pytest.mark.parametrize("kind", ["stn", "captioner"])
 def test_loading_a_damaged_stn_or_captioner_run(kind, tmp_path):
-    from kerasrnn.train.captioner import load_captioner
-    from kerasrnn.train.stn import load_stn_model
+    from kerasrnn.trained_runs import load_captioner, load_stn_model
 
     run = tmp_path / "run"
     if kind == "stn":

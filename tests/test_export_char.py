@@ -22,7 +22,7 @@ from kerasrnn.export.char import onnx_driver as driver  # noqa: E402
 from kerasrnn.export.char.signatures import CharServing, counter_uniform  # noqa: E402
 from kerasrnn.export.request_limits import CharLimits  # noqa: E402
 from kerasrnn.models import sampling  # noqa: E402
-from kerasrnn.models.char_model_dir import load_char_model  # noqa: E402
+from kerasrnn.trained_runs import load_char_model  # noqa: E402
 from kerasrnn.models.char_rnn import build_char_rnn, zero_states  # noqa: E402
 from kerasrnn.train.char_rnn import CharRNNConfig, train_char_rnn  # noqa: E402
 

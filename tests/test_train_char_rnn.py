@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kerasrnn.errors import InputError
-from kerasrnn.models.char_model_dir import load_char_model
+from kerasrnn.trained_runs import load_char_model
 from kerasrnn.train.char_rnn import CharRNNConfig, train_char_rnn
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -7,10 +7,10 @@ import dataclasses
 from kerasrnn import run_dir
 from kerasrnn.data.caption_vocab import CaptionVocabulary
 from kerasrnn.data.text import Vocabulary
-from kerasrnn.models import char_model_dir
 from kerasrnn.models.char_rnn import build_char_rnn
 from kerasrnn.models.stn_classifier import build_stn_classifier
-from kerasrnn.train.captioner import KIND as CAPTIONER, CaptionerConfig
+from kerasrnn.train.captioner import CaptionerConfig
+from kerasrnn.trained_runs import CAPTIONER, write_char_run_config
 
 
 def char_run(directory):
@@ -18,7 +18,7 @@ def char_run(directory):
     config = dict(vocab_size=len(vocab), cell="lstm", num_layers=1, hidden_size=8, dropout=0.0,
                   embedding_dim=4)
     directory.mkdir()
-    char_model_dir.write_run_config(directory, config, {"sample_prime": "def "}, vocab)
+    write_char_run_config(directory, config, {"sample_prime": "def "}, vocab)
     run_dir.save_trained_model(directory, build_char_rnn(**config), {"epochs": 0})
 
 

@@ -56,7 +56,8 @@ def main(argv=None):
             raise InputError(f"--out {out} exists; choose another file name")
         if not out.parent.is_dir():
             raise InputError(f"--out {out}: folder {out.parent} does not exist")
-        from kerasrnn.train.captioner import caption_images, example_images, load_captioner, test_example
+        from kerasrnn.train.captioner import caption_images, example_images, test_split_example
+        from kerasrnn.trained_runs import load_captioner
         from kerasrnn.viz import plot_attention
 
         rows, labels, image = [], [], None
@@ -69,7 +70,7 @@ def main(argv=None):
 
                     image = read_image(args.image, training["image_size"], max_image_pixels=args.max_image_pixels)
                 else:
-                    image = example_images([test_example(training, args.scene)], training["image_size"])[0]
+                    image = example_images([test_split_example(training, args.scene)], training["image_size"])[0]
             elif image.shape[0] != training["image_size"]:
                 raise InputError(f"{directory} reads {training['image_size']}-pixel images, the first "
                                  f"--model {image.shape[0]}; compare models of one image size")

@@ -43,7 +43,7 @@ def main(argv=None):
     from kerasrnn.data.text import Vocabulary, read_text_file
     from kerasrnn.errors import InputError
     from kerasrnn.gradient_flow import fresh_step_model, state_gradient_norms
-    from kerasrnn.models.char_model_dir import load_char_model
+    from kerasrnn.trained_runs import load_char_model
     from kerasrnn.viz import plot_gradient_norms
 
     try:

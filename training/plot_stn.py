@@ -30,7 +30,8 @@ def main(argv=None):
     from kerasrnn.data.mnist import distorted_mnist_dataset, load_mnist
     from kerasrnn.errors import InputError
     from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, rectifier
-    from kerasrnn.train.stn import TEST_SEED, load_stn_model
+    from kerasrnn.train.stn import TEST_SEED
+    from kerasrnn.trained_runs import load_stn_model
     from kerasrnn.viz import plot_image_rows, saliency_maps
 
     try:

@@ -30,7 +30,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.errors import InputError
-    from kerasrnn.models.char_model_dir import load_char_model
+    from kerasrnn.trained_runs import load_char_model
     from kerasrnn.models.sampling import check_arguments, generate
     from kerasrnn.cli import in_flag_terms
 

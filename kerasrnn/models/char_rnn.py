@@ -142,3 +142,17 @@ def set_min_char_rnn_params(model, params):
     cell.bias.assign(params["bh"][:, 0])
     logits.kernel.assign(params["Why"].T)
     logits.bias.assign(params["by"][:, 0])
+
+
+def inference_model(model_config, weights_from=None, with_state=False):
+    """Builds a stateless, any-batch, any-length copy of a char model.
+
+    Args:
+        model_config: `build_char_rnn` keyword arguments (the `model` part of `config.json`).
+        weights_from: A built char model with the same layers to copy weights from.
+        with_state: Build the step model that takes and returns states (sampling, serving).
+    """
+    model = build_char_rnn(**model_config, with_state=with_state)
+    if weights_from is not None:
+        model.set_weights(weights_from.get_weights())
+    return model

@@ -9,6 +9,7 @@ import time
 import keras
 import numpy as np
 
+from kerasrnn import run_dir
 from kerasrnn.errors import InputError
 from kerasrnn.models.char_rnn import reset_rnn_states
 
@@ -240,3 +241,28 @@ class RunHistory(keras.callbacks.Callback):
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps(self.history, indent=1) + "\n")
         os.replace(tmp, self.path)
+
+
+def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=None,
+                  divergence_hint="lower learning_rate"):
+    """The callbacks every training run uses, writing into the run directory's layout.
+
+    `DiskSpaceCheck` and `StopOnDivergence` (first, so a diverged epoch is never backed up and a
+    full disk stops training before it breaks a file), `BackupAndRestore` (`backup/`), then with
+    `learning_rate` a `SetLearningRate` (after the restore, so a resumed run trains at its new
+    rate), `RunHistory` (`history.json`, cut back to `start_epoch`), `TensorBoard` (`logs/`) and,
+    with `best_checkpoint`, the weights of the lowest `val_loss` (`checkpoints/best.weights.h5`).
+
+    Returns:
+        `(callbacks, run_history)`: the list for `fit`, and the `RunHistory` whose `history` is
+        the whole run's.
+    """
+    out = pathlib.Path(out_dir)
+    history = RunHistory(out / run_dir.HISTORY_FILE, start_epoch)
+    callbacks = [run_dir.DiskSpaceCheck(out), StopOnDivergence(divergence_hint), run_dir.backup_callback(out)]
+    if learning_rate is not None:
+        callbacks.append(SetLearningRate(learning_rate))
+    callbacks += [history, keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch")]
+    if best_checkpoint:
+        callbacks.append(run_dir.BestWeights(out / "checkpoints" / "best.weights.h5"))
+    return callbacks, history

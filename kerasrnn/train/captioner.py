@@ -26,7 +26,6 @@ from kerasrnn.data.captions import (
 )
 from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
-from kerasrnn.files import FileError, damaged
 from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
 from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
 from kerasrnn.models.captioner import (
@@ -40,9 +39,10 @@ from kerasrnn.models.captioner import (
 )
 from kerasrnn.train.attention_correctness import attention_correctness_loss
 from kerasrnn.train import checks
-from kerasrnn.train.callbacks import StopAfterSteps, Throughput
+from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
+from kerasrnn.trained_runs import CAPTIONER, load_captioner
 
-KIND = "captioner"
+KIND = CAPTIONER
 BOXED_DATASETS = ("scenes", "digits")  # the generated sets, which record every object's box
 RESUMABLE = ("epochs", "learning_rate")
 MAX_BEAM_WIDTH = 100  # as caption_image.py --beam
@@ -286,9 +286,9 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         run_dir.update_training_config(out, dataclasses.asdict(config))
     throughput = Throughput(batch)
     stopper = StopAfterSteps(None, max_seconds)
-    run_callbacks, run_history = run_dir.run_callbacks(out, start_epoch=start_epoch,
+    standard_callbacks, run_history = run_callbacks(out, start_epoch=start_epoch,
                                                        learning_rate=config.learning_rate)
-    callbacks = [*run_callbacks, stopper, throughput, *extra_callbacks]
+    callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks]
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=pairs // batch,
               validation_data=val_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
     h = run_history.history
@@ -386,7 +386,7 @@ def evaluate_captioner(model, vocab, examples, config, length_penalty=LENGTH_PEN
     return results
 
 
-def test_example(training_config, index):
+def test_split_example(training_config, index):
     """Test example `index` of the generated dataset a run was trained on (scenes, digits)."""
     config = CaptionerConfig(**training_config)
     if config.dataset not in ("scenes", "digits"):
@@ -423,34 +423,3 @@ def evaluate_run(directory, beam_width=None, length_penalty=LENGTH_PENALTY, spli
     examples = load_captions(config.dataset, split, config.data_dir, config.image_size,
                              count=config.test_count, seed=config.seed)
     return evaluate_captioner(model, vocab, examples, config, length_penalty)
-
-
-def load_captioner(directory):
-    """Loads a finished captioning run: `(model, vocab, config dict)`.
-
-    Raises:
-        InputError: Missing, unfinished or damaged files, each named in the message.
-    """
-    model, config = run_dir.load_trained_model(
-        directory, KIND, f"python training/train_captioner.py --out {directory} --resume")
-    vocab = CaptionVocabulary.load(directory)
-    directory = pathlib.Path(directory)
-    config_path = directory / run_dir.CONFIG_FILE
-    if config["model"]["vocab_size"] != len(vocab):
-        raise FileError(
-            f"{config_path} says the vocabulary has {config['model']['vocab_size']} entries but "
-            f"{CaptionVocabulary.FILENAME} has {len(vocab)}; one of them is damaged: retrain or "
-            "restore the files")
-    shapes = model.output_shape if isinstance(model.output_shape, list) else [model.output_shape]
-    if not shapes or not isinstance(shapes[0], tuple) or shapes[0][-1] != len(vocab):
-        raise FileError(
-            f"{directory / run_dir.MODEL_FILE} does not predict the {len(vocab)} words of "
-            f"{CaptionVocabulary.FILENAME}; one of them is damaged: retrain or restore the files")
-    training = config["training"]
-    try:
-        CaptionerConfig(**training).validate(len(vocab), allow_large=True)
-    except InputError as e:
-        raise damaged(config_path, f"training: {e}") from None
-    except Exception as e:  # noqa: BLE001 - a value no check foresaw
-        raise damaged(config_path, f"training: {type(e).__name__}") from None
-    return model, vocab, config

@@ -16,11 +16,12 @@ import keras
 from kerasrnn import run_dir
 from kerasrnn.data import text as text_data
 from kerasrnn.errors import InputError
-from kerasrnn.models import char_model_dir
-from kerasrnn.models.char_rnn import CELLS, build_char_rnn
+from kerasrnn.models.char_rnn import CELLS, build_char_rnn, inference_model
 from kerasrnn.models.sampling import generate
 from kerasrnn.train import checks
-from kerasrnn.train.callbacks import CarryStreamState, SampleText, StopAfterSteps, Throughput
+from kerasrnn.train.callbacks import (CarryStreamState, SampleText, StopAfterSteps, Throughput,
+                                      run_callbacks)
+from kerasrnn.trained_runs import CHAR_RNN, write_char_run_config
 
 OPTIMIZERS = ("adagrad", "adam", "rmsprop")
 GATES = {"vanilla": 1, "gru": 3, "lstm": 4}  # weight matrices per recurrent layer
@@ -212,7 +213,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
             other setting that differs is refused. To resume giving only some settings, pass a
             dict of them (e.g. `{"steps": 3000}`); the rest come from the run.
         text: The training text (`str`); its last `val_fraction` is held out.
-        out_dir: Directory to write (see `kerasrnn.models.char_model_dir`).
+        out_dir: Directory to write (see `kerasrnn.trained_runs`).
         resume: Continue the run in `out_dir` from its last backup (per-epoch).
         on_sample: `(epoch, step, text) -> None`, called with a sample after every epoch.
         max_seconds: Stop after this much wall time (checked after each execution); `None` or > 0.
@@ -229,7 +230,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         InputError: A bad setting (before anything is written), or training diverged.
     """
     checks.check_max_seconds(max_seconds)
-    saved = run_dir.prepare_run_dir(out_dir, resume, char_model_dir.KIND)
+    saved = run_dir.prepare_run_dir(out_dir, resume, CHAR_RNN)
     if saved is not None:
         config = checks.resumed_settings(CharRNNConfig, saved["training"], config, RESUMABLE,
                                          replaced_together=("steps", "epochs"))
@@ -258,11 +259,11 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     model = build_training_model(config, len(vocab))
     out.mkdir(parents=True, exist_ok=True)
     if saved is None:
-        char_model_dir.write_run_config(out, config.model_config(len(vocab)),
+        write_char_run_config(out, config.model_config(len(vocab)),
                                         dataclasses.asdict(config), vocab)
     else:
         run_dir.update_training_config(out, dataclasses.asdict(config))
-    step_model = char_model_dir.inference_model(config.model_config(len(vocab)), with_state=True)
+    step_model = inference_model(config.model_config(len(vocab)), with_state=True)
     prime = config.sample_prime if not vocab.unknown_chars(config.sample_prime) else vocab.chars[0]
 
     def make_sample(training_model):
@@ -273,10 +274,10 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     throughput = Throughput(config.batch_size * config.seq_length)
     stopper = StopAfterSteps(config.steps, max_seconds)
     lr = config.learning_rate if config.learning_rate is not None else DEFAULT_LR[config.optimizer]
-    run_callbacks, run_history = run_dir.run_callbacks(
+    standard_callbacks, run_history = run_callbacks(
         out, best_checkpoint=val_ds is not None, start_epoch=restored_epoch, learning_rate=lr,
         divergence_hint="lower learning_rate or set clip")
-    callbacks = [*run_callbacks, stopper, throughput]
+    callbacks = [*standard_callbacks, stopper, throughput]
     if config.batching == "streams":
         callbacks.insert(0, CarryStreamState(per_pass))
     if on_sample is not None:
@@ -287,7 +288,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
               validation_data=val_ds, validation_steps=val_steps or None,
               callbacks=callbacks, verbose=verbose, shuffle=False)
 
-    final = char_model_dir.inference_model(config.model_config(len(vocab)), weights_from=model)
+    final = inference_model(config.model_config(len(vocab)), weights_from=model)
     metrics = _metrics(model, final, run_history, val_ids, throughput, stopper)
     run_dir.save_trained_model(out, final, metrics)
     return metrics

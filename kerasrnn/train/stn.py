@@ -15,13 +15,13 @@ import keras
 from kerasrnn import run_dir
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
-from kerasrnn.files import damaged
 from kerasrnn.models.stn_classifier import MODELS, TRANSFORMER_NAME, build_stn_classifier
 from kerasrnn.train import checks
-from kerasrnn.train.callbacks import StopAfterSteps, Throughput
+from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
 from kerasrnn.train.lr_multiplier import with_lr_multiplier
+from kerasrnn.trained_runs import STN_CLASSIFIER
 
-KIND = "stn_classifier"
+KIND = STN_CLASSIFIER
 TEST_SEED = 2015
 OPTIMIZERS = ("adam", "sgd")
 RESUMABLE = ("epochs", "learning_rate")
@@ -170,9 +170,9 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
         run_dir.update_training_config(out, dataclasses.asdict(config))
     throughput = Throughput(batch)
     stopper = StopAfterSteps(None, max_seconds)
-    run_callbacks, run_history = run_dir.run_callbacks(out, start_epoch=start_epoch,
+    standard_callbacks, run_history = run_callbacks(out, start_epoch=start_epoch,
                                                        learning_rate=config.learning_rate)
-    callbacks = [*run_callbacks, stopper, throughput, *extra_callbacks]
+    callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks]
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
               validation_data=val_ds, validation_steps=math.ceil(len(x_val) / batch),
               callbacks=callbacks, verbose=verbose, shuffle=False)
@@ -198,17 +198,3 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
     }
     run_dir.save_trained_model(out, final, metrics)
     return metrics
-
-
-def load_stn_model(directory):
-    """Loads a trained STN run directory. Returns `(model, config)`.
-
-    Raises:
-        InputError: Missing, unfinished or damaged files, each named in the message.
-    """
-    model, config = run_dir.load_trained_model(directory, KIND, "train_stn.py --out DIR --resume")
-    if config["training"]["distortion"] not in mnist.DISTORTIONS:
-        raise damaged(pathlib.Path(directory) / run_dir.CONFIG_FILE,
-                              f"training.distortion {config['training']['distortion']!r} is none "
-                              f"of {', '.join(mnist.DISTORTIONS)}")
-    return model, config

@@ -16,7 +16,7 @@ from kerasrnn.export.captioner.signatures import CaptionerServing
 from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
 from kerasrnn.export.request_limits import LIMITS_FILE, CaptionerLimits
 from kerasrnn.export.write_version import write_saved_model
-from kerasrnn.train.captioner import load_captioner
+from kerasrnn.trained_runs import load_captioner
 
 
 @contextlib.contextmanager

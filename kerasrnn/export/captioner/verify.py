@@ -11,7 +11,7 @@ from kerasrnn.export.captioner import onnx_driver as driver
 from kerasrnn.export.captioner.export import png
 from kerasrnn.export.captioner.signatures import decode_image_bytes, words_by_id
 from kerasrnn.models.captioner import beam_search_batch, greedy_decode
-from kerasrnn.train.captioner import load_captioner
+from kerasrnn.trained_runs import load_captioner
 
 
 def verify_images(training, image_size, count, seed):

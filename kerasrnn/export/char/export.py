@@ -10,8 +10,8 @@ from kerasrnn.export.char.signatures import CharServing
 from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
 from kerasrnn.export.request_limits import LIMITS_FILE, CharLimits
 from kerasrnn.export.write_version import write_saved_model
-from kerasrnn.models.char_model_dir import inference_model, load_char_model
-from kerasrnn.models.char_rnn import zero_states
+from kerasrnn.models.char_rnn import inference_model, zero_states
+from kerasrnn.trained_runs import load_char_model
 
 
 def export(run_dir, staging_dir, limits=CharLimits()):

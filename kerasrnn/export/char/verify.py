@@ -9,8 +9,8 @@ from kerasrnn.export import verification
 from kerasrnn.export.version_dir import ONNX_DIR, load_saved_model
 from kerasrnn.export.char import onnx_driver as driver
 from kerasrnn.models import sampling
-from kerasrnn.models.char_model_dir import load_char_model
 from kerasrnn.models.char_rnn import zero_states
+from kerasrnn.trained_runs import load_char_model
 
 
 def default_prime(chars, training):

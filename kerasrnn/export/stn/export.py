@@ -8,7 +8,7 @@ from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
 from kerasrnn.export.request_limits import STNLimits
 from kerasrnn.export.stn.signatures import CLASSIFIER_FILE, RECTIFIER_FILE, STNServing, with_probabilities
 from kerasrnn.export.write_version import write_saved_model
-from kerasrnn.train.stn import load_stn_model
+from kerasrnn.trained_runs import load_stn_model
 
 
 def export(run_dir, staging_dir, limits=STNLimits()):

@@ -10,7 +10,7 @@ from kerasrnn.export.version_dir import ONNX_DIR, load_saved_model
 from kerasrnn.export.onnx import onnx_outputs
 from kerasrnn.export.stn.signatures import CLASSIFIER_FILE, RECTIFIER_FILE, has_transformer
 from kerasrnn.models.stn_classifier import rectifier
-from kerasrnn.train.stn import load_stn_model
+from kerasrnn.trained_runs import load_stn_model
 
 
 def verify(version_dir, card, run_dir, batch_size=8, seed=0):
