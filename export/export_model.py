@@ -74,17 +74,18 @@ OPTIONS = ("max_rows", "max_length", "max_prime_length", "max_request_chars", "m
 
 def main(argv=None):
     args = parse_args(argv)
-    from kerasrnn.cli import format_limits, in_flag_terms
-    from kerasrnn.errors import InputError
+    from kerasrnn.cli import run
+
+    return run(lambda: export(args), OPTIONS)
+
+
+def export(args):
+    from kerasrnn.cli import format_limits
     from kerasrnn.export.version_dir import read_model_card
     from kerasrnn.export.write_version import export_model
 
     options = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
-    try:
-        path = export_model(args.model, args.base, args.name, args.version, **options)
-    except InputError as e:
-        print(f"error: {in_flag_terms(str(e), OPTIONS)}", file=sys.stderr)
-        return 2
+    path = export_model(args.model, args.base, args.name, args.version, **options)
     card = read_model_card(path)
     signatures = ", ".join(n for n in card["signatures"] if n != "serving_default")
     print(f"exported {card['kind']} model {args.model} as {args.name} version {card['version']}: {path}")
@@ -94,7 +95,6 @@ def main(argv=None):
     if not isinstance(card["warmup_requests"], int):
         print(f"  warm-up requests {card['warmup_requests']}")
     print(f"check it: python export/verify.py {path}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Example:
 
 Loads the Keras model from the run directory the version's model card names (or --model), the
 SavedModel and the ONNX files, runs fixed inputs through all three and prints one line per
-check. Exit status 0: all checks hold; 1: a mismatch; 2: a bad argument or directory.
+check, after the version's request limits. Exit status 0: all checks hold; 1: a mismatch; 2: a bad
+argument, directory or damaged file.
 
 Char model:
   * one `step` on fixed tokens and random states: max |delta| of logits and states <= 1e-4,
@@ -19,6 +20,9 @@ Char model:
     another text in training/sample_char_rnn.py, whose numbers come from numpy's PCG64.)
 STN classifier: logits and probabilities (<= 1e-4), predicted classes, and for the ST-CNN the
 rectified images (<= 1e-4), Keras vs SavedModel vs ONNX, on fixed random images.
+Captioner: teacher-forced logits and attention (<= 1e-4), then greedy and beam-search captions:
+the same tokens from Keras, the SavedModel (from PNG bytes and from floats) and the ONNX driver,
+and their attention maps and log-probabilities (<= 1e-4).
 """
 
 import argparse
@@ -42,19 +46,21 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from kerasrnn.cli import format_limits, in_flag_terms
+    from kerasrnn.cli import run
+
+    return run(lambda: verify(args), ["prime", "temperature", "top_k", "seed"])
+
+
+def verify(args):
+    from kerasrnn.cli import format_limits
     from kerasrnn.errors import InputError
     from kerasrnn.export.verification import verify_version
 
     options = {k: v for k, v in dict(prime=args.prime, length=args.length, temperature=args.temperature,
                                      top_k=args.top_k, seed=args.seed).items() if v is not None}
-    try:
-        if options.get("length", 1) < 1 or options.get("temperature", 1) <= 0 or options.get("top_k", 0) < 0:
-            raise InputError("--length must be >= 1, --temperature > 0 and --top-k >= 0")
-        card, checks = verify_version(args.version_dir, args.model, **options)
-    except InputError as e:
-        print(f"error: {in_flag_terms(str(e), ['prime', 'temperature', 'top_k', 'seed'])}", file=sys.stderr)
-        return 2
+    if options.get("length", 1) < 1 or options.get("temperature", 1) <= 0 or options.get("top_k", 0) < 0:
+        raise InputError("--length must be >= 1, --temperature > 0 and --top-k >= 0")
+    card, checks = verify_version(args.version_dir, args.model, **options)
     print(f"{card['name']} version {card['version']} ({card['kind']}, from {args.model or card['run_dir']}):")
     print(f"  request limits: {format_limits(card.get('limits') or {}) or 'none recorded'}")
     for check in checks:

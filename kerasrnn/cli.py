@@ -1,7 +1,9 @@
-"""Helpers the scripts share (the library itself never parses arguments or prints)."""
+"""Helpers the scripts share: flag names in error messages, one way to end on an error (the
+library itself never parses arguments or prints)."""
 
 import dataclasses
 import re
+import sys
 
 
 def in_flag_terms(message, flags):
@@ -38,3 +40,42 @@ def flags_of(config_class, renamed=None):
 def format_limits(limits):
     """A model card's `limits` as one line: "max_rows 32, ..., image_formats jpeg,png"."""
     return ", ".join(f"{k} {','.join(v) if isinstance(v, list) else v}" for k, v in limits.items())
+
+
+def run(work, flags=(), interrupted="interrupted"):
+    """Runs a script's job; a problem the user can fix ends in one line and an exit status.
+
+    Args:
+        work: The job, a function of no arguments; it returns the exit status (None means 0).
+        flags: The script's `{parameter: flag}` (or parameter names), for `in_flag_terms` on an
+            `InputError`'s message. A `FileError`'s message names a file and its keys, and is
+            printed as it is.
+        interrupted: The line printed after Ctrl-C (e.g. how to continue the run).
+
+    Returns:
+        The job's status; 2 after an `InputError` or a failed write (a full disk, a read-only
+        folder), 130 after Ctrl-C. Any other exception is a bug and propagates.
+    """
+    from kerasrnn.errors import InputError
+    from kerasrnn.files import FileError, disk_error
+
+    try:
+        status = work()
+    except FileError as e:
+        return _error(str(e))
+    except InputError as e:
+        return _error(in_flag_terms(str(e), flags))
+    except KeyboardInterrupt:
+        print(f"\n{interrupted}", file=sys.stderr)
+        return 130
+    except Exception as e:  # a write that failed inside Keras or TensorFlow, or anything else
+        problem = disk_error(e)
+        if problem is None:
+            raise
+        return _error(str(problem))
+    return 0 if status is None else status
+
+
+def _error(message):
+    print(f"error: {message}", file=sys.stderr)
+    return 2

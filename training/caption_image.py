@@ -41,57 +41,57 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from kerasrnn.cli import run
+
+    return run(lambda: caption(args), [])
+
+
+def caption(args):
     from kerasrnn.errors import InputError
+    from kerasrnn.files import write_problem_error
 
-    try:
-        if args.beam < 1:
-            raise InputError(f"--beam must be >= 1 (1 is greedy), got {args.beam}")
-        if not 1 <= args.beam <= 100 or not 1 <= (args.max_length or 1) <= 1000:
-            raise InputError(f"--beam must be at most 100 and --max-length between 1 and 1000; got "
-                             f"{args.beam} and {args.max_length}")
-        if args.max_image_pixels < 1:
-            raise InputError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
-        out = pathlib.Path(args.out or f"{pathlib.Path(args.image).stem if args.image else f'scene-{args.scene}'}-attention.png")
-        if out.exists():
-            raise InputError(f"--out {out} exists; choose another file name")
-        if not out.parent.is_dir():
-            raise InputError(f"--out {out}: folder {out.parent} does not exist")
-        from kerasrnn.train.captioner import caption_images, example_images, test_split_example
-        from kerasrnn.trained_runs import load_captioner
-        from kerasrnn.viz import plot_attention
+    if args.beam < 1:
+        raise InputError(f"--beam must be >= 1 (1 is greedy), got {args.beam}")
+    if not 1 <= args.beam <= 100 or not 1 <= (args.max_length or 1) <= 1000:
+        raise InputError(f"--beam must be at most 100 and --max-length between 1 and 1000; got "
+                         f"{args.beam} and {args.max_length}")
+    if args.max_image_pixels < 1:
+        raise InputError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
+    out = pathlib.Path(args.out or f"{pathlib.Path(args.image).stem if args.image else f'scene-{args.scene}'}-attention.png")
+    if out.exists():
+        raise InputError(f"--out {out} exists; choose another file name")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: folder {out.parent} does not exist")
+    from kerasrnn.train.captioner import caption_images, example_images, test_split_example
+    from kerasrnn.trained_runs import load_captioner
+    from kerasrnn.viz import plot_attention
 
-        rows, labels, image = [], [], None
-        for directory in args.model:
-            model, vocab, config = load_captioner(directory)
-            training = config["training"]
-            if image is None:
-                if args.image:
-                    from kerasrnn.data.image_files import read_image
+    rows, labels, image = [], [], None
+    for directory in args.model:
+        model, vocab, config = load_captioner(directory)
+        training = config["training"]
+        if image is None:
+            if args.image:
+                from kerasrnn.data.image_files import read_image
 
-                    image = read_image(args.image, training["image_size"], max_image_pixels=args.max_image_pixels)
-                else:
-                    image = example_images([test_split_example(training, args.scene)], training["image_size"])[0]
-            elif image.shape[0] != training["image_size"]:
-                raise InputError(f"{directory} reads {training['image_size']}-pixel images, the first "
-                                 f"--model {image.shape[0]}; compare models of one image size")
-            max_words = (args.max_length or training["max_length"]) + 1
-            caption = caption_images(model, vocab, image[None], max_words, args.beam)[0]
-            words = vocab.decode(caption.tokens).split()
-            rows.append((words, caption.alphas[: len(words)]))
-            labels.append(f"{pathlib.Path(directory).name}: {training['attention']}")
-            print(f"{' '.join(words)}    [{labels[-1]}; log-probability {caption.log_prob:.3f}, "
-                  f"{'greedy' if args.beam == 1 else f'beam {args.beam}'}]")
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+                image = read_image(args.image, training["image_size"], max_image_pixels=args.max_image_pixels)
+            else:
+                image = example_images([test_split_example(training, args.scene)], training["image_size"])[0]
+        elif image.shape[0] != training["image_size"]:
+            raise InputError(f"{directory} reads {training['image_size']}-pixel images, the first "
+                             f"--model {image.shape[0]}; compare models of one image size")
+        max_words = (args.max_length or training["max_length"]) + 1
+        caption = caption_images(model, vocab, image[None], max_words, args.beam)[0]
+        words = vocab.decode(caption.tokens).split()
+        rows.append((words, caption.alphas[: len(words)]))
+        labels.append(f"{pathlib.Path(directory).name}: {training['attention']}")
+        print(f"{' '.join(words)}    [{labels[-1]}; log-probability {caption.log_prob:.3f}, "
+              f"{'greedy' if args.beam == 1 else f'beam {args.beam}'}]")
     try:
         plot_attention(image, rows, out, row_labels=labels)
     except OSError as e:
-        print(f"error: cannot write {out} ({e.strerror or type(e).__name__}); free disk space or "
-              "choose another --out", file=sys.stderr)
-        return 2
+        raise write_problem_error(out, e, "free disk space or choose another --out") from None
     print(f"attention figure: {out}")
-    return 0
 
 
 if __name__ == "__main__":

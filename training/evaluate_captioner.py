@@ -40,26 +40,27 @@ def _rounded(value):
 
 def main(argv=None):
     args = parse_args(argv)
+    from kerasrnn.cli import run
+
+    return run(lambda: evaluate(args), [])
+
+
+def evaluate(args):
     from kerasrnn.errors import InputError
     from kerasrnn.files import write_json_atomic
     from kerasrnn.train.captioner import evaluate_run
 
     out = pathlib.Path(args.out) if args.out else None
-    try:
-        if out is not None and out.exists():
-            raise InputError(f"{out} exists; give a new --out file (results are never overwritten)")
-        if out is not None and not out.parent.is_dir():
-            raise InputError(f"folder {out.parent} does not exist; create it or pick another --out")
-        penalty = {} if args.length_penalty is None else {"length_penalty": args.length_penalty}
-        results = evaluate_run(args.model, args.beam, split=args.split, **penalty)
-        if out is not None:
-            write_json_atomic(out, results, "free disk space or choose another --out")
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if out is not None and out.exists():
+        raise InputError(f"{out} exists; give a new --out file (results are never overwritten)")
+    if out is not None and not out.parent.is_dir():
+        raise InputError(f"folder {out.parent} does not exist; create it or pick another --out")
+    penalty = {} if args.length_penalty is None else {"length_penalty": args.length_penalty}
+    results = evaluate_run(args.model, args.beam, split=args.split, **penalty)
+    if out is not None:
+        write_json_atomic(out, results, "free disk space or choose another --out")
     shown = {k: v for k, v in results.items() if k != "samples"}
     print(json.dumps(_rounded(shown), indent=1, sort_keys=True))
-    return 0
 
 
 if __name__ == "__main__":

@@ -37,6 +37,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from kerasrnn.cli import run
+
+    return run(lambda: plot(args), [])
+
+
+def plot(args):
     import numpy as np
 
     from kerasrnn.data.corpus import python_stdlib_corpus
@@ -46,35 +52,31 @@ def main(argv=None):
     from kerasrnn.trained_runs import load_char_model
     from kerasrnn.viz import plot_gradient_norms
 
-    try:
-        out = pathlib.Path(args.out)
-        if out.suffix.lower() != ".png":
-            raise InputError(f"--out must be a .png file, got {out}")
-        if args.seq_length < 2 or args.batch_size < 1:
-            raise InputError("--seq-length must be >= 2 and --batch-size >= 1")
-        text = read_text_file(args.text) if args.text else python_stdlib_corpus(max_bytes=500_000)
-        rng = np.random.default_rng(args.seed)
+    out = pathlib.Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise InputError(f"--out must be a .png file, got {out}")
+    if args.seq_length < 2 or args.batch_size < 1:
+        raise InputError("--seq-length must be >= 2 and --batch-size >= 1")
+    text = read_text_file(args.text) if args.text else python_stdlib_corpus(max_bytes=500_000)
+    rng = np.random.default_rng(args.seed)
 
-        def windows(vocab):
-            ids = vocab.encode("".join(c for c in text if c in vocab.index))
-            starts = rng.integers(0, len(ids) - args.seq_length - 1, args.batch_size)
-            return np.stack([ids[s : s + args.seq_length + 1] for s in starts])
+    def windows(vocab):
+        ids = vocab.encode("".join(c for c in text if c in vocab.index))
+        starts = rng.integers(0, len(ids) - args.seq_length - 1, args.batch_size)
+        return np.stack([ids[s : s + args.seq_length + 1] for s in starts])
 
-        curves = {}
-        vocab = Vocabulary.from_text(text)
-        for cell in args.cells:
-            gains = args.vanilla_gains if cell == "vanilla" and args.vanilla_gains else [None]
-            for gain in gains:
-                model = fresh_step_model(cell, len(vocab), args.hidden, args.layers, gain, args.seed)
-                label = f"{cell}, fresh" + (f", recurrent x{gain:g}" if gain is not None else "")
-                curves[label] = state_gradient_norms(model, windows(vocab))
-        for directory in args.model:
-            model, model_vocab, config = load_char_model(directory, with_state=True)
-            label = f"{config['model']['cell']}, trained ({pathlib.Path(directory).name})"
-            curves[label] = state_gradient_norms(model, windows(model_vocab))
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    curves = {}
+    vocab = Vocabulary.from_text(text)
+    for cell in args.cells:
+        gains = args.vanilla_gains if cell == "vanilla" and args.vanilla_gains else [None]
+        for gain in gains:
+            model = fresh_step_model(cell, len(vocab), args.hidden, args.layers, gain, args.seed)
+            label = f"{cell}, fresh" + (f", recurrent x{gain:g}" if gain is not None else "")
+            curves[label] = state_gradient_norms(model, windows(vocab))
+    for directory in args.model:
+        model, model_vocab, config = load_char_model(directory, with_state=True)
+        label = f"{config['model']['cell']}, trained ({pathlib.Path(directory).name})"
+        curves[label] = state_gradient_norms(model, windows(model_vocab))
     out.parent.mkdir(parents=True, exist_ok=True)
     plot_gradient_norms(curves, out)
     print(f"{'curve':<40} {'d=0':>10} {'d=10':>10} {'d=50':>10} {'d=T-1':>10}  ratio T-1/0")
@@ -82,7 +84,6 @@ def main(argv=None):
         picks = [norms[min(d, len(norms) - 1)] for d in (0, 10, 50, len(norms) - 1)]
         print(f"{label:<40} " + " ".join(f"{v:10.2e}" for v in picks) + f"  {norms[-1] / norms[0]:10.2e}")
     print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -25,25 +25,28 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from kerasrnn.cli import run
+
+    return run(lambda: plot(args), [])
+
+
+def plot(args):
     import numpy as np
 
     from kerasrnn.data.mnist import distorted_mnist_dataset, load_mnist
     from kerasrnn.errors import InputError
+    from kerasrnn.files import write_problem_error
     from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, rectifier
     from kerasrnn.train.stn import TEST_SEED
     from kerasrnn.trained_runs import load_stn_model
     from kerasrnn.viz import plot_image_rows, saliency_maps
 
-    try:
-        if not args.out.lower().endswith(".png"):
-            raise InputError(f"--out must be a .png file, got {args.out}")
-        if not 1 <= args.count <= 64:
-            raise InputError("--count must be between 1 and 64")
-        model, config = load_stn_model(args.model)
-        (_, _), (x_test, y_test) = load_mnist(args.mnist or os.environ.get("KERASRNN_MNIST"))
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if not args.out.lower().endswith(".png"):
+        raise InputError(f"--out must be a .png file, got {args.out}")
+    if not 1 <= args.count <= 64:
+        raise InputError("--count must be between 1 and 64")
+    model, config = load_stn_model(args.model)
+    (_, _), (x_test, y_test) = load_mnist(args.mnist or os.environ.get("KERASRNN_MNIST"))
     distortion = config["training"]["distortion"]
     ds = distorted_mnist_dataset(x_test[: args.count], y_test[: args.count], distortion,
                                  args.count, TEST_SEED, shuffle=False)
@@ -61,11 +64,8 @@ def main(argv=None):
     try:
         plot_image_rows(rows, args.out, titles=titles, row_labels=names, cmaps=cmaps)
     except OSError as e:
-        print(f"error: cannot write {args.out} ({e.strerror or type(e).__name__}); free disk space "
-              "or choose another --out", file=sys.stderr)
-        return 2
+        raise write_problem_error(args.out, e, "free disk space or choose another --out") from None
     print(f"wrote {args.out} ({np.mean(predicted == labels):.0%} of these {args.count} right)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -29,26 +29,19 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from kerasrnn.errors import InputError
-    from kerasrnn.trained_runs import load_char_model
+    from kerasrnn.cli import run
+
+    return run(lambda: sample(args), ["prime", "length", "temperature", "top_k", "seed"])
+
+
+def sample(args):
     from kerasrnn.models.sampling import check_arguments, generate
-    from kerasrnn.cli import in_flag_terms
+    from kerasrnn.trained_runs import load_char_model
 
-    flags = {"prime": "--prime", "length": "--length", "temperature": "--temperature",
-             "top_k": "--top-k", "seed": "--seed"}
-    try:
-        check_arguments(args.prime, args.length, args.temperature, args.top_k, args.seed)
-        step_model, vocab, _ = load_char_model(args.model, with_state=True)
-        text = generate(step_model, vocab, args.prime, args.length, args.temperature,
-                        args.top_k, args.seed)
-    except InputError as e:
-        from kerasrnn.files import FileError
-
-        print(f"error: {e if isinstance(e, FileError) else in_flag_terms(str(e), flags)}",
-              file=sys.stderr)
-        return 2
+    check_arguments(args.prime, args.length, args.temperature, args.top_k, args.seed)
+    step_model, vocab, _ = load_char_model(args.model, with_state=True)
+    text = generate(step_model, vocab, args.prime, args.length, args.temperature, args.top_k, args.seed)
     sys.stdout.write(args.prime + text + "\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -82,10 +82,15 @@ FLAGS_RENAMED = {"learning_rate": "--lr", "beam_width": "--beam"}
 
 def main(argv=None):
     args = parse_args(argv)
-    from kerasrnn.errors import InputError
-    from kerasrnn.files import FileError, disk_error
+    from kerasrnn.cli import flags_of, run
+    from kerasrnn.train.captioner import CaptionerConfig
+
+    return run(lambda: train(args), flags_of(CaptionerConfig, FLAGS_RENAMED),
+               interrupted=f"interrupted; continue with: --out {args.out} --resume")
+
+
+def train(args):
     from kerasrnn.train.captioner import CaptionerConfig, train_captioner
-    from kerasrnn.cli import flags_of, in_flag_terms
     from kerasrnn.train.checks import time_limit_seconds
 
     if args.data_dir is None and args.dataset in DATA_ENV and not args.resume:
@@ -94,30 +99,16 @@ def main(argv=None):
     # one the run's.
     given = {k: v for k, v in vars(args).items()
              if k in CaptionerConfig.__dataclass_fields__ and v is not None}
-    try:
-        max_seconds = time_limit_seconds(args.time_limit)
-        config = given
-        if not args.resume:
-            config = CaptionerConfig(**given)
-            config.validate(allow_large=args.allow_large)
-        m = train_captioner(config, args.out, resume=args.resume, max_seconds=max_seconds,
-                            allow_large=args.allow_large)
-    except InputError as e:
-        message = str(e) if isinstance(e, FileError) else in_flag_terms(
-            str(e), flags_of(CaptionerConfig, FLAGS_RENAMED))
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)
-        return 130
-    except Exception as e:  # a write that failed inside Keras or TensorFlow (full disk, ...)
-        problem = disk_error(e)
-        if problem is None:
-            raise
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+    max_seconds = time_limit_seconds(args.time_limit)
+    config = given
+    if not args.resume:
+        config = CaptionerConfig(**given)
+        config.validate(allow_large=args.allow_large)
+    m = train_captioner(config, args.out, resume=args.resume, max_seconds=max_seconds,
+                        allow_large=args.allow_large)
     for sample in m["samples"][:3]:
         print(f"  {sample['caption']!r}   (reference: {sample['references'][0]!r})")
+
     def bleu(prefix):
         return " / ".join(f"{100 * m[f'{prefix}bleu{n}']:.1f}" for n in range(1, 5))
 
@@ -125,7 +116,6 @@ def main(argv=None):
              if "localization_pct" in m else "")
     print(f"done: {m['epochs']} epochs; test BLEU-1..4 greedy {bleu('')}, beam-{m['beam_width']} "
           f"{bleu('beam_')}; exact captions {m['exact_caption_pct']:.1f}%{local}; model in {args.out}")
-    return 0
 
 
 if __name__ == "__main__":

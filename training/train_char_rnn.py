@@ -115,45 +115,34 @@ def load_training_text(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from kerasrnn.errors import InputError
-    from kerasrnn.files import FileError, disk_error
-    from kerasrnn.train.char_rnn import CharRNNConfig, train_char_rnn
-    from kerasrnn.cli import flags_of, in_flag_terms
+    from kerasrnn.cli import flags_of, run
+    from kerasrnn.train.char_rnn import CharRNNConfig
+
+    return run(lambda: train(args), flags_of(CharRNNConfig, FLAGS_RENAMED),
+               interrupted=f"interrupted; continue with: --out {args.out} --resume")
+
+
+def train(args):
+    from kerasrnn.train.char_rnn import train_char_rnn
     from kerasrnn.train.checks import time_limit_seconds
 
-    try:
-        max_seconds = time_limit_seconds(args.time_limit)
-        if args.resume:
-            config = given_settings(args)  # the rest comes from the run (checked there)
-        else:
-            config = build_config(args)
-            config.validate(allow_large=args.allow_large)
-        text, source = load_training_text(args)
-        print(f"text: {source}, {len(text):,} characters, {len(set(text))} distinct")
+    max_seconds = time_limit_seconds(args.time_limit)
+    if args.resume:
+        config = given_settings(args)  # the rest comes from the run (checked there)
+    else:
+        config = build_config(args)
+        config.validate(allow_large=args.allow_large)
+    text, source = load_training_text(args)
+    print(f"text: {source}, {len(text):,} characters, {len(set(text))} distinct")
 
-        def show(epoch, step, sample):
-            print(f"\n----- sample after step {step} -----\n{sample}\n-----", flush=True)
+    def show(epoch, step, sample):
+        print(f"\n----- sample after step {step} -----\n{sample}\n-----", flush=True)
 
-        metrics = train_char_rnn(config, text, args.out, resume=args.resume, on_sample=show,
-                                 max_seconds=max_seconds, allow_large=args.allow_large)
-    except InputError as e:
-        message = str(e) if isinstance(e, FileError) else in_flag_terms(
-            str(e), flags_of(CharRNNConfig, FLAGS_RENAMED))
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)
-        return 130
-    except Exception as e:  # a write that failed inside Keras or TensorFlow (full disk, ...)
-        problem = disk_error(e)
-        if problem is None:
-            raise
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+    metrics = train_char_rnn(config, text, args.out, resume=args.resume, on_sample=show,
+                             max_seconds=max_seconds, allow_large=args.allow_large)
     val = f"val {metrics['val_loss']:.4f} nats/char ({metrics['val_bpc']:.3f} bits/char), " if metrics["val_loss"] else ""
     print(f"done: {metrics['steps']} steps, train {metrics['train_loss']:.4f} nats/char, {val}"
           f"{metrics['chars_per_second']:,.0f} chars/s; model in {args.out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -51,41 +51,30 @@ FLAGS_RENAMED = {"learning_rate": "--lr", "loc_lr_multiplier": "--loc-lr-mult"}
 
 def main(argv=None):
     args = parse_args(argv)
+    from kerasrnn.cli import flags_of, run
+    from kerasrnn.train.stn import STNConfig
+
+    return run(lambda: train(args), flags_of(STNConfig, FLAGS_RENAMED),
+               interrupted=f"interrupted; continue with: --out {args.out} --resume")
+
+
+def train(args):
     from kerasrnn.data.mnist import load_mnist
-    from kerasrnn.errors import InputError
-    from kerasrnn.cli import flags_of, in_flag_terms
-    from kerasrnn.files import FileError, disk_error
     from kerasrnn.train.checks import time_limit_seconds
     from kerasrnn.train.stn import STNConfig, train_stn
 
     # Only the flags given: a new run takes STNConfig's defaults for the rest, a resumed one the run's.
     given = {k: v for k, v in vars(args).items() if k in STNConfig.__dataclass_fields__ and v is not None}
-    try:
-        max_seconds = time_limit_seconds(args.time_limit)
-        config = given
-        if not args.resume:
-            config = STNConfig(**given)
-            config.validate(allow_large=args.allow_large)
-        data = load_mnist(args.mnist or os.environ.get("KERASRNN_MNIST"))
-        metrics = train_stn(config, data, args.out, resume=args.resume, max_seconds=max_seconds,
-                            allow_large=args.allow_large)
-    except InputError as e:
-        message = str(e) if isinstance(e, FileError) else in_flag_terms(
-            str(e), flags_of(STNConfig, FLAGS_RENAMED))
-        print(f"error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: --out {args.out} --resume", file=sys.stderr)
-        return 130
-    except Exception as e:  # a write that failed inside Keras or TensorFlow (full disk, ...)
-        problem = disk_error(e)
-        if problem is None:
-            raise
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+    max_seconds = time_limit_seconds(args.time_limit)
+    config = given
+    if not args.resume:
+        config = STNConfig(**given)
+        config.validate(allow_large=args.allow_large)
+    data = load_mnist(args.mnist or os.environ.get("KERASRNN_MNIST"))
+    metrics = train_stn(config, data, args.out, resume=args.resume, max_seconds=max_seconds,
+                        allow_large=args.allow_large)
     print(f"done: {metrics['epochs']} epochs, test error {metrics['test_error_pct']:.2f}%, "
           f"{metrics['images_per_second']:,.0f} images/s; model in {args.out}")
-    return 0
 
 
 if __name__ == "__main__":
