@@ -5,6 +5,7 @@ The run directory is an untrained small CNN classifier written directly (no trai
 """
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -25,6 +26,7 @@ from kerasrnn.export.stn.signatures import with_probabilities  # noqa: E402
 from kerasrnn.export.onnx import to_onnx  # noqa: E402
 from kerasrnn.models.stn_classifier import build_stn_classifier  # noqa: E402
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODEL = {"input_size": 28, "model": "cnn", "transform": "affine", "filters": [4, 8]}
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
@@ -184,3 +186,33 @@ def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(run, tmp_
     (stale / "variables").mkdir(parents=True)
     write_version.export_model(run, tmp_path, "digits")
     assert sorted(p.name for p in (tmp_path / "digits").iterdir()) == ["1"]
+
+
+def test_export_needs_only_tensorflow_and_the_export_extra(tmp_path):
+    """`pip install ".[cpu,export]"` is enough to export: with the data, scores and plots extras
+    made unimportable, every kind exports and verifies."""
+    code = f'''
+import importlib.abc, runpy, sys
+sys.path.insert(0, {str(ROOT / "tests")!r})
+
+class Blocked(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow_datasets", "nltk", "matplotlib", "tf_keras_vis"):
+            raise ImportError(name + " is not installed")
+
+sys.meta_path.insert(0, Blocked())
+import pathlib
+from tiny_runs import captioner_run, char_run, stn_run
+root = pathlib.Path({str(tmp_path)!r})
+export = runpy.run_path({str(ROOT / "export" / "export_model.py")!r})["main"]
+verify = runpy.run_path({str(ROOT / "export" / "verify.py")!r})["main"]
+codes = []
+for name, make in (("char", char_run), ("digits", stn_run), ("scenes", captioner_run)):
+    make(root / name)
+    codes.append(export(["--model", str(root / name), "--name", name, "--base", str(root / "models")]))
+    codes.append(verify([str(root / "models" / name / "1")]))
+print("codes", codes)
+'''
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "codes [0, 0, 0, 0, 0, 0]" in done.stdout, done.stdout[-3000:]
