@@ -76,7 +76,8 @@ def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import run
 
-    return run(lambda: export(args), OPTIONS)
+    return run(lambda: export(args), {**{n: "--" + n.replace("_", "-") for n in OPTIONS},
+                                      "name": "--name", "version": "--version"})
 
 
 def export(args):

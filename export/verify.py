@@ -48,7 +48,8 @@ def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import run
 
-    return run(lambda: verify(args), ["prime", "temperature", "top_k", "seed"])
+    return run(lambda: verify(args), {"prime": "--prime", "temperature": "--temperature",
+                                      "top_k": "--top-k", "seed": "--seed", "model_run_dir": "--model"})
 
 
 def verify(args):

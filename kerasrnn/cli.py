@@ -2,6 +2,7 @@
 library itself never parses arguments or prints)."""
 
 import dataclasses
+import os
 import re
 import sys
 
@@ -9,8 +10,9 @@ import sys
 def in_flag_terms(message, flags):
     """A library message with parameter names written as a script's flags.
 
-    Names with an underscore are replaced wherever they stand as a whole word; plain-word names
-    (`dropout`, `seed`) only at the start of the message, where a check names its parameter.
+    A name in backticks (`resume`) is replaced wherever it stands; names with an underscore
+    wherever they stand as a whole word; plain-word names (`dropout`, `seed`) only at the start
+    of the message, where a check names its parameter.
 
     Args:
         message: The text of an `InputError`.
@@ -20,18 +22,19 @@ def in_flag_terms(message, flags):
     if not isinstance(flags, dict):
         flags = {name: "--" + name.replace("_", "-") for name in flags}
     for name, flag in sorted(flags.items(), key=lambda item: -len(item[0])):
+        message = message.replace(f"`{name}`", flag)
         if "_" in name:
             message = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", flag, message)
         else:
             message = re.sub(rf"^{re.escape(name)}(?![\w-])", flag, message)
-    return message
+    return re.sub(r"`(\w+)`", r"\1", message)  # a name in backticks that is no flag here
 
 
 
 def flags_of(config_class, renamed=None):
     """`{field: flag}` for a config dataclass: `--field-name` unless `renamed` says otherwise."""
     flags = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(config_class)}
-    flags.update({"time_limit": "--time-limit", "max_seconds": "--time-limit",
+    flags.update({"time_limit": "--time-limit", "max_seconds": "--time-limit", "out_dir": "--out",
                   "allow_large": "--allow-large", "resume": "--resume"})
     flags.update(renamed or {})
     return flags
@@ -48,8 +51,7 @@ def run(work, flags=(), interrupted="interrupted"):
     Args:
         work: The job, a function of no arguments; it returns the exit status (None means 0).
         flags: The script's `{parameter: flag}` (or parameter names), for `in_flag_terms` on an
-            `InputError`'s message. A `FileError`'s message names a file and its keys, and is
-            printed as it is.
+            `InputError`'s message (a damaged file's dotted keys, `training.seq_length`, stay).
         interrupted: The line printed after Ctrl-C (e.g. how to continue the run).
 
     Returns:
@@ -57,12 +59,10 @@ def run(work, flags=(), interrupted="interrupted"):
         folder), 130 after Ctrl-C. Any other exception is a bug and propagates.
     """
     from kerasrnn.errors import InputError
-    from kerasrnn.files import FileError, disk_error
+    from kerasrnn.files import disk_error
 
     try:
         status = work()
-    except FileError as e:
-        return _error(str(e))
     except InputError as e:
         return _error(in_flag_terms(str(e), flags))
     except KeyboardInterrupt:
@@ -72,10 +72,22 @@ def run(work, flags=(), interrupted="interrupted"):
         problem = disk_error(e)
         if problem is None:
             raise
-        return _error(str(problem))
+        return _error(in_flag_terms(str(problem), flags))
     return 0 if status is None else status
 
 
 def _error(message):
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def mnist_from_flags(path):
+    """MNIST for a script: from its `--mnist PATH`, else `$KERASRNN_MNIST`, else downloaded; a
+    missing or bad copy's error says where to point the script."""
+    from kerasrnn.data.mnist import load_mnist
+    from kerasrnn.errors import InputError
+
+    try:
+        return load_mnist(path or os.environ.get("KERASRNN_MNIST"))
+    except InputError as e:
+        raise InputError(f"{e} (--mnist PATH or KERASRNN_MNIST=PATH)") from None

@@ -16,7 +16,7 @@ import shutil
 from kerasrnn.errors import InputError
 
 RESTORE = "retrain or restore the file"
-RESUME_HINT = "free disk space or make the folder writable, then continue the run with --resume"
+RESUME_HINT = "free disk space or make the folder writable, then continue the run with `resume`"
 AGAIN_HINT = "free disk space or make the folder writable, then run the command again"
 
 

@@ -158,7 +158,7 @@ def read_run_config(directory, kind):
     path = pathlib.Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise InputError(f"{directory} is not a kerasrnn {kind} model directory (no {CONFIG_FILE}); "
-                         "pass the --out directory of its training script")
+                         "give the run directory its training script wrote")
     config = read_json_file(path)
     if not isinstance(config, dict):
         raise damaged(path, f"the file is {type_name(config)}, not an object")
@@ -223,10 +223,10 @@ def _check_out_dir(out):
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if ancestor != out and not ancestor.is_dir():
-        raise FileError(f"--out {out}: {ancestor} is a file, not a folder; choose another --out")
+        raise FileError(f"out_dir {out}: {ancestor} is a file, not a folder; choose another out_dir")
     if ancestor.is_dir() and not os.access(ancestor, os.W_OK | os.X_OK):
-        raise FileError(f"--out {out}: cannot write in {ancestor} (read-only or no permission); "
-                          "choose a writable --out")
+        raise FileError(f"out_dir {out}: cannot write in {ancestor} (read-only or no permission); "
+                        "choose a writable out_dir")
 
 
 def prepare_run_dir(out_dir, resume, kind):
@@ -240,24 +240,24 @@ def prepare_run_dir(out_dir, resume, kind):
     """
     out = pathlib.Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file; give a directory")
+        raise InputError(f"out_dir {out} is a file; give a directory")
     _check_out_dir(out)
     has_run = (out / CONFIG_FILE).is_file()
     if resume:
         if not has_run:
-            raise InputError(f"--resume: {out} holds no run to resume (no {CONFIG_FILE})")
+            raise InputError(f"resume: {out} holds no run to resume (no {CONFIG_FILE})")
         config = read_run_config(out, kind)
         _check_history(out)
         _check_vocabulary(out, kind, config)
         return config
     if has_run or (out.is_dir() and any(out.iterdir())):
-        raise InputError(f"--out {out} already holds files (a trained model?); pass --resume to "
-                         "continue that run, or choose a new --out")
+        raise InputError(f"out_dir {out} already holds files (a trained model?); pass `resume` to "
+                         "continue that run, or choose a new out_dir")
     return None
 
 
 def _backup_fix(backup):
-    return (f"delete {backup} and run again with --resume to retrain the run from its first "
+    return (f"delete {backup} and run again with `resume` to retrain the run from its first "
             "epoch (its settings are kept)")
 
 
@@ -368,21 +368,20 @@ def save_trained_model(directory, model, metrics):
         FileError: A write failed (full disk, read-only folder); no half file is left.
     """
     directory = pathlib.Path(directory)
-    hint = ("free disk space or make the folder writable, then run again with --resume and more "
-            "--steps or --epochs (the backup holds the trained weights)")
+    hint = ("free disk space or make the folder writable, then run again with `resume` and more "
+            "`steps` or `epochs` (the backup holds the trained weights)")
     data = model_bytes(model)
     check_free_space(directory, 2 * len(data), MODEL_FILE, hint)
     write_bytes_atomic(directory / MODEL_FILE, data, hint)
     write_json_atomic(directory / METRICS_FILE, metrics, hint)
 
 
-def load_trained_model(directory, kind, resume_hint):
+def load_trained_model(directory, kind):
     """Loads `model.keras` of a finished run of model `kind`.
 
     Args:
         directory: The run directory.
         kind: Model kind, e.g. `"char_rnn"`.
-        resume_hint: The command that finishes an unfinished run (for the error message).
 
     Returns:
         `(model, config)`.
@@ -396,7 +395,7 @@ def load_trained_model(directory, kind, resume_hint):
     config = read_run_config(directory, kind)
     if not (directory / MODEL_FILE).is_file():
         raise InputError(f"{directory} has no {MODEL_FILE}: training has not finished; "
-                         f"finish it with {resume_hint}")
+                         "finish it with `resume`")
     metrics = directory / METRICS_FILE
     if metrics.exists():
         fix = "restore it, or delete it (it holds only the run's results)"

@@ -10,6 +10,9 @@ Every loader raises `InputError` (a `FileError` for damaged files) naming the fi
 """
 
 import pathlib
+import typing
+
+import keras
 
 from kerasrnn import run_dir
 from kerasrnn.data import mnist
@@ -20,6 +23,14 @@ from kerasrnn.files import FileError, damaged
 from kerasrnn.models.char_rnn import inference_model
 
 CHAR_RNN, STN_CLASSIFIER, CAPTIONER = "char_rnn", "stn_classifier", "captioner"
+
+
+class TrainedRun(typing.NamedTuple):
+    """A loaded run with a vocabulary (char model, captioner): unpacks as `model, vocab, config`."""
+
+    model: keras.Model
+    vocab: object  # `Vocabulary` or `CaptionVocabulary`
+    config: dict  # `config.json`: `model` (the builder's arguments), `training` (the settings)
 
 
 def write_char_run_config(directory, model_config, training_config, vocab):
@@ -42,7 +53,7 @@ def load_char_model(directory, with_state=False):
             the sequence model.
 
     Returns:
-        `(model, vocab, config)`.
+        A `TrainedRun` (`model, vocab, config`).
 
     Raises:
         InputError: Missing or incompatible files, each named in the message.
@@ -50,7 +61,7 @@ def load_char_model(directory, with_state=False):
     directory = pathlib.Path(directory)
     if directory.is_dir() and not (directory / Vocabulary.FILENAME).is_file():
         raise InputError(f"{directory} is missing {Vocabulary.FILENAME}; the directory is incomplete")
-    model, config = run_dir.load_trained_model(directory, CHAR_RNN, "train_char_rnn.py --out DIR --resume")
+    model, config = run_dir.load_trained_model(directory, CHAR_RNN)
     vocab = Vocabulary.load(directory)
     outputs = model.output_shape[-1] if isinstance(model.output_shape, tuple) else None
     if outputs != len(vocab):
@@ -70,7 +81,7 @@ def load_char_model(directory, with_state=False):
                 f"{directory / run_dir.CONFIG_FILE}: its model settings do not match "
                 f"{run_dir.MODEL_FILE} ({type(e).__name__}); one of them is damaged: retrain or "
                 "restore the files") from None
-    return model, vocab, config
+    return TrainedRun(model, vocab, config)
 
 
 def load_stn_model(directory):
@@ -79,7 +90,7 @@ def load_stn_model(directory):
     Raises:
         InputError: Missing, unfinished or damaged files, each named in the message.
     """
-    model, config = run_dir.load_trained_model(directory, STN_CLASSIFIER, "train_stn.py --out DIR --resume")
+    model, config = run_dir.load_trained_model(directory, STN_CLASSIFIER)
     if config["training"]["distortion"] not in mnist.DISTORTIONS:
         raise damaged(pathlib.Path(directory) / run_dir.CONFIG_FILE,
                       f"training.distortion {config['training']['distortion']!r} is none "
@@ -88,13 +99,12 @@ def load_stn_model(directory):
 
 
 def load_captioner(directory):
-    """Loads a finished captioning run: `(model, vocab, config dict)`.
+    """Loads a finished captioning run: a `TrainedRun` (`model, vocab, config`).
 
     Raises:
         InputError: Missing, unfinished or damaged files, each named in the message.
     """
-    model, config = run_dir.load_trained_model(
-        directory, CAPTIONER, f"python training/train_captioner.py --out {directory} --resume")
+    model, config = run_dir.load_trained_model(directory, CAPTIONER)
     vocab = CaptionVocabulary.load(directory)
     directory = pathlib.Path(directory)
     config_path = directory / run_dir.CONFIG_FILE
@@ -115,4 +125,4 @@ def load_captioner(directory):
         raise damaged(config_path, f"training: {e}") from None
     except Exception as e:  # noqa: BLE001 - a value no check foresaw
         raise damaged(config_path, f"training: {type(e).__name__}") from None
-    return model, vocab, config
+    return TrainedRun(model, vocab, config)

@@ -255,3 +255,29 @@ def test_counter_uniform_is_the_same_in_tensorflow_and_numpy():
     assert ((want >= 0) & (want < 1)).all()
     u = driver.counter_uniform(np.full(20_000, 7), np.arange(20_000))
     assert abs(u.mean() - 0.5) < 0.01 and len(np.unique(u)) == 20_000
+
+
+def test_the_next_character_rule_is_the_same_in_tensorflow_and_numpy():
+    """The one specification both runtimes follow: `token_choice.choose_next` (numpy, the ONNX
+    driver and Keras-side sampling) and `char.signatures.choose_next` (in the SavedModel) pick the
+    same ids from the same logits, temperature, top-k, seed and position."""
+    from kerasrnn.export.char.signatures import choose_next as choose_in_graph
+    from kerasrnn.models.token_choice import choose_next
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (64, 30)).astype(np.float32)
+    logits[:8, :2] = logits[:8, 2:4]  # ties
+    seeds = rng.integers(-2**62, 2**62, 64)
+    picked = set()
+    for temperature in (0.0, 0.3, 1.0, 2.5):
+        for top_k in (0, 1, 5, 30, 40):
+            for index in (0, 7, 1000):
+                numpy_rng = driver.CounterRNG(seeds)
+                numpy_rng.draws = index
+                want = choose_next(logits, float(np.float32(temperature)), top_k, numpy_rng)
+                got = choose_in_graph(tf.constant(logits), tf.fill([64], np.float32(temperature)),
+                                      tf.fill([64], top_k), tf.constant(seeds, tf.int64),
+                                      tf.fill([64], index)).numpy()
+                np.testing.assert_array_equal(got, want, err_msg=f"{temperature} {top_k} {index}")
+                picked.update(want.tolist())
+    assert len(picked) > 20  # the cases sample many different ids, not only the argmax

@@ -162,7 +162,7 @@ def test_verify_fails_on_a_mismatch_and_refuses_bad_directories(run, tmp_path, c
 def test_library_errors_are_input_errors(run, tmp_path):
     with pytest.raises(InputError, match="no exporter for model kind 'diffusion'"):
         kinds.kind_module("diffusion")
-    with pytest.raises(InputError, match="--version must be an integer >= 1"):
+    with pytest.raises(InputError, match="version must be an integer >= 1"):
         write_version.export_model(run, tmp_path, "m", version=-3)
     with pytest.raises(InputError, match="is not an exported kerasrnn model version"):
         version_dir.read_model_card(run)

@@ -77,7 +77,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path, tiny_text):
         train_char_rnn(CharRNNConfig(**TINY, steps=80), tiny_text, out, verbose=0,
                        extra_callbacks=[CrashAtEpoch(2)])
     assert not (out / "model.keras").exists()  # no half-finished model is left as if trained
-    with pytest.raises(InputError, match="--resume"):
+    with pytest.raises(InputError, match="pass `resume` to continue that run"):
         train_char_rnn(CharRNNConfig(**TINY, steps=80), tiny_text, out, verbose=0)
     metrics = train_char_rnn(CharRNNConfig(**TINY, steps=80), tiny_text, out, resume=True, verbose=0)
     assert metrics["steps"] == 80
@@ -89,7 +89,7 @@ def test_existing_run_is_never_overwritten(tmp_path, tiny_text):
     out = tmp_path / "run"
     train_char_rnn(CharRNNConfig(**TINY, steps=20), tiny_text, out, verbose=0)
     before = (out / "model.keras").read_bytes()
-    with pytest.raises(InputError, match="--resume"):
+    with pytest.raises(InputError, match="pass `resume` to continue that run"):
         train_char_rnn(CharRNNConfig(**TINY, steps=20), tiny_text, out, verbose=0)
     assert (out / "model.keras").read_bytes() == before
 

@@ -70,7 +70,7 @@ def test_training_lowers_loss_and_writes_a_loadable_model(tmp_path):
 def test_resume_continues_and_an_existing_run_is_never_overwritten(tmp_path):
     out = tmp_path / "run"
     train_stn(STNConfig(**{**TINY, "epochs": 1}), fake_mnist(), out, verbose=0)
-    with pytest.raises(InputError, match="--resume"):
+    with pytest.raises(InputError, match="pass `resume` to continue that run"):
         train_stn(STNConfig(**TINY), fake_mnist(), out, verbose=0)
     first = json.loads((out / "metrics.json").read_text())
     metrics = train_stn(STNConfig(**TINY), fake_mnist(), out, resume=True, verbose=0)

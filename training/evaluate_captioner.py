@@ -42,7 +42,8 @@ def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import run
 
-    return run(lambda: evaluate(args), [])
+    return run(lambda: evaluate(args), {"beam_width": "--beam", "split": "--split",
+                                        "length_penalty": "--length-penalty"})
 
 
 def evaluate(args):

@@ -33,7 +33,8 @@ def main(argv=None):
 def plot(args):
     import numpy as np
 
-    from kerasrnn.data.mnist import distorted_mnist_dataset, load_mnist
+    from kerasrnn.cli import mnist_from_flags
+    from kerasrnn.data.mnist import distorted_mnist_dataset
     from kerasrnn.errors import InputError
     from kerasrnn.files import write_problem_error
     from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, rectifier
@@ -46,7 +47,7 @@ def plot(args):
     if not 1 <= args.count <= 64:
         raise InputError("--count must be between 1 and 64")
     model, config = load_stn_model(args.model)
-    (_, _), (x_test, y_test) = load_mnist(args.mnist or os.environ.get("KERASRNN_MNIST"))
+    (_, _), (x_test, y_test) = mnist_from_flags(args.mnist)
     distortion = config["training"]["distortion"]
     ds = distorted_mnist_dataset(x_test[: args.count], y_test[: args.count], distortion,
                                  args.count, TEST_SEED, shuffle=False)

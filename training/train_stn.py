@@ -59,7 +59,7 @@ def main(argv=None):
 
 
 def train(args):
-    from kerasrnn.data.mnist import load_mnist
+    from kerasrnn.cli import mnist_from_flags
     from kerasrnn.train.checks import time_limit_seconds
     from kerasrnn.train.stn import STNConfig, train_stn
 
@@ -70,7 +70,7 @@ def train(args):
     if not args.resume:
         config = STNConfig(**given)
         config.validate(allow_large=args.allow_large)
-    data = load_mnist(args.mnist or os.environ.get("KERASRNN_MNIST"))
+    data = mnist_from_flags(args.mnist)
     metrics = train_stn(config, data, args.out, resume=args.resume, max_seconds=max_seconds,
                         allow_large=args.allow_large)
     print(f"done: {metrics['epochs']} epochs, test error {metrics['test_error_pct']:.2f}%, "

@@ -53,8 +53,7 @@ _IDX_FILES = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
-_WHERE = ("pass --mnist PATH to a mnist.npz or a folder with the four idx .gz files, "
-          "or set KERASRNN_MNIST=PATH")
+_WHERE = "give source: a mnist.npz or a folder with the four idx .gz files"
 
 
 # ----------------------------------------------------------------------------------- loading

@@ -34,7 +34,7 @@ def read_text_file(path, encoding="utf-8"):
     """
     path = pathlib.Path(path)
     if not path.is_file():
-        raise InputError(f"text file {path} does not exist; pass an existing file with --text")
+        raise InputError(f"text file {path} does not exist; give an existing text file")
     raw = path.read_bytes()
     if not raw.strip():
         raise InputError(f"text file {path} is empty; give a file with some text in it")

@@ -48,7 +48,7 @@ def run_kind(directory):
     path = directory / run_dir.CONFIG_FILE
     if not path.is_file():
         raise InputError(f"{directory} is not a kerasrnn model directory (no {run_dir.CONFIG_FILE}); "
-                         "pass the --out directory of a training script")
+                         "give the run directory a training script wrote")
     try:
         fmt = json.loads(path.read_text()).get("format", "")
     except (json.JSONDecodeError, AttributeError):

@@ -47,7 +47,7 @@ def verify_version(version_dir, model_run_dir=None, **options):
     model_run_dir = pathlib.Path(model_run_dir or card["run_dir"])
     if not model_run_dir.is_dir():
         raise InputError(f"the model card says the model came from {model_run_dir}, which does not "
-                         "exist; pass the run directory with --model")
+                         "exist; pass the run directory with `model_run_dir`")
     _check_options(module.verify, options, card["kind"])
     checks = module.verify(pathlib.Path(version_dir), card, model_run_dir, **options)
     return card, checks

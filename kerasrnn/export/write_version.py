@@ -31,20 +31,20 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # matched whole (fullmatch)
 
 def _check_target(base, name, version):
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InputError(f"--name {name!r}: use letters, digits, '_', '-' and '.', starting with a "
+        raise InputError(f"name {name!r}: use letters, digits, '_', '-' and '.', starting with a "
                          "letter or digit")
     model_dir = pathlib.Path(base) / name
     if model_dir.exists() and not model_dir.is_dir():
-        raise InputError(f"{model_dir} is a file; give another --name or --base")
+        raise InputError(f"{model_dir} is a file; give another model name or base folder")
     if version is None:
         version = next_version(model_dir)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InputError(f"--version must be an integer >= 1, got {version!r}")
+        raise InputError(f"version must be an integer >= 1, got {version!r}")
     existing = [p for p in (model_dir.iterdir() if model_dir.is_dir() else ())
                 if p.name.isdigit() and int(p.name) == version]
     if existing:
         raise InputError(f"{existing[0]} already exists; versions are never overwritten: "
-                         f"leave out --version (the next free one is {next_version(model_dir)}) "
+                         f"export without a version (the next free one is {next_version(model_dir)}) "
                          "or delete that version yourself")
     return model_dir, version
 

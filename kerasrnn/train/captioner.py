@@ -182,7 +182,7 @@ class CaptionerConfig:
                 encoder = applications_encoder(self.image_size, self.encoder, self.encoder_weights,
                                                self.encoder_layer)
             except (AttributeError, ValueError, OSError) as e:
-                raise InputError(f"--encoder {self.encoder}: cannot build it ({e}); use 'small' or "
+                raise InputError(f"encoder {self.encoder}: cannot build it ({e}); use 'small' or "
                                  "a keras.applications name such as MobileNetV2") from None
         return build_captioner(encoder=encoder, **self.model_config(vocab_size))
 
@@ -390,11 +390,13 @@ def test_split_example(training_config, index):
     """Test example `index` of the generated dataset a run was trained on (scenes, digits)."""
     config = CaptionerConfig(**training_config)
     if config.dataset not in ("scenes", "digits"):
-        raise InputError(f"the model was trained on {config.dataset}, not a generated set; give --image")
+        raise InputError(f"the model was trained on {config.dataset}, not a generated set; "
+                         "caption an image file instead")
     examples = load_captions(config.dataset, "test", config.data_dir, config.image_size,
                              count=config.test_count, seed=config.seed)
     if not 0 <= index < len(examples):
-        raise InputError(f"--scene {index} is outside the {len(examples)} test images (0 to {len(examples) - 1})")
+        raise InputError(f"test image {index} is outside the {len(examples)} test images "
+                         f"(0 to {len(examples) - 1})")
     return examples[index]
 
 
@@ -411,11 +413,11 @@ def evaluate_run(directory, beam_width=None, length_penalty=LENGTH_PENALTY, spli
         The results dict of `evaluate_captioner`.
     """
     if beam_width is not None and beam_width < 1:
-        raise InputError(f"--beam must be >= 1, got {beam_width}")
+        raise InputError(f"beam_width must be >= 1, got {beam_width}")
     if split not in ("val", "test"):
-        raise InputError(f"--split must be val or test, got {split!r}")
+        raise InputError(f"split must be val or test, got {split!r}")
     if length_penalty < 0:
-        raise InputError(f"--length-penalty must be >= 0, got {length_penalty}")
+        raise InputError(f"length_penalty must be >= 0, got {length_penalty}")
     model, vocab, saved = load_captioner(directory)
     config = CaptionerConfig(**saved["training"])
     if beam_width is not None:

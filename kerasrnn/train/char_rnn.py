@@ -195,7 +195,7 @@ def _datasets(config, train_ids, val_ids, start_step):
     val, val_steps = None, 0
     if len(val_ids):
         text_data.check_long_enough(len(val_ids), config.batch_size, config.seq_length,
-                                    what="validation text (--val-fraction of the text)")
+                                    what="validation text (val_fraction of the text)")
         val_steps = text_data.windows_per_stream(len(val_ids), config.batch_size, config.seq_length)
         val = text_data.stream_dataset(val_ids, config.batch_size, config.seq_length, repeat=False)
     return train, max(per_pass, 1), val, val_steps

@@ -105,7 +105,7 @@ def compile_model(model, config, steps_per_epoch=None):
 def split_train_val(x, y, config):
     """The last `val_size` training images validate; the first `train_size` of the rest train."""
     if len(x) <= config.val_size:
-        raise InputError(f"MNIST has {len(x)} training images, not more than --val-size {config.val_size}")
+        raise InputError(f"MNIST has {len(x)} training images, not more than val_size {config.val_size}")
     x_train, y_train = x[: len(x) - config.val_size], y[: len(x) - config.val_size]
     if config.train_size:
         x_train, y_train = x_train[: config.train_size], y_train[: config.train_size]

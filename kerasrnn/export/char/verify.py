@@ -37,7 +37,7 @@ def verify(version_dir, card, run_dir, prime=None, length=100, temperature=0.8, 
         return [verification.Check("vocabulary", False, "the run's vocab.json differs from the export's")]
     prime = default_prime(vocab.chars, card.get("training")) if prime is None else prime
     if not prime:
-        raise InputError("--prime must have at least one character")
+        raise InputError("prime must have at least one character")
     vocab.encode(prime)  # InputError for characters outside the vocabulary
     loaded = load_saved_model(version_dir)
     onnx = driver.CharGenerator(version_dir / ONNX_DIR)
