@@ -15,6 +15,7 @@ import json
 import pathlib
 
 from kerasrnn.errors import InputError
+from kerasrnn.export import version_files
 
 LIMITS_FILE = "limits.json"
 
@@ -56,14 +57,11 @@ class RequestLimits:
             InputError: The file is missing or damaged (it is named).
         """
         path = pathlib.Path(directory) / LIMITS_FILE
-        try:
-            values = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError(f"{directory} has no {LIMITS_FILE}; export the model again") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise InputError(f"{path} is damaged ({e.__class__.__name__}); export the model again") from None
+        if not path.is_file():
+            raise InputError(f"{directory} has no {LIMITS_FILE}; export the model again")
+        values = version_files.read_json(path, {})
         names = set(cls.option_names())
-        if not isinstance(values, dict) or not names <= set(values):
+        if not names <= set(values):
             raise InputError(f"{path} does not hold the limits {sorted(names)}; export the model again")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
         try:
