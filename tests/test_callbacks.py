@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from kerasrnn.models.char_rnn import build_char_rnn
-from kerasrnn.train.callbacks import CarryStreamState
+from kerasrnn.train.char_streams import CarryStreamState
 
 
 def _states(model):

@@ -19,8 +19,8 @@ from kerasrnn.errors import InputError
 from kerasrnn.models.char_rnn import CELLS, build_char_rnn, inference_model
 from kerasrnn.models.sampling import generate
 from kerasrnn.train import checks
-from kerasrnn.train.callbacks import (CarryStreamState, SampleText, StopAfterSteps, Throughput,
-                                      run_callbacks)
+from kerasrnn.train.callbacks import SampleText, StopAfterSteps, Throughput, run_callbacks
+from kerasrnn.train.char_streams import CarryStreamState
 from kerasrnn.trained_runs import CHAR_RNN, write_char_run_config
 
 OPTIMIZERS = ("adagrad", "adam", "rmsprop")
