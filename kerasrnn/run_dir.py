@@ -247,6 +247,10 @@ def prepare_run_dir(out_dir, resume, kind):
         if not has_run:
             raise InputError(f"resume: {out} holds no run to resume (no {CONFIG_FILE})")
         config = read_run_config(out, kind)
+        if kind in _KINDS:  # a run to continue must hold every setting it was trained with
+            missing = [name for name in training_schema(kind) if name not in config["training"]]
+            if missing:
+                raise damaged(out / CONFIG_FILE, f"no training.{missing[0]}")
         _check_history(out)
         _check_vocabulary(out, kind, config)
         return config

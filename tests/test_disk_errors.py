@@ -119,21 +119,17 @@ def test_a_full_disk_during_training_keeps_the_last_whole_backup(tmp_path, train
     assert train(out, "--resume", "--steps", "10")[0] == 0  # what the message says works
 
 
-def test_a_full_disk_in_a_write_outside_run_dir_is_one_line(tmp_path, train, monkeypatch):
-    """history.json is written by a Keras callback; its OSError still ends in one line."""
-    real = pathlib.Path.write_text
-
-    def write_text(self, *args, **kwargs):
-        if self.name == "history.json.tmp":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(pathlib.Path, "write_text", write_text)
+def test_a_full_disk_writing_the_history_is_one_line_and_leaves_no_temporary_file(
+        tmp_path, train, monkeypatch):
+    """history.json is written by a Keras callback every epoch; a full disk there still ends in
+    one line, and no half-written or temporary file is left."""
+    fail_writes(monkeypatch, errno.ENOSPC, lambda path: path.name == "tmp-history.json")
     out = tmp_path / "run"
     code, err = train(out, "--steps", "5")
     assert code == 2 and one_error_line(err)
-    assert "history.json.tmp (no space left on the disk)" in err
+    assert "history.json (no space left on the disk)" in err and "--resume" in err
     assert not (out / "model.keras").exists()
+    assert not list(out.rglob("tmp-*")) and not (out / "history.json").exists()
 
 
 def test_a_full_disk_at_the_final_save_leaves_no_model_and_the_run_can_finish(

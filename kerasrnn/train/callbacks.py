@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 import pathlib
 import time
 
@@ -10,6 +9,7 @@ import keras
 
 from kerasrnn import run_dir
 from kerasrnn.errors import InputError
+from kerasrnn.files import write_json_atomic
 
 
 class StopAfterSteps(keras.callbacks.Callback):
@@ -193,9 +193,7 @@ class RunHistory(keras.callbacks.Callback):
         self.epochs += 1
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.history, indent=1) + "\n")
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, self.history)
 
 
 def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=None,
