@@ -4,7 +4,7 @@ as one line: what every floor that writes or reads a user's files shares.
 A write goes to a temporary file that is renamed over the target (readers see the old file or
 the whole new one; a failed write leaves nothing behind). A problem a user can fix (a damaged
 file, a full disk, a read-only folder) raises `FileError`, an `InputError` whose message names
-the file and what to do; scripts print it as it is (its key names are the file's, not flags).
+the file and what to do.
 """
 
 import errno
@@ -21,10 +21,7 @@ AGAIN_HINT = "free disk space or make the folder writable, then run the command 
 
 
 class FileError(InputError):
-    """A damaged, incomplete or unwritable file or folder; the message names it.
-
-    Scripts print it as it is (its key names are the file's, not flags).
-    """
+    """A damaged, incomplete or unwritable file or folder; the message names it."""
 
 
 def damaged(path, what, fix=RESTORE):
@@ -117,7 +114,7 @@ def check_free_space(directory, needed, what, hint=RESUME_HINT):
 
 
 def read_json_file(path, fix=RESTORE):
-    """Reads a JSON file of a run directory.
+    """Reads a JSON file (of a run directory, an exported version, ...).
 
     Raises:
         FileError: The file cannot be read or is not JSON (damaged), naming it.

@@ -59,7 +59,7 @@ class RequestLimits:
         path = pathlib.Path(directory) / LIMITS_FILE
         if not path.is_file():
             raise InputError(f"{directory} has no {LIMITS_FILE}; export the model again")
-        values = version_files.read_json(path, {})
+        values = version_files.read_json(path)
         names = set(cls.option_names())
         if not names <= set(values):
             raise InputError(f"{path} does not hold the limits {sorted(names)}; export the model again")

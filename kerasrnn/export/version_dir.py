@@ -61,7 +61,7 @@ def read_model_card(version_dir):
     if not path.is_file() or not (version_dir / "saved_model.pb").is_file():
         raise InputError(f"{version_dir} is not an exported kerasrnn model version (no "
                          f"saved_model.pb or {EXTRA_DIR}/{CARD_FILE}); give BASE/NAME/VERSION")
-    card = version_files.read_json(path, {})
+    card = version_files.read_json(path)
     if card.get("format") != CARD_FORMAT or card.get("format_version") != CARD_FORMAT_VERSION:
         raise InputError(f"{path} is not a kerasrnn model card of format version {CARD_FORMAT_VERSION}")
     return version_files.require(card, CARD_FIELDS, path)

@@ -1,13 +1,19 @@
 """Reading an exported version's files without TensorFlow: ONNX Runtime sessions and JSON files,
 with damage reported as one `InputError` naming the file.
 
-Imports only onnxruntime (lazily) and the standard library.
+Imports only onnxruntime (lazily), the standard library and `kerasrnn.files`.
 """
 
-import json
 import pathlib
+import re
 
 from kerasrnn.errors import InputError
+from kerasrnn.files import check_object, read_json_file
+
+EXPORT_AGAIN = "export the model again"
+# A model's name: its folder under the models folder and TF Serving's model name. Match it whole
+# (`fullmatch`): a `$` would let a trailing newline through, which breaks a models.config.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def session(path):
@@ -21,43 +27,37 @@ def session(path):
 
     path = pathlib.Path(path)
     if not path.is_file():
-        raise InputError(f"{path} does not exist; export the model again")
+        raise InputError(f"{path} does not exist; {EXPORT_AGAIN}")
     try:
         return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime's own exception types (InvalidProtobuf, Fail, ...)
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise InputError(f"{path} is not a model ONNX Runtime can load ({reason}); "
-                         "export the model again") from None
+                         f"{EXPORT_AGAIN}") from None
 
 
-def read_json(path, required):
-    """A JSON object file with the keys `required` (`{key: type or tuple of types}`).
+def read_json(path, required=None):
+    """A JSON object file of an exported version, with the keys `required` of their types.
+
+    `kerasrnn.files.read_json_file` and `check_object` (other keys are allowed), with "export
+    the model again" as the fix.
+
+    Args:
+        path: The file.
+        required: `{key: type or tuple of types}` that must be there (a bool is no int).
 
     Raises:
-        InputError: Missing, not JSON, not an object, or a key missing or of another type.
+        FileError: Missing, not JSON, not an object, or a key missing or of another type.
     """
-    path = pathlib.Path(path)
-    try:
-        value = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path} does not exist; export the model again") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{path} is damaged ({type(e).__name__}); export the model again") from None
-    if not isinstance(value, dict):
-        raise InputError(f"{path} is damaged (not a JSON object); export the model again")
-    return require(value, required, path)
+    return require(read_json_file(path, EXPORT_AGAIN), required or {}, path)
 
 
 def require(value, required, path):
-    """`value` (a dict read from `path`) if it has the keys `required` with their types.
+    """`value` (an object read from `path`) if it has the keys `required` of their types.
 
     Raises:
-        InputError: A key is missing or of another type (a bool is not an int); names `path`.
+        FileError: `value` is not an object, or a key is missing or of another type.
     """
-    for key, kind in required.items():
-        got = value.get(key)
-        if not isinstance(got, kind) or (isinstance(got, bool) and kind is not bool):
-            names = "/".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-            raise InputError(f"{path} is damaged ({key!r} is missing or not a {names}); "
-                             "export the model again")
+    schema = {key: kind if isinstance(kind, tuple) else (kind,) for key, kind in required.items()}
+    check_object(path, value, schema, required=tuple(schema), fix=EXPORT_AGAIN, unknown_ok=True)
     return value
