@@ -73,15 +73,12 @@ import argparse
 import json
 import os
 import pathlib
-import re
 import shlex
 import sys
-import tempfile
 import unicodedata
 
 CONFIG_FILE, BATCHING_FILE, FLAGS_FILE = "models.config", "batching_parameters.txt", "server_flags.txt"
 CARD_PATH = ("assets.extra", "model_card.json")
-NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # checked with re.fullmatch: `$` would pass a trailing newline
 DEFAULT_MAX_BATCH_SIZE = 32
 CONTROL_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # refused in --prefix
 INT32_MAX = 2**31 - 1  # tensorflow_model_server parses these flags as int32
@@ -143,7 +140,9 @@ def latest_version(folder):
 def check_name(folder):
     """Raises ValueError unless the folder's name can be a model name in models.config."""
     name = pathlib.Path(folder).name
-    if not re.fullmatch(NAME_PATTERN, name):
+    from kerasrnn.export.version_files import MODEL_NAME
+
+    if not MODEL_NAME.fullmatch(name):
         raise ValueError(f"model folder {str(folder)!r} has a name TF Serving cannot take ({name!r}: use "
                          "letters, digits, '_', '.' and '-', starting with a letter or digit); rename it")
 
@@ -163,14 +162,10 @@ def max_rows(version_dir):
     Raises:
         ValueError: The card is missing, unreadable, not JSON, or its limits are malformed.
     """
+    from kerasrnn.export.version_files import read_json
+
     path = pathlib.Path(version_dir).joinpath(*CARD_PATH)
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        reason = "missing" if isinstance(e, FileNotFoundError) else f"unreadable ({type(e).__name__})"
-        raise ValueError(f"model card {path} is {reason}; export the model again") from None
-    if not isinstance(card, dict):
-        raise ValueError(f"model card {path} is not a JSON object; export the model again")
+    card = read_json(path)  # an InputError (a ValueError) for a missing or damaged card
     if "limits" not in card:
         return None
     limits, rows = card["limits"], None
@@ -254,19 +249,6 @@ def check_parses(config_text, batching_text, names, prefix):
                          f"BatchingParameters ({_one_line(e)})") from None
 
 
-def _write_atomically(path, text):
-    """Writes `text` to `path` through a temporary file in the same folder (a server polling the
-    config never reads half a file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_configs(base, prefix=None, max_batch_size=None,
                   batch_timeout_micros=DEFAULTS["batch_timeout_micros"],
                   max_enqueued_batches=DEFAULTS["max_enqueued_batches"], num_batch_threads=None,
@@ -289,6 +271,8 @@ def write_configs(base, prefix=None, max_batch_size=None,
             take; an unreadable model card; a value below its least (0 for the timeout, else 1) or
             above int32; a max_batch_size above a model's max_rows; a config that does not parse.
     """
+    from kerasrnn.files import AGAIN_HINT, write_text_atomic
+
     base = pathlib.Path(base)
     folders = model_folders(base)
     if not folders:
@@ -337,7 +321,7 @@ def write_configs(base, prefix=None, max_batch_size=None,
              FLAGS_FILE: "\n".join(server_flags(prefix, **flags)) + "\n"}
     check_parses(texts[CONFIG_FILE], texts[BATCHING_FILE], names, prefix)
     for file_name, text in texts.items():
-        _write_atomically(base / file_name, text)
+        write_text_atomic(base / file_name, text, AGAIN_HINT)  # a polling server never reads half
     return names, base / CONFIG_FILE, base / BATCHING_FILE
 
 

@@ -200,10 +200,10 @@ def test_card_without_limits_sets_no_bound(tmp_path):
 
 
 @pytest.mark.parametrize("card, what", [
-    ("{not json", "unreadable"),
-    (b"\xff\xfe", "unreadable"),
-    (None, "missing"),
-    ([1, 2], "not a JSON object"),
+    ("{not json", "is damaged (not JSON)"),
+    (b"\xff\xfe", "is damaged (not UTF-8 text)"),
+    (None, "is missing"),
+    ([1, 2], "is a list, not an object"),
     ({"limits": None}, "max_rows"),
     ({"limits": [8]}, "max_rows"),
     ({"limits": {}}, "max_rows"),

@@ -13,7 +13,6 @@ import datetime
 import json
 import os
 import pathlib
-import re
 import shutil
 
 import keras
@@ -24,13 +23,13 @@ from kerasrnn.errors import InputError
 from kerasrnn.export.kinds import kind_module, run_kind, split_options
 from kerasrnn.export.version_dir import (CARD_FILE, CARD_FORMAT, CARD_FORMAT_VERSION, EXTRA_DIR,
                                           WARMUP_FILE, next_version)
+from kerasrnn.export.version_files import MODEL_NAME
 from kerasrnn.files import write_json_atomic
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # matched whole (fullmatch)
 
 
 def _check_target(base, name, version):
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
         raise InputError(f"name {name!r}: use letters, digits, '_', '-' and '.', starting with a "
                          "letter or digit")
     model_dir = pathlib.Path(base) / name
