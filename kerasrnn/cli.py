@@ -30,7 +30,6 @@ def in_flag_terms(message, flags):
     return re.sub(r"`(\w+)`", r"\1", message)  # a name in backticks that is no flag here
 
 
-
 def flags_of(config_class, renamed=None):
     """`{field: flag}` for a config dataclass: `--field-name` unless `renamed` says otherwise."""
     flags = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(config_class)}

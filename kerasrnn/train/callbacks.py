@@ -127,14 +127,17 @@ class StopOnDivergence(keras.callbacks.Callback):
         if loss is None:
             return
         loss = float(loss)
-        step = int(self.model.optimizer.iterations.numpy())
         if not math.isfinite(loss):
-            raise InputError(f"training diverged: loss {loss} at step {step} is not finite; {self.hint}")
+            raise InputError(f"training diverged: loss {loss} at step {self._step()} is not finite; "
+                             f"{self.hint}")
         if self.first is None:
             self.first = loss
         elif loss > self.factor * self.first:
-            raise InputError(f"training diverged: loss {loss:.4g} at step {step} is more than "
+            raise InputError(f"training diverged: loss {loss:.4g} at step {self._step()} is more than "
                              f"{self.factor:g}x the first evaluation's {self.first:.4g}; {self.hint}")
+
+    def _step(self):  # read from the optimizer only for the message: no extra sync per batch
+        return int(self.model.optimizer.iterations.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
         self._check(logs)
