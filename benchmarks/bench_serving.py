@@ -71,10 +71,9 @@ def untrained_runs(root, kinds, quick):
     from kerasrnn.data.text import Vocabulary
     from kerasrnn.models.char_rnn import build_char_rnn
     from kerasrnn.models.stn_classifier import build_stn_classifier
-    from kerasrnn.train.captioner import CaptionerConfig
     from kerasrnn.trained_runs import CAPTIONER, write_char_run_config
-    from kerasrnn.train.char_rnn import PRESETS, CharRNNConfig
-    from kerasrnn.train.stn import STNConfig
+    from kerasrnn.train.char_rnn import PRESETS
+    from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
 
     runs = {}
     for kind in kinds:

@@ -261,7 +261,8 @@ def main(argv=None):
     import tensorflow as tf
 
     from kerasrnn.models.stn_classifier import build_stn_classifier
-    from kerasrnn.train.stn import STNConfig, compile_model
+    from kerasrnn.train.stn import compile_model
+    from kerasrnn.training_configs import STNConfig
 
     if keras.backend.backend() != "tensorflow":
         raise SystemExit(f"bench_stn.py compares TensorFlow samplers; run it with KERAS_BACKEND=tensorflow "

@@ -15,7 +15,6 @@ each file's shape and raises `FileError` naming the file and what to do.
 """
 
 import dataclasses
-import importlib
 import io
 import json
 import math
@@ -26,11 +25,14 @@ import typing
 import keras
 
 from kerasrnn import __version__
+from kerasrnn.data.caption_vocab import CaptionVocabulary
+from kerasrnn.data.text import Vocabulary
 from kerasrnn.errors import InputError
 from kerasrnn.files import (AGAIN_HINT, FileError, check_free_space,
                             check_object, damaged, read_json_file, type_name,
                             value_has_type, write_bytes_atomic, write_json_atomic,
                             write_problem_error, write_text_atomic)
+from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
 
 FORMAT_VERSION = 1
 CONFIG_FILE, MODEL_FILE, METRICS_FILE = "config.json", "model.keras", "metrics.json"
@@ -38,25 +40,26 @@ HISTORY_FILE = "history.json"
 BACKUP_DIR, BACKUP_WEIGHTS, BACKUP_METADATA = "backup", "latest.weights.h5", "training_metadata.json"
 LOG_MARGIN_BYTES = 256 * 1024  # TensorBoard events and the JSON files of a few epochs
 
-# The `config.json` sections of each kind: where its training config class lives, the
-# `model` keys with their types, and the keys that must be there (the code reads them by name).
+# The `config.json` sections of each kind: its training config class (the settings `training`
+# may hold), the `model` keys with their types, and the keys that must be there (the code reads
+# them by name).
 _ANY_INT, _REAL, _STR, _BOOL, _NONE = (int,), (int, float), (str,), (bool,), (type(None),)
 _KINDS = {
     "char_rnn": dict(
-        training="kerasrnn.train.char_rnn:CharRNNConfig",
+        training=CharRNNConfig,
         model={"vocab_size": _ANY_INT, "cell": _STR, "num_layers": _ANY_INT,
                "hidden_size": _ANY_INT, "dropout": _REAL, "embedding_dim": _ANY_INT + _NONE},
         model_required=("vocab_size", "cell", "num_layers", "hidden_size"),
         training_required=()),
     "stn_classifier": dict(
-        training="kerasrnn.train.stn:STNConfig",
+        training=STNConfig,
         model={"input_size": _ANY_INT, "model": _STR, "transform": _STR, "dropout": _REAL,
                "filters": (list,), "output_size": _ANY_INT + _NONE, "channels": _ANY_INT,
                "num_classes": _ANY_INT},
         model_required=("input_size", "model", "transform"),
         training_required=("distortion",)),
     "captioner": dict(
-        training="kerasrnn.train.captioner:CaptionerConfig",
+        training=CaptionerConfig,
         model={"vocab_size": _ANY_INT, "image_size": _ANY_INT, "max_length": _ANY_INT,
                "cell": _STR, "embedding_dim": _ANY_INT, "units": _ANY_INT,
                "attention_units": _ANY_INT, "dropout": _REAL, "doubly_stochastic": _REAL,
@@ -96,11 +99,6 @@ def weights_bytes(model):
 # ---- reading ---------------------------------------------------------------------------------
 
 
-def _class(spec):
-    module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def _json_types(annotation):
     """The JSON value types a config dataclass field of type `annotation` may hold."""
     args = typing.get_args(annotation) or (annotation,)
@@ -118,15 +116,9 @@ def _json_types(annotation):
     return tuple(types)
 
 
-def training_config_class(kind):
-    """A kind's training config dataclass (`CharRNNConfig`, ...), read by name: the settings a
-    run's `config.json` holds are defined by the training code, a floor above this one."""
-    return _class(_KINDS[kind]["training"])
-
-
 def training_schema(kind):
-    """`{field: JSON types}` of a kind's training config dataclass."""
-    config_class = training_config_class(kind)
+    """`{field: JSON types}` of a kind's training config dataclass (`kerasrnn.training_configs`)."""
+    config_class = _KINDS[kind]["training"]
     hints = typing.get_type_hints(config_class)
     schema = {}
     for name in (f.name for f in dataclasses.fields(config_class)):
@@ -204,11 +196,10 @@ def _check_history(out):
 
 def _check_vocabulary(out, kind, config):
     """The vocabulary of a `kind` run that has one, checked against `config.json`'s size."""
-    loader = {"char_rnn": "kerasrnn.data.text:Vocabulary",
-              "captioner": "kerasrnn.data.caption_vocab:CaptionVocabulary"}.get(kind)
-    if loader is None or not (out / _class(loader).FILENAME).exists():
+    loader = {"char_rnn": Vocabulary, "captioner": CaptionVocabulary}.get(kind)
+    if loader is None or not (out / loader.FILENAME).exists():
         return None  # a missing one is reported where training reads it, after the settings
-    vocab = _class(loader).load(out)
+    vocab = loader.load(out)
     size = config["model"].get("vocab_size")
     if size is not None and size != len(vocab):
         raise FileError(f"{out / CONFIG_FILE} says the vocabulary has {size} entries but "

@@ -21,6 +21,7 @@ from kerasrnn.data.text import Vocabulary
 from kerasrnn.errors import InputError
 from kerasrnn.files import FileError, damaged
 from kerasrnn.models.char_rnn import inference_model
+from kerasrnn.training_configs import CaptionerConfig
 
 CHAR_RNN, STN_CLASSIFIER, CAPTIONER = "char_rnn", "stn_classifier", "captioner"
 
@@ -120,7 +121,7 @@ def load_captioner(directory):
             f"{CaptionVocabulary.FILENAME}; one of them is damaged: retrain or restore the files")
     training = config["training"]
     try:
-        run_dir.training_config_class(CAPTIONER)(**training).validate(len(vocab), allow_large=True)
+        CaptionerConfig(**training).validate(len(vocab), allow_large=True)
     except InputError as e:
         raise damaged(config_path, f"training: {e}") from None
     except Exception as e:  # noqa: BLE001 - a value no check foresaw

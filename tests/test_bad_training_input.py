@@ -14,10 +14,9 @@ from kerasrnn import run_dir
 from kerasrnn.data.text import Vocabulary
 from kerasrnn.errors import InputError
 from kerasrnn.train.callbacks import StopOnDivergence
-from kerasrnn.train.captioner import CaptionerConfig
-from kerasrnn.train.char_rnn import CharRNNConfig, train_char_rnn
-from kerasrnn.train.stn import STNConfig
+from kerasrnn.train.char_rnn import train_char_rnn
 from kerasrnn.trained_runs import CAPTIONER, STN_CLASSIFIER as STN, write_char_run_config
+from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
 from test_train_stn import fake_mnist
 
 TINY_CHAR = ["--cell", "gru", "--layers", "1", "--hidden", "32", "--embedding", "16",

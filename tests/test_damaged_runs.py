@@ -18,7 +18,8 @@ import pytest
 
 import tiny_runs
 from kerasrnn.errors import InputError
-from kerasrnn.train.char_rnn import CharRNNConfig, train_char_rnn
+from kerasrnn.train.char_rnn import train_char_rnn
+from kerasrnn.training_configs import CharRNNConfig
 
 SEED = 20240601
 OTHER_VALUES = (None, True, 7, 2.5, "x", [], {})

@@ -30,8 +30,9 @@ from kerasrnn.export.captioner.signatures import CaptionerServing, decode_image_
 from kerasrnn.export.request_limits import CaptionerLimits  # noqa: E402
 from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY  # noqa: E402
 from kerasrnn.models.captioner import beam_search_batch, build_captioner, greedy_decode  # noqa: E402
-from kerasrnn.train.captioner import CaptionerConfig, train_captioner  # noqa: E402
+from kerasrnn.train.captioner import train_captioner  # noqa: E402
 from kerasrnn.trained_runs import load_captioner  # noqa: E402
+from kerasrnn.training_configs import CaptionerConfig  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(dataset="scenes", image_size=32, max_length=8, embedding_dim=16, units=32,

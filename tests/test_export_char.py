@@ -24,7 +24,8 @@ from kerasrnn.export.request_limits import CharLimits  # noqa: E402
 from kerasrnn.models import sampling  # noqa: E402
 from kerasrnn.trained_runs import load_char_model  # noqa: E402
 from kerasrnn.models.char_rnn import build_char_rnn, zero_states  # noqa: E402
-from kerasrnn.train.char_rnn import CharRNNConfig, train_char_rnn  # noqa: E402
+from kerasrnn.train.char_rnn import train_char_rnn  # noqa: E402
+from kerasrnn.training_configs import CharRNNConfig  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CELLS = {"vanilla": None, "lstm": 8}  # cell -> embedding (vanilla: one-hot, as min-char-rnn)

@@ -53,7 +53,8 @@ def test_weight_mapping_round_trips():
 
 def test_preset_training_steps_equal_the_notes_main_loop():
     """Five fit() steps of --preset min-char-rnn equal five iterations of the notes' loop."""
-    from kerasrnn.train.char_rnn import CharRNNConfig, PRESETS, build_training_model
+    from kerasrnn.train.char_rnn import PRESETS, build_training_model
+    from kerasrnn.training_configs import CharRNNConfig
 
     keras.config.set_floatx("float64")
     keras.config.set_dtype_policy("float64")

@@ -10,7 +10,8 @@ import pytest
 
 from kerasrnn.errors import InputError
 from kerasrnn.trained_runs import load_char_model
-from kerasrnn.train.char_rnn import CharRNNConfig, train_char_rnn
+from kerasrnn.train.char_rnn import train_char_rnn
+from kerasrnn.training_configs import CharRNNConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(cell="gru", num_layers=1, hidden_size=32, embedding_dim=16, seq_length=20,

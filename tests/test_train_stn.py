@@ -10,8 +10,9 @@ import pytest
 
 from kerasrnn.errors import InputError
 from kerasrnn.models.stn_classifier import build_stn_classifier, rectifier
-from kerasrnn.train.stn import STNConfig, train_stn
+from kerasrnn.train.stn import train_stn
 from kerasrnn.trained_runs import load_stn_model
+from kerasrnn.training_configs import STNConfig
 
 
 def fake_mnist(n_train=600, n_test=100, seed=0):

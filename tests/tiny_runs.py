@@ -9,8 +9,8 @@ from kerasrnn.data.caption_vocab import CaptionVocabulary
 from kerasrnn.data.text import Vocabulary
 from kerasrnn.models.char_rnn import build_char_rnn
 from kerasrnn.models.stn_classifier import build_stn_classifier
-from kerasrnn.train.captioner import CaptionerConfig
 from kerasrnn.trained_runs import CAPTIONER, write_char_run_config
+from kerasrnn.training_configs import CaptionerConfig
 
 
 def char_run(directory):

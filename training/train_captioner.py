@@ -83,15 +83,16 @@ FLAGS_RENAMED = {"learning_rate": "--lr", "beam_width": "--beam"}
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import flags_of, run
-    from kerasrnn.train.captioner import CaptionerConfig
+    from kerasrnn.training_configs import CaptionerConfig
 
     return run(lambda: train(args), flags_of(CaptionerConfig, FLAGS_RENAMED),
                interrupted=f"interrupted; continue with: --out {args.out} --resume")
 
 
 def train(args):
-    from kerasrnn.train.captioner import CaptionerConfig, train_captioner
-    from kerasrnn.train.checks import time_limit_seconds
+    from kerasrnn.config_checks import time_limit_seconds
+    from kerasrnn.train.captioner import train_captioner
+    from kerasrnn.training_configs import CaptionerConfig
 
     if args.data_dir is None and args.dataset in DATA_ENV and not args.resume:
         args.data_dir = os.environ.get(DATA_ENV[args.dataset])

@@ -22,7 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 
 def parse_args(argv=None):
-    from kerasrnn.train.char_rnn import OPTIMIZERS, PRESETS
+    from kerasrnn.train.char_rnn import PRESETS
+    from kerasrnn.training_configs import CHAR_RNN_OPTIMIZERS
     from kerasrnn.models.char_rnn import CELLS
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +42,7 @@ def parse_args(argv=None):
     g.add_argument("--steps", type=int, help="total optimizer steps")
     g.add_argument("--epochs", type=int, help="number of evaluation intervals of --eval-every steps")
     p.add_argument("--eval-every", type=int, help="validate, sample and back up every N steps (default 500)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adagrad, as min-char-rnn")
+    p.add_argument("--optimizer", choices=CHAR_RNN_OPTIMIZERS, help="default adagrad, as min-char-rnn")
     p.add_argument("--lr", type=float, dest="learning_rate", help="learning rate (default 0.1 adagrad, 2e-3 adam/rmsprop)")
     p.add_argument("--lr-decay", choices=("none", "cosine"), help="cosine: decay the rate to 10%% over --steps (default none)")
     p.add_argument("--clip", type=float, help="element-wise gradient clip on the window's summed loss, as min-char-rnn (default 5; 0 = off)")
@@ -63,7 +64,8 @@ def parse_args(argv=None):
 
 def given_settings(args):
     """The `CharRNNConfig` settings the command line sets: the preset's, then the flags given."""
-    from kerasrnn.train.char_rnn import PRESETS, CharRNNConfig
+    from kerasrnn.train.char_rnn import PRESETS
+    from kerasrnn.training_configs import CharRNNConfig
 
     values = dict(PRESETS.get(args.preset, {}))
     for field in dataclasses.fields(CharRNNConfig):
@@ -80,7 +82,7 @@ def given_settings(args):
 
 
 def build_config(args):
-    from kerasrnn.train.char_rnn import CharRNNConfig
+    from kerasrnn.training_configs import CharRNNConfig
 
     values = given_settings(args)
     if values.get("steps") is None and values.get("epochs") is None:
@@ -116,7 +118,7 @@ def load_training_text(args):
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import flags_of, run
-    from kerasrnn.train.char_rnn import CharRNNConfig
+    from kerasrnn.training_configs import CharRNNConfig
 
     return run(lambda: train(args), flags_of(CharRNNConfig, FLAGS_RENAMED),
                interrupted=f"interrupted; continue with: --out {args.out} --resume")
@@ -124,7 +126,7 @@ def main(argv=None):
 
 def train(args):
     from kerasrnn.train.char_rnn import train_char_rnn
-    from kerasrnn.train.checks import time_limit_seconds
+    from kerasrnn.config_checks import time_limit_seconds
 
     max_seconds = time_limit_seconds(args.time_limit)
     if args.resume:

@@ -52,7 +52,7 @@ FLAGS_RENAMED = {"learning_rate": "--lr", "loc_lr_multiplier": "--loc-lr-mult"}
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import flags_of, run
-    from kerasrnn.train.stn import STNConfig
+    from kerasrnn.training_configs import STNConfig
 
     return run(lambda: train(args), flags_of(STNConfig, FLAGS_RENAMED),
                interrupted=f"interrupted; continue with: --out {args.out} --resume")
@@ -60,8 +60,9 @@ def main(argv=None):
 
 def train(args):
     from kerasrnn.cli import mnist_from_flags
-    from kerasrnn.train.checks import time_limit_seconds
-    from kerasrnn.train.stn import STNConfig, train_stn
+    from kerasrnn.config_checks import time_limit_seconds
+    from kerasrnn.train.stn import train_stn
+    from kerasrnn.training_configs import STNConfig
 
     # Only the flags given: a new run takes STNConfig's defaults for the rest, a resumed one the run's.
     given = {k: v for k, v in vars(args).items() if k in STNConfig.__dataclass_fields__ and v is not None}

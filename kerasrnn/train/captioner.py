@@ -15,176 +15,20 @@ import keras
 import numpy as np
 
 from kerasrnn import metrics as scores
-from kerasrnn import run_dir
+from kerasrnn import run_dir, training_configs
+from kerasrnn.config_checks import check_max_seconds, resumed_settings
 from kerasrnn.data.caption_vocab import END, START, CaptionVocabulary
-from kerasrnn.data.captions import (
-    DATASETS,
-    GENERATED_COUNTS,
-    caption_dataset,
-    load_captions,
-    reference_captions,
-)
+from kerasrnn.data.captions import caption_dataset, load_captions, reference_captions
 from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
-from kerasrnn.layers.attention_decoder import ATTENTIONS, CELLS
 from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
-from kerasrnn.models.captioner import (
-    POOLINGS,
-    applications_encoder,
-    beam_search_batch,
-    build_captioner,
-    coordinates_option,
-    greedy_decode,
-    small_cnn_encoder,
-)
+from kerasrnn.models.captioner import beam_search_batch, greedy_decode
 from kerasrnn.train.attention_correctness import attention_correctness_loss
-from kerasrnn.train import checks
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
 from kerasrnn.trained_runs import CAPTIONER, load_captioner
 
 KIND = CAPTIONER
-BOXED_DATASETS = ("scenes", "digits")  # the generated sets, which record every object's box
 RESUMABLE = ("epochs", "learning_rate")
-MAX_BEAM_WIDTH = 100  # as caption_image.py --beam
-ASSUMED_VOCAB = 10_000  # vocabulary size for memory estimates before the captions are read
-DECODER_GATES = {"vanilla": 1, "gru": 3, "lstm": 4}
-ENCODER_FLOATS_PER_PIXEL = 64  # the small encoder's feature maps and their pools, per input pixel
-
-
-@dataclasses.dataclass
-class CaptionerConfig:
-    """Everything a captioning run depends on (saved in `config.json`)."""
-
-    dataset: str = "scenes"
-    data_dir: str | None = None
-    image_size: int = 64
-    max_length: int = 16  # words per caption; longer captions are cut
-    min_count: int = 1  # rarer training words become <unk>
-    cell: str = "lstm"
-    attention: str = "soft"
-    encoder: str = "small"  # "small" (a CNN trained from scratch) or a keras.applications name
-    encoder_weights: str | None = None  # applications only: None, "imagenet" or a weights file
-    encoder_layer: str | None = None  # applications only: the layer whose grid is attended over
-    coordinates: str = "cell"  # position in each annotation: "cell", "centroid" or "none"
-    encoder_kernels: tuple = (3, 3, 1)  # small encoder: kernel size of each conv + 2x2 pool
-    encoder_poolings: tuple = ("max", "max", "max")  # small encoder: each 2x2 pool, max or average
-    embedding_dim: int = 64
-    units: int = 128
-    attention_units: int = 64
-    dropout: float = 0.0
-    doubly_stochastic: float = 0.0
-    attention_supervision: float = 0.0  # weight of the attention-correctness loss (scenes, digits)
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    lr_decay: str = "none"  # "none" or "cosine" (to 1% of the rate over --epochs)
-    train_count: int | None = None  # generated sets: images drawn for training
-    test_count: int | None = None  # generated sets: images drawn for val and test
-    beam_width: int = 3
-    seed: int = 0
-
-    def validate(self, vocab_size=None, allow_large=False):
-        """Raises `InputError` for settings that cannot train (messages name the parameters).
-
-        Args:
-            vocab_size: The vocabulary's size, for the memory estimate (`None`: assume
-                `ASSUMED_VOCAB`, before the captions are read).
-            allow_large: Allow weights, one batch's activations or generated images above
-                `checks.LARGE_BYTES`.
-        """
-        try:
-            self.coordinates = coordinates_option(self.coordinates)
-        except ValueError as e:
-            raise InputError(str(e)) from None
-        choices = {"dataset": DATASETS, "cell": CELLS, "attention": ATTENTIONS,
-                   "lr_decay": ("none", "cosine")}
-        for name, allowed in choices.items():
-            checks.check_choice(name, getattr(self, name), allowed)
-        for name in ("epochs", "batch_size", "max_length", "min_count", "image_size",
-                     "embedding_dim", "units", "attention_units"):
-            checks.check_int(name, getattr(self, name))
-        checks.check_int("beam_width", self.beam_width, 1, MAX_BEAM_WIDTH)
-        for name in ("train_count", "test_count"):
-            if getattr(self, name) is not None:
-                checks.check_int(name, getattr(self, name))
-        kernels = tuple(self.encoder_kernels) if isinstance(self.encoder_kernels, (list, tuple)) else ()
-        if len(kernels) != 3 or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in kernels):
-            raise InputError(f"encoder_kernels must be three sizes >= 1 such as 3,3,1, got "
-                             f"{self.encoder_kernels!r}")
-        poolings = tuple(self.encoder_poolings) if isinstance(self.encoder_poolings, (list, tuple)) else ()
-        if len(poolings) != 3 or set(poolings) - set(POOLINGS):
-            raise InputError(f"encoder_poolings must be three of {' / '.join(POOLINGS)} such as "
-                             f"max,max,average, got {self.encoder_poolings!r}")
-        if self.image_size < 16:
-            raise InputError(f"image_size must be at least 16 pixels, got {self.image_size}")
-        checks.check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
-        checks.check_real("dropout", self.dropout, 0.0, 1.0, high_open=True)
-        checks.check_real("doubly_stochastic", self.doubly_stochastic, low=0.0)
-        checks.check_real("attention_supervision", self.attention_supervision, low=0.0)
-        if self.attention_supervision and self.dataset not in BOXED_DATASETS:
-            raise InputError(f"attention_supervision needs object boxes, which only "
-                             f"{' and '.join(BOXED_DATASETS)} have, not {self.dataset}")
-        checks.check_seed(self.seed)
-        vocab = vocab_size or ASSUMED_VOCAB
-        checks.check_memory("weights", self.parameter_count(vocab) * checks.FLOAT_BYTES,
-                            dict(units=self.units, embedding_dim=self.embedding_dim,
-                                 attention_units=self.attention_units,
-                                 encoder_kernels=",".join(map(str, kernels))), allow_large)
-        checks.check_memory("activations in one batch", self.activation_bytes(vocab),
-                            dict(batch_size=self.batch_size, image_size=self.image_size,
-                                 max_length=self.max_length, units=self.units,
-                                 attention_units=self.attention_units), allow_large)
-        if self.dataset in BOXED_DATASETS:
-            images = ((self.train_count or GENERATED_COUNTS["train"])
-                      + 2 * (self.test_count or GENERATED_COUNTS["test"]))
-            checks.check_memory("generated images", images * self.image_size**2 * 3,
-                                dict(train_count=self.train_count, test_count=self.test_count,
-                                     image_size=self.image_size), allow_large)
-
-    def parameter_count(self, vocab_size):
-        """Roughly the captioner's weights: the small encoder's convolutions (an applications
-        encoder counts as the small one), the embedding, the recurrent cell, attention and
-        output layers."""
-        channels = (3, 32, 64, 128)
-        count = sum(k * k * channels[i] * channels[i + 1] for i, k in enumerate(self.encoder_kernels))
-        features = channels[-1] + 2
-        gates = DECODER_GATES.get(self.cell, 4)
-        count += vocab_size * self.embedding_dim
-        count += gates * self.units * (self.embedding_dim + features + self.units + 1)
-        count += (features + self.units + 1) * self.attention_units + 2 * features * self.units
-        return count + (self.units + self.embedding_dim + features + 1) * vocab_size
-
-    def activation_bytes(self, vocab_size):
-        """Rough bytes of one training batch's activations kept for backpropagation: the
-        encoder's feature maps, and at every word the attention scores over the grid, the cell
-        and the logits."""
-        cells = max(self.image_size // 8, 1) ** 2
-        per_word = (cells * (self.attention_units + 2) + 2 * DECODER_GATES.get(self.cell, 4) * self.units
-                    + 2 * vocab_size + self.embedding_dim)
-        per_image = ENCODER_FLOATS_PER_PIXEL * self.image_size**2 + (self.max_length + 1) * per_word
-        return self.batch_size * per_image * checks.FLOAT_BYTES
-
-    def model_config(self, vocab_size):
-        """The `build_captioner` arguments besides the encoder."""
-        return dict(vocab_size=vocab_size, image_size=self.image_size, max_length=self.max_length,
-                    cell=self.cell, embedding_dim=self.embedding_dim, units=self.units,
-                    attention_units=self.attention_units, dropout=self.dropout,
-                    doubly_stochastic=self.doubly_stochastic, attention=self.attention,
-                    seed=self.seed, coordinates=self.coordinates)
-
-    def build_model(self, vocab_size):
-        """A fresh teacher-forced captioner for a vocabulary of `vocab_size` ids."""
-        if self.encoder == "small":
-            encoder = small_cnn_encoder(kernel_sizes=tuple(self.encoder_kernels),
-                                        poolings=tuple(self.encoder_poolings))
-        else:
-            try:
-                encoder = applications_encoder(self.image_size, self.encoder, self.encoder_weights,
-                                               self.encoder_layer)
-            except (AttributeError, ValueError, OSError) as e:
-                raise InputError(f"encoder {self.encoder}: cannot build it ({e}); use 'small' or "
-                                 "a keras.applications name such as MobileNetV2") from None
-        return build_captioner(encoder=encoder, **self.model_config(vocab_size))
 
 
 def load_splits(config):
@@ -226,16 +70,17 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     Every setting is checked before anything is written.
 
     Args:
-        config: `CaptionerConfig`. When resuming, `epochs` and `learning_rate` may differ from
-            the saved run's (the new ones are used and recorded in `config.json`); any other
-            setting that differs is refused. To resume giving only some settings, pass a dict
-            of them (e.g. `{"epochs": 20}`); the rest come from the run.
+        config: `CaptionerConfig` (`kerasrnn.training_configs`). When resuming, `epochs` and
+            `learning_rate` may differ from the saved run's (the new ones are used and recorded
+            in `config.json`); any other setting that differs is refused. To resume giving only
+            some settings, pass a dict of them (e.g. `{"epochs": 20}`); the rest come from the
+            run.
         out_dir: Directory to write (see `kerasrnn.run_dir`).
         resume: Continue the run in `out_dir` from its last per-epoch backup.
         max_seconds: Stop after this much wall time (checked after each step); `None` or > 0.
         verbose: Keras progress bar setting.
         extra_callbacks: More Keras callbacks for `fit`.
-        allow_large: Allow models, batches or generated sets above `checks.LARGE_BYTES`.
+        allow_large: Allow models, batches or generated sets above `config_checks.LARGE_BYTES`.
 
     Returns:
         The metrics dict also written to `out_dir/metrics.json`; its `history` covers every
@@ -244,12 +89,12 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     Raises:
         InputError: A bad setting (before anything is written), or training diverged.
     """
-    checks.check_max_seconds(max_seconds)
+    check_max_seconds(max_seconds)
     saved = run_dir.prepare_run_dir(out_dir, resume, KIND)
     if saved is not None:
         training = dict(saved["training"])
         given = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-        config = checks.resumed_settings(CaptionerConfig, training, given, RESUMABLE)
+        config = resumed_settings(training_configs.CaptionerConfig, training, given, RESUMABLE)
     config.validate(allow_large=allow_large)
     keras.utils.set_random_seed(config.seed)
     splits = load_splits(config)
@@ -388,7 +233,7 @@ def evaluate_captioner(model, vocab, examples, config, length_penalty=LENGTH_PEN
 
 def test_split_example(training_config, index):
     """Test example `index` of the generated dataset a run was trained on (scenes, digits)."""
-    config = CaptionerConfig(**training_config)
+    config = training_configs.CaptionerConfig(**training_config)
     if config.dataset not in ("scenes", "digits"):
         raise InputError(f"the model was trained on {config.dataset}, not a generated set; "
                          "caption an image file instead")
@@ -419,7 +264,7 @@ def evaluate_run(directory, beam_width=None, length_penalty=LENGTH_PENALTY, spli
     if length_penalty < 0:
         raise InputError(f"length_penalty must be >= 0, got {length_penalty}")
     model, vocab, saved = load_captioner(directory)
-    config = CaptionerConfig(**saved["training"])
+    config = training_configs.CaptionerConfig(**saved["training"])
     if beam_width is not None:
         config.beam_width = beam_width
     examples = load_captions(config.dataset, split, config.data_dir, config.image_size,

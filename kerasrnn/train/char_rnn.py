@@ -13,126 +13,19 @@ import pathlib
 
 import keras
 
-from kerasrnn import run_dir
+from kerasrnn import run_dir, training_configs
+from kerasrnn.config_checks import check_max_seconds, resumed_settings
 from kerasrnn.data import text as text_data
 from kerasrnn.errors import InputError
-from kerasrnn.models.char_rnn import CELLS, build_char_rnn, inference_model
+from kerasrnn.models.char_rnn import build_char_rnn, inference_model
 from kerasrnn.models.sampling import generate
-from kerasrnn.train import checks
 from kerasrnn.train.callbacks import SampleText, StopAfterSteps, Throughput, run_callbacks
 from kerasrnn.train.char_streams import CarryStreamState
 from kerasrnn.trained_runs import CHAR_RNN, write_char_run_config
 
-OPTIMIZERS = ("adagrad", "adam", "rmsprop")
-GATES = {"vanilla": 1, "gru": 3, "lstm": 4}  # weight matrices per recurrent layer
-ASSUMED_VOCAB = 256  # vocabulary size for memory estimates before the text is read
-MAX_SAMPLE_LENGTH = 1_000_000  # as sample_char_rnn.py --length
 RESUMABLE = ("steps", "epochs", "learning_rate")
 DEFAULT_LR = {"adagrad": 0.1, "adam": 2e-3, "rmsprop": 2e-3}
 LN2 = math.log(2.0)
-
-
-@dataclasses.dataclass
-class CharRNNConfig:
-    """Everything a char-model training run depends on (saved in `config.json`)."""
-
-    cell: str = "lstm"
-    num_layers: int = 2
-    hidden_size: int = 256
-    embedding_dim: int | None = None
-    dropout: float = 0.0
-    seq_length: int = 100
-    batch_size: int = 64
-    batching: str = "streams"  # "streams" (stateful TBPTT) or "windows" (shuffled, stateless)
-    steps: int | None = None
-    epochs: int | None = None
-    eval_every: int = 500  # steps per Keras epoch: validate / sample / back up this often
-    optimizer: str = "adagrad"
-    learning_rate: float | None = None
-    lr_decay: str = "none"  # "none" or "cosine" (to 10% of the rate at --steps)
-    clip: float | None = 5.0
-    val_fraction: float = 0.05
-    seed: int = 0
-    unroll: bool = False
-    jit_compile: bool | None = None  # None: XLA only for unrolled loops (it slows LSTM loops on CPU)
-    steps_per_execution: int = 1
-    sample_length: int = 200
-    sample_temperature: float = 0.8
-    sample_prime: str = "\n"
-
-    def model_config(self, vocab_size):
-        """The `build_char_rnn` arguments that define the trained weights."""
-        return dict(vocab_size=vocab_size, cell=self.cell, num_layers=self.num_layers,
-                    hidden_size=self.hidden_size, dropout=self.dropout,
-                    embedding_dim=self.embedding_dim)
-
-    def validate(self, vocab_size=None, allow_large=False):
-        """Raises `InputError` for settings that cannot train (messages name the parameters).
-
-        Args:
-            vocab_size: The vocabulary's size, for the memory estimate (`None`: assume
-                `ASSUMED_VOCAB`, before the text is read).
-            allow_large: Allow weights or one batch's activations above `checks.LARGE_BYTES`.
-        """
-        checks.check_choice("cell", self.cell, CELLS)
-        checks.check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        checks.check_choice("lr_decay", self.lr_decay, ("none", "cosine"))
-        checks.check_choice("batching", self.batching, ("streams", "windows"))
-        for name in ("num_layers", "hidden_size", "seq_length", "batch_size", "eval_every",
-                     "steps_per_execution"):
-            checks.check_int(name, getattr(self, name))
-        if self.embedding_dim is not None:
-            checks.check_int("embedding_dim", self.embedding_dim)
-        if (self.steps is None) == (self.epochs is None):
-            raise InputError("give exactly one of steps or epochs")
-        checks.check_int("steps" if self.steps is not None else "epochs",
-                         self.steps if self.steps is not None else self.epochs)
-        # fit runs each Keras epoch (eval_every steps) as whole executions of
-        # steps_per_execution steps, and StopAfterSteps looks at the step count after each.
-        spe = self.steps_per_execution
-        if self.eval_every % spe:
-            raise InputError(f"steps_per_execution {spe} must divide eval_every {self.eval_every} "
-                             "(each evaluation interval runs whole executions)")
-        if self.steps is not None and self.steps % spe:
-            raise InputError(f"steps_per_execution {spe} must divide steps {self.steps} "
-                             "(training stops only between executions)")
-        checks.check_real("dropout", self.dropout, 0.0, 1.0, high_open=True)
-        if self.learning_rate is not None:
-            checks.check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
-        if self.clip is not None:
-            checks.check_real("clip", self.clip, low=0.0, low_open=True)
-        checks.check_real("val_fraction", self.val_fraction, 0.0, 1.0, high_open=True)
-        checks.check_seed(self.seed)
-        checks.check_int("sample_length", self.sample_length, 0, MAX_SAMPLE_LENGTH)
-        checks.check_real("sample_temperature", self.sample_temperature, low=0.0)
-        if not isinstance(self.sample_prime, str) or not self.sample_prime:
-            raise InputError(f"sample_prime must be a non-empty string, got {self.sample_prime!r}")
-        vocab = vocab_size or ASSUMED_VOCAB
-        sizes = dict(num_layers=self.num_layers, hidden_size=self.hidden_size,
-                     embedding_dim=self.embedding_dim or 0, cell=self.cell)
-        checks.check_memory("weights", self.parameter_count(vocab) * checks.FLOAT_BYTES, sizes,
-                            allow_large)
-        checks.check_memory("activations in one batch", self.activation_bytes(vocab),
-                            dict(batch_size=self.batch_size, seq_length=self.seq_length, **sizes),
-                            allow_large)
-
-    def parameter_count(self, vocab_size):
-        """The model's weights (embedding, recurrent layers, output layer), counted exactly
-        enough for a memory estimate."""
-        gates = GATES[self.cell]
-        inputs = self.embedding_dim or vocab_size
-        count = vocab_size * (self.embedding_dim or 0)
-        for layer in range(self.num_layers):
-            width = inputs if layer == 0 else self.hidden_size
-            count += gates * self.hidden_size * (width + self.hidden_size + 2)
-        return count + (self.hidden_size + 1) * vocab_size
-
-    def activation_bytes(self, vocab_size):
-        """Rough bytes of one training batch's activations kept for backpropagation: every
-        step's gates and state in every layer, the inputs and the logits (with their gradient)."""
-        per_step = (self.num_layers * (GATES[self.cell] + 2) * self.hidden_size
-                    + (self.embedding_dim or vocab_size) + 2 * vocab_size)
-        return self.batch_size * self.seq_length * per_step * checks.FLOAT_BYTES
 
 
 PRESETS = {
@@ -208,10 +101,11 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     Every setting is checked before anything is written.
 
     Args:
-        config: `CharRNNConfig`. When resuming, `steps`/`epochs` and `learning_rate` may differ
-            from the saved run's (the new ones are used and recorded in `config.json`); any
-            other setting that differs is refused. To resume giving only some settings, pass a
-            dict of them (e.g. `{"steps": 3000}`); the rest come from the run.
+        config: `CharRNNConfig` (`kerasrnn.training_configs`). When resuming, `steps`/`epochs`
+            and `learning_rate` may differ from the saved run's (the new ones are used and
+            recorded in `config.json`); any other setting that differs is refused. To resume
+            giving only some settings, pass a dict of them (e.g. `{"steps": 3000}`); the rest
+            come from the run.
         text: The training text (`str`); its last `val_fraction` is held out.
         out_dir: Directory to write (see `kerasrnn.trained_runs`).
         resume: Continue the run in `out_dir` from its last backup (per-epoch).
@@ -220,7 +114,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         verbose: Keras progress bar setting.
         extra_callbacks: More Keras callbacks for `fit`.
         allow_large: Train models whose weights or batch activations exceed
-            `checks.LARGE_BYTES` (refused otherwise, with an estimate).
+            `config_checks.LARGE_BYTES` (refused otherwise, with an estimate).
 
     Returns:
         The metrics dict also written to `out_dir/metrics.json`; its `history` covers every
@@ -229,11 +123,11 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     Raises:
         InputError: A bad setting (before anything is written), or training diverged.
     """
-    checks.check_max_seconds(max_seconds)
+    check_max_seconds(max_seconds)
     saved = run_dir.prepare_run_dir(out_dir, resume, CHAR_RNN)
     if saved is not None:
-        config = checks.resumed_settings(CharRNNConfig, saved["training"], config, RESUMABLE,
-                                         replaced_together=("steps", "epochs"))
+        config = resumed_settings(training_configs.CharRNNConfig, saved["training"], config,
+                                  RESUMABLE, replaced_together=("steps", "epochs"))
         vocab = text_data.Vocabulary.load(out_dir)
         if vocab.unknown_chars(text):
             raise InputError("resume: the text has characters the run's vocabulary lacks; "

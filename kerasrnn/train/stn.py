@@ -12,73 +12,18 @@ import pathlib
 
 import keras
 
-from kerasrnn import run_dir
+from kerasrnn import run_dir, training_configs
+from kerasrnn.config_checks import check_max_seconds, resumed_settings
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
-from kerasrnn.models.stn_classifier import MODELS, TRANSFORMER_NAME, build_stn_classifier
-from kerasrnn.train import checks
+from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, build_stn_classifier
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
 from kerasrnn.train.lr_multiplier import with_lr_multiplier
 from kerasrnn.trained_runs import STN_CLASSIFIER
 
 KIND = STN_CLASSIFIER
 TEST_SEED = 2015
-OPTIMIZERS = ("adam", "sgd")
 RESUMABLE = ("epochs", "learning_rate")
-# Activations kept for backpropagation per input pixel, roughly: the classifier's 32 and 64
-# feature maps at about the input size, the transformer's grid and the localisation net.
-FLOATS_PER_PIXEL = 64
-
-
-@dataclasses.dataclass
-class STNConfig:
-    """Everything an STN training run depends on (saved in `config.json`)."""
-
-    distortion: str = "R"
-    model: str = "st-cnn"
-    transform: str = "affine"
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    lr_decay: str = "none"  # "none" or "cosine" (to 1% of the rate over --epochs)
-    dropout: float = 0.0  # on the classifier's flattened features
-    loc_lr_multiplier: float = 1.0  # the paper slows the localisation net; with Adam, 1.0 measured better
-    train_size: int | None = None  # use only the first N training images (quick runs)
-    val_size: int = 5000
-    seed: int = 0
-
-    def model_config(self):
-        """The `build_stn_classifier` arguments that define the trained weights."""
-        return dict(input_size=mnist.output_size(self.distortion), model=self.model,
-                    transform=self.transform, dropout=self.dropout)
-
-    def validate(self, allow_large=False):
-        """Raises `InputError` for settings that cannot train (messages name the parameters).
-
-        Args:
-            allow_large: Allow one batch's activations above `checks.LARGE_BYTES`.
-        """
-        checks.check_choice("distortion", self.distortion, mnist.DISTORTIONS)
-        checks.check_choice("model", self.model, MODELS)
-        checks.check_choice("transform", self.transform, ("affine", "projective", "tps"))
-        checks.check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        checks.check_choice("lr_decay", self.lr_decay, ("none", "cosine"))
-        for name in ("epochs", "batch_size", "val_size"):
-            checks.check_int(name, getattr(self, name))
-        if self.train_size is not None:
-            checks.check_int("train_size", self.train_size)
-            if self.train_size < self.batch_size:
-                raise InputError(f"train_size {self.train_size} is smaller than one batch "
-                                 f"(batch_size {self.batch_size})")
-        checks.check_real("dropout", self.dropout, 0.0, 1.0, high_open=True)
-        checks.check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
-        checks.check_real("loc_lr_multiplier", self.loc_lr_multiplier, low=0.0, low_open=True)
-        checks.check_seed(self.seed)
-        side = mnist.output_size(self.distortion)
-        checks.check_memory("activations in one batch",
-                            self.batch_size * side * side * FLOATS_PER_PIXEL * checks.FLOAT_BYTES,
-                            dict(batch_size=self.batch_size, distortion=self.distortion), allow_large)
 
 
 def compile_model(model, config, steps_per_epoch=None):
@@ -119,17 +64,18 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
     Every setting is checked before anything is written.
 
     Args:
-        config: `STNConfig`. When resuming, `epochs` and `learning_rate` may differ from the
-            saved run's (the new ones are used and recorded in `config.json`); any other setting
-            that differs is refused. To resume giving only some settings, pass a dict of them
-            (e.g. `{"epochs": 20}`); the rest come from the run.
+        config: `STNConfig` (`kerasrnn.training_configs`). When resuming, `epochs` and
+            `learning_rate` may differ from the saved run's (the new ones are used and recorded
+            in `config.json`); any other setting that differs is refused. To resume giving only
+            some settings, pass a dict of them (e.g. `{"epochs": 20}`); the rest come from the
+            run.
         data: `((x_train, y_train), (x_test, y_test))` as `mnist.load_mnist` returns.
         out_dir: Directory to write (see `kerasrnn.run_dir`).
         resume: Continue the run in `out_dir` from its last per-epoch backup.
         max_seconds: Stop after this much wall time (checked after each step); `None` or > 0.
         verbose: Keras progress bar setting.
         extra_callbacks: More Keras callbacks for `fit`.
-        allow_large: Allow batches whose activations exceed `checks.LARGE_BYTES`.
+        allow_large: Allow batches whose activations exceed `config_checks.LARGE_BYTES`.
 
     Returns:
         The metrics dict also written to `out_dir/metrics.json` (`test_error_pct`, ...); its
@@ -138,10 +84,10 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
     Raises:
         InputError: A bad setting (before anything is written), or training diverged.
     """
-    checks.check_max_seconds(max_seconds)
+    check_max_seconds(max_seconds)
     saved = run_dir.prepare_run_dir(out_dir, resume, KIND)
     if saved is not None:
-        config = checks.resumed_settings(STNConfig, saved["training"], config, RESUMABLE)
+        config = resumed_settings(training_configs.STNConfig, saved["training"], config, RESUMABLE)
     config.validate(allow_large)
     keras.utils.set_random_seed(config.seed)
     (x, y), (x_test, y_test) = data

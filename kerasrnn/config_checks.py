@@ -1,5 +1,6 @@
-"""Checks the training configs share: numbers finite and in range, sizes that fit in memory,
-and what a resumed run may change.
+"""Checks the training configs share (`kerasrnn.training_configs`): numbers finite and in range,
+sizes that fit in memory, and what a resumed run may change; and the training functions' and
+scripts' time limits.
 
 Messages name the parameters (`learning_rate`, `hidden_size`); the scripts turn them into their
 flags with `kerasrnn.cli.in_flag_terms`.

@@ -1,0 +1,236 @@
+"""Choosing how a run trains: one process, several devices of one machine
+(`tf.distribute.MirroredStrategy`) or several processes and machines
+(`tf.distribute.MultiWorkerMirroredStrategy`, configured by the `TF_CONFIG` environment
+variable), and feeding each replica its share of every global batch.
+
+Every batch size a training config holds is the *global* batch: replica `r` of `R` trains on
+rows `[r * B / R, (r + 1) * B / R)` of the batch one process would train on, so the summed
+gradients, and the weights, are those of one process on the same batch.
+
+`choose_distribution` must run before TensorFlow runs anything else in the process: splitting a
+CPU into logical devices and starting the collective runtime are only possible then.
+"""
+
+import dataclasses
+import json
+import os
+import socket
+
+import tensorflow as tf
+
+from kerasrnn.errors import InputError
+
+DISTRIBUTE_CHOICES = ("auto", "off", "mirrored", "multi-worker")
+MAX_CPU_REPLICAS = 8  # logical CPU devices one process may be split into (for trying it out)
+
+
+@dataclasses.dataclass(frozen=True)
+class Distribution:
+    """How a run trains.
+
+    Attributes:
+        name: `"off"`, `"mirrored"` or `"multi-worker"`.
+        strategy: The `tf.distribute.Strategy` (TensorFlow's default strategy for `"off"`).
+        replicas: Replicas in sync over the whole job (all workers).
+        workers: Processes in the job.
+        worker_index: This process's place among them (0 for one process).
+        is_chief: Whether this process writes the run directory (worker 0, or the `chief` task).
+    """
+
+    name: str
+    strategy: object
+    replicas: int = 1
+    workers: int = 1
+    worker_index: int = 0
+    is_chief: bool = True
+
+    @property
+    def local_replicas(self):
+        return self.replicas // self.workers
+
+    def replica_batch_size(self, batch_size, name="batch_size"):
+        """`batch_size // replicas`; raises `InputError` unless the replicas divide it."""
+        if batch_size % self.replicas:
+            raise InputError(f"{name} {batch_size} is the global batch and must be divisible by "
+                             f"the {self.replicas} replicas")
+        return batch_size // self.replicas
+
+    def scope(self):
+        """The context models and optimizers are built in."""
+        return self.strategy.scope()
+
+    def record(self, batch_size):
+        """The `config.json` entries that say how the run was distributed."""
+        return dict(distribute=self.name, replicas=self.replicas, workers=self.workers,
+                    replica_batch_size=self.replica_batch_size(batch_size))
+
+    def dataset(self, make_shard):
+        """Feeds every replica its own shard.
+
+        Args:
+            make_shard: `(shard, shards) -> tf.data.Dataset` of shard `shard`'s per-replica
+                batches (of `shards` shards, one per replica, numbered across all workers).
+                Each worker calls it only for its own replicas, so a shard's data is read and
+                decoded only where it is trained on.
+
+        Returns:
+            What `fit` takes: the dataset itself for one process, else a distributed dataset.
+        """
+        if self.name == "off":
+            return make_shard(0, 1)
+        local, replicas = self.local_replicas, self.replicas
+
+        def worker_dataset(context):
+            first = context.input_pipeline_id * local
+            shards = [make_shard(first + r, replicas) for r in range(local)]
+            if local == 1:
+                return shards[0]
+            # the worker deals consecutive elements to its replicas in turn
+            order = tf.data.Dataset.range(local).repeat()
+            return tf.data.Dataset.choose_from_datasets(shards, order)
+
+        options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+        return self.strategy.distribute_datasets_from_function(worker_dataset, options)
+
+
+def parse_tf_config(text):
+    """Reads a `TF_CONFIG` value: `{"cluster": {"worker": ["host:port", ...], ...},
+    "task": {"type": "worker", "index": i}}`.
+
+    Returns:
+        `(cluster, task_type, task_index)`, the cluster as `{type: [address, ...]}`.
+    """
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"TF_CONFIG is not JSON ({e.msg} at character {e.pos})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
+        raise InputError('TF_CONFIG must be an object with a "cluster" object, such as '
+                         '{"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
+                         '"task": {"type": "worker", "index": 0}}')
+    cluster = config["cluster"]
+    if not cluster.get("worker") and not cluster.get("chief"):
+        raise InputError('TF_CONFIG\'s cluster names no "worker" addresses')
+    for task_type, addresses in cluster.items():
+        if task_type not in ("chief", "worker"):
+            raise InputError(f'TF_CONFIG\'s cluster has a "{task_type}" task; only "chief" and '
+                             '"worker" tasks train here')
+        if not isinstance(addresses, list) or not all(
+                isinstance(a, str) and _port(a) is not None for a in addresses):
+            raise InputError(f'TF_CONFIG\'s cluster "{task_type}" must be a list of "host:port" '
+                             f"addresses, got {addresses!r}")
+    if len(cluster.get("chief", [])) > 1:
+        raise InputError("TF_CONFIG's cluster may have one chief, not "
+                         f"{len(cluster['chief'])}")
+    task = config.get("task")
+    if not isinstance(task, dict) or task.get("type") not in cluster:
+        raise InputError(f'TF_CONFIG\'s "task" must name a type of its cluster '
+                         f"({', '.join(cluster)}) and an index, got {task!r}")
+    index = task.get("index", 0)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[task["type"]]):
+        raise InputError(f'TF_CONFIG\'s task index must be an integer from 0 to '
+                         f'{len(cluster[task["type"]]) - 1}, got {index!r}')
+    return cluster, task["type"], index
+
+
+def _port(address):
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return int(port)
+
+
+def _check_port_free(address):
+    """Raises `InputError` if this task's own port is taken (TensorFlow would abort on it)."""
+    host, port = address.rpartition(":")[0], _port(address)
+    if host not in ("localhost", "127.0.0.1", "0.0.0.0", "[::]", socket.gethostname()):
+        host = "0.0.0.0"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1" if host == "localhost" else host, port))
+        except OSError as e:
+            raise InputError(f"this worker's address {address} (TF_CONFIG) cannot be used: "
+                             f"{e.strerror or e}; choose a free port") from None
+
+
+def _split_cpu(replicas):
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)])
+    except RuntimeError:
+        have = len(tf.config.list_logical_devices("CPU"))
+        if have != replicas:
+            raise InputError(f"replicas {replicas}: TensorFlow already runs in this process with "
+                             f"{have} CPU device(s); choose the replicas before TensorFlow starts "
+                             "(in a new process)") from None
+    return [f"/cpu:{i}" for i in range(replicas)]
+
+
+def choose_distribution(distribute="auto", replicas=None, environ=None):
+    """Chooses and starts the strategy a run trains under.
+
+    Args:
+        distribute: `"auto"` (multi-worker when `TF_CONFIG` is set, else mirrored over all GPUs
+            when there are several or when `replicas` > 1, else off), `"off"`, `"mirrored"` or
+            `"multi-worker"`.
+        replicas: Mirrored only: how many devices (default all GPUs). Without GPUs the CPU is
+            split into this many logical devices.
+        environ: The environment to read `TF_CONFIG` from (default `os.environ`).
+
+    Returns:
+        A `Distribution`.
+    """
+    environ = os.environ if environ is None else environ
+    if distribute not in DISTRIBUTE_CHOICES:
+        raise InputError(f"distribute must be one of {', '.join(DISTRIBUTE_CHOICES)}, got {distribute!r}")
+    if replicas is not None and (isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1):
+        raise InputError(f"replicas must be an integer >= 1, got {replicas!r}")
+    tf_config = environ.get("TF_CONFIG", "").strip()
+    gpus = tf.config.list_physical_devices("GPU")
+    if distribute == "auto":
+        if tf_config:
+            distribute = "multi-worker"
+        elif len(gpus) > 1 or (replicas or 1) > 1:
+            distribute = "mirrored"
+        else:
+            distribute = "off"
+    if distribute == "off":
+        if (replicas or 1) != 1:
+            raise InputError(f"replicas {replicas} needs distribute mirrored, not off")
+        return Distribution("off", tf.distribute.get_strategy())
+
+    from kerasrnn.train import keras_distribute_fixes
+
+    keras_distribute_fixes.apply()
+    if distribute == "mirrored":
+        if gpus:
+            count = replicas or len(gpus)
+            if count > len(gpus):
+                raise InputError(f"replicas {count} is more than the {len(gpus)} GPU(s) this "
+                                 "machine has")
+            devices = [f"/gpu:{i}" for i in range(count)]
+        else:
+            count = replicas or 1
+            if count > MAX_CPU_REPLICAS:
+                raise InputError(f"replicas {count} is more than the {MAX_CPU_REPLICAS} logical "
+                                 "devices a CPU is split into here")
+            devices = _split_cpu(count)
+        return Distribution("mirrored", tf.distribute.MirroredStrategy(devices), replicas=count)
+
+    # multi-worker
+    if not tf_config:
+        raise InputError("distribute multi-worker needs the TF_CONFIG environment variable (the "
+                         "cluster's addresses and this worker's place in it)")
+    if replicas not in (None, 1):
+        raise InputError("replicas applies to distribute mirrored; a multi-worker job uses "
+                         "every GPU of each worker (or its CPU)")
+    cluster, task_type, index = parse_tf_config(tf_config)
+    _check_port_free(cluster[task_type][index])
+    tasks = cluster.get("chief", []) + cluster.get("worker", [])
+    worker_index = index + (len(cluster.get("chief", [])) if task_type == "worker" else 0)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    return Distribution("multi-worker", strategy, replicas=strategy.num_replicas_in_sync,
+                        workers=len(tasks), worker_index=worker_index,
+                        is_chief=worker_index == 0)

@@ -1,0 +1,81 @@
+"""Three defects of Keras 3's TensorFlow trainer under `tf.distribute`, fixed for the Keras
+versions they were found and tested on (`TESTED_KERAS`); any other version is refused.
+
+1. `fit` builds the model's compiled state from one batch pulled through a throwaway iterator
+   of the training data (`TensorFlowTrainer._maybe_symbolic_build`). A dataset that reshuffles
+   on every pass then starts one reshuffle ahead, so a run under a strategy trains on other
+   batches than the same run without one (measured: different losses from the first epoch),
+   and the batch is read and decoded for nothing. Fixed: the build reads only the distributed
+   dataset's element spec (one replica's shapes and dtypes), so no data is consumed.
+2. The same function averages the pulled batch over replicas with `strategy.reduce` on a
+   nested structure, which `MultiWorkerMirroredStrategy` cannot do (`ValueError: Attempt to
+   convert a value (PerReplica...)`). Gone with fix 1.
+3. `reduce_per_replica` averages scalar metrics across workers with
+   `strategy.reduce("MEAN", v, axis=0)`, which fails on a scalar ("Invalid reduction dimension
+   0 for input with 0 dimensions"; tensorflow/tensorflow#72388, keras-team/keras#20329). Fixed:
+   scalars are reduced with `axis=None`.
+
+`apply()` installs the fixes once; `check_versions()` says whether they apply.
+"""
+
+import keras
+import tensorflow as tf
+
+from kerasrnn.errors import InputError
+
+TESTED_KERAS = ("3.15.1",)
+TESTED_TENSORFLOW = ("2.21.",)  # prefixes
+_applied = False
+
+
+def check_versions():
+    """Raises `InputError` unless Keras and TensorFlow are versions the fixes were tested on."""
+    if keras.__version__ not in TESTED_KERAS or not tf.__version__.startswith(TESTED_TENSORFLOW):
+        raise InputError(
+            f"distributed training is tested on keras {' / '.join(TESTED_KERAS)} with tensorflow "
+            f"{' / '.join(v + 'x' for v in TESTED_TENSORFLOW)}, and this is keras {keras.__version__} "
+            f"with tensorflow {tf.__version__}; install the tested versions "
+            "(pip install -c constraints.txt ...) or train without distribution")
+
+
+def _first_replica_spec(spec):
+    """The spec of one replica's value (a `PerReplicaSpec` holds one per local replica)."""
+    return spec._value_specs[0] if hasattr(spec, "_value_specs") else spec
+
+
+def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    if self._distribute_strategy is None:
+        return
+    if iterator is not None:
+        data_batch = tf.nest.map_structure(_first_replica_spec,
+                                           iterator._distributed_dataset.element_spec)
+    with self.distribute_strategy.scope():
+        self._symbolic_build(data_batch=data_batch)
+
+
+def _reduce_per_replica(values, strategy, reduction):
+    from keras.src.backend.tensorflow import trainer
+
+    if trainer._collective_all_reduce_multi_worker(strategy) and reduction in ("auto", "mean"):
+        def mean(v):
+            return strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0)
+
+        return tf.nest.map_structure(mean, values)
+    return _original_reduce_per_replica(values, strategy, reduction)
+
+
+_original_reduce_per_replica = None
+
+
+def apply():
+    """Installs the fixes (idempotent). Raises `InputError` on untested Keras or TensorFlow."""
+    global _applied, _original_reduce_per_replica
+    check_versions()
+    if _applied:
+        return
+    from keras.src.backend.tensorflow import trainer
+
+    _original_reduce_per_replica = trainer.reduce_per_replica
+    trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    trainer.reduce_per_replica = _reduce_per_replica
+    _applied = True
