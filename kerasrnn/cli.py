@@ -34,7 +34,8 @@ def flags_of(config_class, renamed=None):
     """`{field: flag}` for a config dataclass: `--field-name` unless `renamed` says otherwise."""
     flags = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(config_class)}
     flags.update({"time_limit": "--time-limit", "max_seconds": "--time-limit", "out_dir": "--out",
-                  "allow_large": "--allow-large", "resume": "--resume"})
+                  "allow_large": "--allow-large", "resume": "--resume", "distribute": "--distribute",
+                  "replicas": "--replicas"})
     flags.update(renamed or {})
     return flags
 
@@ -90,3 +91,14 @@ def mnist_from_flags(path):
         return load_mnist(path or os.environ.get("KERASRNN_MNIST"))
     except InputError as e:
         raise InputError(f"{e} (--mnist PATH or KERASRNN_MNIST=PATH)") from None
+
+
+def add_distribution_flags(parser):
+    """The training scripts' `--distribute` and `--replicas` (see
+    `kerasrnn.train.distribution.choose_distribution`)."""
+    parser.add_argument("--distribute", default="auto", metavar="{auto,off,mirrored,multi-worker}",
+                        help="auto (default): multi-worker when TF_CONFIG is set, mirrored over "
+                             "several GPUs or --replicas, else one device")
+    parser.add_argument("--replicas", type=int,
+                        help="mirrored: devices to train on (default all GPUs); without GPUs the "
+                             "CPU is split into this many")

@@ -50,6 +50,10 @@ class CharRNNConfig:
     clip: float | None = 5.0
     val_fraction: float = 0.05
     seed: int = 0
+    # How the run is spread over devices, recorded by the training function: distribute,
+    # replicas, workers and replica_batch_size (`kerasrnn.train.distribution`). The batch sizes
+    # above are global batches. A resume must run the same way.
+    distribution: dict | None = None
     unroll: bool = False
     jit_compile: bool | None = None  # None: XLA only for unrolled loops (it slows LSTM loops on CPU)
     steps_per_execution: int = 1
@@ -157,6 +161,10 @@ class STNConfig:
     train_size: int | None = None  # use only the first N training images (quick runs)
     val_size: int = 5000
     seed: int = 0
+    # How the run is spread over devices, recorded by the training function: distribute,
+    # replicas, workers and replica_batch_size (`kerasrnn.train.distribution`). The batch sizes
+    # above are global batches. A resume must run the same way.
+    distribution: dict | None = None
 
     def model_config(self):
         """The `build_stn_classifier` arguments that define the trained weights."""
@@ -231,6 +239,10 @@ class CaptionerConfig:
     test_count: int | None = None  # generated sets: images drawn for val and test
     beam_width: int = 3
     seed: int = 0
+    # How the run is spread over devices, recorded by the training function: distribute,
+    # replicas, workers and replica_batch_size (`kerasrnn.train.distribution`). The batch sizes
+    # above are global batches. A resume must run the same way.
+    distribution: dict | None = None
 
     def validate(self, vocab_size=None, allow_large=False):
         """Raises `InputError` for settings that cannot train (messages name the parameters).

@@ -59,6 +59,9 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last backup; only --steps/--epochs, --lr "
                         "and --time-limit may differ from the run's settings")
+    from kerasrnn.cli import add_distribution_flags
+
+    add_distribution_flags(p)
     return p.parse_args(argv)
 
 
@@ -125,9 +128,11 @@ def main(argv=None):
 
 
 def train(args):
-    from kerasrnn.train.char_rnn import train_char_rnn
     from kerasrnn.config_checks import time_limit_seconds
+    from kerasrnn.train.char_rnn import train_char_rnn
+    from kerasrnn.train.distribution import choose_distribution
 
+    distribution = choose_distribution(args.distribute, args.replicas)  # before TensorFlow runs
     max_seconds = time_limit_seconds(args.time_limit)
     if args.resume:
         config = given_settings(args)  # the rest comes from the run (checked there)
@@ -141,7 +146,8 @@ def train(args):
         print(f"\n----- sample after step {step} -----\n{sample}\n-----", flush=True)
 
     metrics = train_char_rnn(config, text, args.out, resume=args.resume, on_sample=show,
-                             max_seconds=max_seconds, allow_large=args.allow_large)
+                             max_seconds=max_seconds, allow_large=args.allow_large,
+                             distribution=distribution, verbose=1 if distribution.is_chief else 0)
     val = f"val {metrics['val_loss']:.4f} nats/char ({metrics['val_bpc']:.3f} bits/char), " if metrics["val_loss"] else ""
     print(f"done: {metrics['steps']} steps, train {metrics['train_loss']:.4f} nats/char, {val}"
           f"{metrics['chars_per_second']:,.0f} chars/s; model in {args.out}")

@@ -16,6 +16,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
+from kerasrnn.data.shards import shard_rows
 from kerasrnn.errors import InputError
 
 
@@ -185,47 +186,56 @@ def _streams(ids, batch_size, seq_length):
     return np.stack(rows).astype(np.int32), n_win
 
 
-def stream_dataset(ids, batch_size, seq_length, start_step=0, repeat=True):
+def stream_dataset(ids, batch_size, seq_length, start_step=0, repeat=True, shard=0, shards=1):
     """Contiguous-stream batches for stateful truncated BPTT (char-rnn's layout).
 
     Batch `s` holds window `s mod W` of every stream, `W = windows_per_stream(...)`.
 
     Args:
         ids: int array `(N,)` of the text.
-        batch_size: Number of streams B.
+        batch_size: Number of streams B (the global batch).
         seq_length: Window length T.
         start_step: Index of the first batch (to resume mid-run at the same place).
         repeat: Cycle through the streams forever (True) or once.
+        shard, shards: Yield only this replica's streams of the global batch
+            (`kerasrnn.data.shards.shard_rows`).
 
     Returns:
-        `tf.data.Dataset` of `(inputs, targets)`, both int32 `(B, T)`; targets are the inputs
-        shifted by one character.
+        `tf.data.Dataset` of `(inputs, targets)`, both int32 `(B / shards, T)`; targets are the
+        inputs shifted by one character.
     """
     check_long_enough(len(ids), batch_size, seq_length)
+    start, stop = shard_rows(batch_size, shard, shards)
     streams, n_win = _streams(ids, batch_size, seq_length)
-    streams = tf.constant(streams)
+    streams = tf.constant(streams[start:stop])
+    rows = stop - start
     steps = tf.data.Dataset.range(start_step, start_step + n_win) if not repeat else (
         tf.data.Dataset.range(start_step, np.iinfo(np.int64).max)
     )
 
     def window(step):
-        start = tf.cast(step % n_win, tf.int32) * seq_length
-        chunk = tf.reshape(streams[:, start : start + seq_length + 1], (batch_size, seq_length + 1))
+        begin = tf.cast(step % n_win, tf.int32) * seq_length
+        chunk = tf.reshape(streams[:, begin : begin + seq_length + 1], (rows, seq_length + 1))
         return chunk[:, :-1], chunk[:, 1:]
 
     return steps.map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def window_dataset(ids, batch_size, seq_length, seed=0, repeat=True):
+def window_dataset(ids, batch_size, seq_length, seed=0, repeat=True, shard=0, shards=1):
     """Independent windows at shuffled offsets (state starts at zero in each window).
 
     The text is cut into non-overlapping windows at a random phase, and the windows are
     shuffled every pass, both from `seed`.
 
+    Args:
+        shard, shards: Yield only this replica's rows of each global batch of `batch_size`
+            windows (`kerasrnn.data.shards.shard_rows`).
+
     Returns:
-        `tf.data.Dataset` of `(inputs, targets)`, int32 `(B, T)`.
+        `tf.data.Dataset` of `(inputs, targets)`, int32 `(B / shards, T)`.
     """
     check_long_enough(len(ids), batch_size, seq_length)
+    start, stop = shard_rows(batch_size, shard, shards)
     n_win = (len(ids) - 1) // seq_length
     phase = int(np.random.default_rng(seed).integers(0, (len(ids) - 1) - n_win * seq_length + 1))
     chunks = np.stack([ids[phase + i * seq_length : phase + (i + 1) * seq_length + 1] for i in range(n_win)])
@@ -234,4 +244,4 @@ def window_dataset(ids, batch_size, seq_length, seed=0, repeat=True):
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=True)
-    return ds.map(lambda c: (c[:, :-1], c[:, 1:])).prefetch(tf.data.AUTOTUNE)
+    return ds.map(lambda c: (c[start:stop, :-1], c[start:stop, 1:])).prefetch(tf.data.AUTOTUNE)

@@ -172,19 +172,21 @@ class RunHistory(keras.callbacks.Callback):
     so epochs that ran after the last backup (a crash) are not counted twice.
 
     Args:
-        path: The JSON file (`{metric: [value per epoch]}`).
+        path: The JSON file (`{metric: [value per epoch]}`), or `None` to keep the history in
+            memory only (a worker that does not write the run directory).
         start_epoch: The epoch training starts from (0 for a new run).
     """
 
     def __init__(self, path, start_epoch=0):
         super().__init__()
-        self.path, self.start_epoch = pathlib.Path(path), start_epoch
+        self.path = pathlib.Path(path) if path is not None else None
+        self.start_epoch = start_epoch
         self.history = {}
         self.epochs = start_epoch  # epochs of the run finished so far
 
     def on_train_begin(self, logs=None):
         stored = {}
-        if self.start_epoch and self.path.is_file():
+        if self.start_epoch and self.path is not None and self.path.is_file():
             try:
                 stored = json.loads(self.path.read_text())
             except json.JSONDecodeError:
@@ -196,11 +198,12 @@ class RunHistory(keras.callbacks.Callback):
         self.epochs += 1
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        write_json_atomic(self.path, self.history)
+        if self.path is not None:
+            write_json_atomic(self.path, self.history)
 
 
 def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=None,
-                  divergence_hint="lower learning_rate"):
+                  divergence_hint="lower learning_rate", chief=True):
     """The callbacks every training run uses, writing into the run directory's layout.
 
     `DiskSpaceCheck` and `StopOnDivergence` (first, so a diverged epoch is never backed up and a
@@ -209,16 +212,22 @@ def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=No
     rate), `RunHistory` (`history.json`, cut back to `start_epoch`), `TensorBoard` (`logs/`) and,
     with `best_checkpoint`, the weights of the lowest `val_loss` (`checkpoints/best.weights.h5`).
 
+    A worker that is not the chief of a multi-worker job (`chief=False`) writes only its backup
+    (into `out_dir`, its own folder): no history file, logs or checkpoint.
+
     Returns:
         `(callbacks, run_history)`: the list for `fit`, and the `RunHistory` whose `history` is
         the whole run's.
     """
     out = pathlib.Path(out_dir)
-    history = RunHistory(out / run_dir.HISTORY_FILE, start_epoch)
+    history = RunHistory(out / run_dir.HISTORY_FILE if chief else None, start_epoch)
     callbacks = [run_dir.DiskSpaceCheck(out), StopOnDivergence(divergence_hint), run_dir.backup_callback(out)]
     if learning_rate is not None:
         callbacks.append(SetLearningRate(learning_rate))
-    callbacks += [history, keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch")]
+    callbacks.append(history)
+    if not chief:
+        return callbacks, history
+    callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"))
     if best_checkpoint:
         callbacks.append(run_dir.BestWeights(out / "checkpoints" / "best.weights.h5"))
     return callbacks, history

@@ -21,6 +21,7 @@ from kerasrnn.models.char_rnn import build_char_rnn, inference_model
 from kerasrnn.models.sampling import generate
 from kerasrnn.train.callbacks import SampleText, StopAfterSteps, Throughput, run_callbacks
 from kerasrnn.train.char_streams import CarryStreamState
+from kerasrnn.train.distribution import check_resumed, choose_distribution, without_distribution
 from kerasrnn.trained_runs import CHAR_RNN, write_char_run_config
 
 RESUMABLE = ("steps", "epochs", "learning_rate")
@@ -66,11 +67,14 @@ def nats_per_char_loss():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def build_training_model(config, vocab_size):
-    """The model `fit` trains: fixed batch and length, stateful for stream batching."""
+def build_training_model(config, vocab_size, replica_batch_size=None):
+    """The model `fit` trains: fixed batch and length, stateful for stream batching.
+
+    `replica_batch_size` is one replica's share of `config.batch_size` (default all of it): a
+    stateful model holds the state of that many streams."""
     stateful = config.batching == "streams"
     model = build_char_rnn(**config.model_config(vocab_size), seq_length=config.seq_length,
-                           batch_size=config.batch_size if stateful else None,
+                           batch_size=(replica_batch_size or config.batch_size) if stateful else None,
                            stateful=stateful, unroll=config.unroll)
     model.compile(optimizer=make_optimizer(config), loss=nats_per_char_loss(),
                   jit_compile=config.unroll if config.jit_compile is None else config.jit_compile,
@@ -78,24 +82,29 @@ def build_training_model(config, vocab_size):
     return model
 
 
-def _datasets(config, train_ids, val_ids, start_step):
+def _datasets(config, train_ids, val_ids, start_step, dist):
+    """Training and validation data, each replica fed its rows of the global batch."""
+    size, length = config.batch_size, config.seq_length
     if config.batching == "streams":
-        train = text_data.stream_dataset(train_ids, config.batch_size, config.seq_length, start_step)
-        per_pass = text_data.windows_per_stream(len(train_ids), config.batch_size, config.seq_length)
+        train = dist.dataset(lambda shard, shards: text_data.stream_dataset(
+            train_ids, size, length, start_step, shard=shard, shards=shards))
+        per_pass = text_data.windows_per_stream(len(train_ids), size, length)
     else:
-        train = text_data.window_dataset(train_ids, config.batch_size, config.seq_length, config.seed)
-        per_pass = (len(train_ids) - 1) // config.seq_length // config.batch_size
+        train = dist.dataset(lambda shard, shards: text_data.window_dataset(
+            train_ids, size, length, config.seed, shard=shard, shards=shards))
+        per_pass = (len(train_ids) - 1) // length // size
     val, val_steps = None, 0
     if len(val_ids):
-        text_data.check_long_enough(len(val_ids), config.batch_size, config.seq_length,
+        text_data.check_long_enough(len(val_ids), size, length,
                                     what="validation text (val_fraction of the text)")
-        val_steps = text_data.windows_per_stream(len(val_ids), config.batch_size, config.seq_length)
-        val = text_data.stream_dataset(val_ids, config.batch_size, config.seq_length, repeat=False)
+        val_steps = text_data.windows_per_stream(len(val_ids), size, length)
+        val = dist.dataset(lambda shard, shards: text_data.stream_dataset(
+            val_ids, size, length, repeat=False, shard=shard, shards=shards))
     return train, max(per_pass, 1), val, val_steps
 
 
 def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seconds=None,
-                   verbose=1, extra_callbacks=(), allow_large=False):
+                   verbose=1, extra_callbacks=(), allow_large=False, distribution=None):
     """Trains a char model on `text` and writes the model directory `out_dir`.
 
     Every setting is checked before anything is written.
@@ -115,6 +124,9 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         extra_callbacks: More Keras callbacks for `fit`.
         allow_large: Train models whose weights or batch activations exceed
             `config_checks.LARGE_BYTES` (refused otherwise, with an estimate).
+        distribution: A `kerasrnn.train.distribution.Distribution` (default: one process).
+            `config.batch_size` is the global batch, split over its replicas; only the chief
+            writes the run directory, other workers only their backups (`worker-<i>/`).
 
     Returns:
         The metrics dict also written to `out_dir/metrics.json`; its `history` covers every
@@ -124,10 +136,16 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         InputError: A bad setting (before anything is written), or training diverged.
     """
     check_max_seconds(max_seconds)
-    saved = run_dir.prepare_run_dir(out_dir, resume, CHAR_RNN)
+    dist = distribution or choose_distribution("off")
+    dist.check_time_limit(max_seconds)
+    out = pathlib.Path(out_dir)
+    own = dist.own_dir(out)
+    # a worker that is not the chief writes only its backup; it reads the run when resuming
+    saved = run_dir.prepare_run_dir(out_dir, resume, CHAR_RNN) if dist.is_chief or resume else None
     if saved is not None:
-        config = resumed_settings(training_configs.CharRNNConfig, saved["training"], config,
-                                  RESUMABLE, replaced_together=("steps", "epochs"))
+        config = resumed_settings(training_configs.CharRNNConfig, saved["training"],
+                                  without_distribution(config), RESUMABLE,
+                                  replaced_together=("steps", "epochs"))
         vocab = text_data.Vocabulary.load(out_dir)
         if vocab.unknown_chars(text):
             raise InputError("resume: the text has characters the run's vocabulary lacks; "
@@ -135,28 +153,34 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     else:
         vocab = text_data.Vocabulary.from_text(text)
     config.validate(len(vocab), allow_large)
+    dist.check_steps_per_execution(config.steps_per_execution)
+    replica_batch = dist.replica_batch_size(config.batch_size)
+    if saved is not None:
+        check_resumed(saved["training"].get("distribution"), dist, config.batch_size)
+    config = dataclasses.replace(config, distribution=dist.record(config.batch_size))
     keras.utils.set_random_seed(config.seed)
     ids = vocab.encode(text)
     train_ids, val_ids = text_data.split_ids(ids, config.val_fraction)
     text_data.check_long_enough(len(train_ids), config.batch_size, config.seq_length)
 
-    out = pathlib.Path(out_dir)
     steps_per_epoch = config.eval_every
-    restored_epoch = run_dir.restored_epoch(out) if saved is not None else 0
+    restored_epoch = run_dir.restored_epoch(own) if resume else 0
     epochs = config.epochs if config.epochs else math.ceil(config.steps / steps_per_epoch)
     if resume and restored_epoch >= epochs:
         raise InputError(f"resume: {out} has already trained {restored_epoch * steps_per_epoch} "
                          "steps; pass a larger steps (or epochs) to train further")
     train_ds, per_pass, val_ds, val_steps = _datasets(config, train_ids, val_ids,
-                                                      restored_epoch * steps_per_epoch)
+                                                      restored_epoch * steps_per_epoch, dist)
 
-    model = build_training_model(config, len(vocab))
-    out.mkdir(parents=True, exist_ok=True)
-    if saved is None:
-        write_char_run_config(out, config.model_config(len(vocab)),
-                                        dataclasses.asdict(config), vocab)
-    else:
-        run_dir.update_training_config(out, dataclasses.asdict(config))
+    with dist.scope():
+        model = build_training_model(config, len(vocab), replica_batch)
+    if dist.is_chief:
+        out.mkdir(parents=True, exist_ok=True)
+        if saved is None:
+            write_char_run_config(out, config.model_config(len(vocab)),
+                                  dataclasses.asdict(config), vocab)
+        else:
+            run_dir.update_training_config(out, dataclasses.asdict(config))
     step_model = inference_model(config.model_config(len(vocab)), with_state=True)
     prime = config.sample_prime if not vocab.unknown_chars(config.sample_prime) else vocab.chars[0]
 
@@ -169,12 +193,12 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     stopper = StopAfterSteps(config.steps, max_seconds)
     lr = config.learning_rate if config.learning_rate is not None else DEFAULT_LR[config.optimizer]
     standard_callbacks, run_history = run_callbacks(
-        out, best_checkpoint=val_ds is not None, start_epoch=restored_epoch, learning_rate=lr,
-        divergence_hint="lower learning_rate or set clip")
+        own, best_checkpoint=val_ds is not None, start_epoch=restored_epoch, learning_rate=lr,
+        divergence_hint="lower learning_rate or set clip", chief=dist.is_chief)
     callbacks = [*standard_callbacks, stopper, throughput]
     if config.batching == "streams":
         callbacks.insert(0, CarryStreamState(per_pass))
-    if on_sample is not None:
+    if on_sample is not None and dist.is_chief:
         callbacks.append(SampleText(make_sample, on_sample))
     callbacks += list(extra_callbacks)
 
@@ -184,7 +208,8 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
 
     final = inference_model(config.model_config(len(vocab)), weights_from=model)
     metrics = _metrics(model, final, run_history, val_ids, throughput, stopper)
-    run_dir.save_trained_model(out, final, metrics)
+    if dist.is_chief:
+        run_dir.save_trained_model(out, final, metrics)
     return metrics
 
 

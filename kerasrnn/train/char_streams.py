@@ -20,6 +20,9 @@ class CarryStreamState(keras.callbacks.Callback):
     * validation runs from a zero state on its own streams, and the training state is put
       back afterwards, so validating mid-pass does not disturb the next training window.
 
+    Under a `tf.distribute` strategy each replica carries the state of its own streams, and
+    each replica's state is saved and put back on its own.
+
     Args:
         windows_per_pass: Training batches in one pass over the streams.
     """
@@ -39,13 +42,19 @@ class CarryStreamState(keras.callbacks.Callback):
     def on_test_begin(self, logs=None):
         if self._pass is None:  # evaluate() outside fit
             return reset_rnn_states(self.model)
-        self._saved = [[np.array(v) for v in layer.states] for layer in _stateful_layers(self.model)]
+        self._saved = [[[np.array(c) for c in self._replicas(v)] for v in layer.states]
+                       for layer in _stateful_layers(self.model)]
         reset_rnn_states(self.model)
 
     def on_test_end(self, logs=None):
         if self._saved is None:
             return
         for layer, values in zip(_stateful_layers(self.model), self._saved):
-            for var, value in zip(layer.states, values):
-                var.assign(value)
+            for var, replica_values in zip(layer.states, values):
+                for component, value in zip(self._replicas(var), replica_values):
+                    component.assign(value)
         self._saved = None
+
+    def _replicas(self, variable):
+        """This process's copies of a state variable, one per local replica."""
+        return self.model.distribute_strategy.experimental_local_results(variable.value)

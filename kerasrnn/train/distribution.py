@@ -14,11 +14,14 @@ CPU into logical devices and starting the collective runtime are only possible t
 import dataclasses
 import json
 import os
+import pathlib
 import socket
 
 import tensorflow as tf
 
+from kerasrnn.data.shards import shard_rows
 from kerasrnn.errors import InputError
+from kerasrnn.train import keras_distribute_fixes
 
 DISTRIBUTE_CHOICES = ("auto", "off", "mirrored", "multi-worker")
 MAX_CPU_REPLICAS = 8  # logical CPU devices one process may be split into (for trying it out)
@@ -48,19 +51,36 @@ class Distribution:
     def local_replicas(self):
         return self.replicas // self.workers
 
-    def replica_batch_size(self, batch_size, name="batch_size"):
+    def replica_batch_size(self, batch_size):
         """`batch_size // replicas`; raises `InputError` unless the replicas divide it."""
-        if batch_size % self.replicas:
-            raise InputError(f"{name} {batch_size} is the global batch and must be divisible by "
-                             f"the {self.replicas} replicas")
-        return batch_size // self.replicas
+        return shard_rows(batch_size, 0, self.replicas)[1]
+
+    def check_steps_per_execution(self, steps_per_execution):
+        """Raises `InputError` for several steps per execution over several replicas (Keras's
+        compiled multi-step loop fails under a strategy with 2+ replicas)."""
+        if steps_per_execution > 1 and self.replicas > 1:
+            raise InputError(f"steps_per_execution {steps_per_execution} runs only on one replica; "
+                             f"with {self.replicas} replicas use steps_per_execution 1")
+
+    def own_dir(self, out_dir):
+        """Where this process writes: the run directory for the chief, else its worker folder
+        (`worker-<index>/`, which holds only the worker's backup)."""
+        out = pathlib.Path(out_dir)
+        return out if self.is_chief else out / f"worker-{self.worker_index}"
+
+    def check_time_limit(self, max_seconds):
+        """Raises `InputError` for a wall-time limit on several workers: each would stop at its
+        own time and leave the others waiting for it."""
+        if max_seconds is not None and self.workers > 1:
+            raise InputError("a time limit (max_seconds) would stop the workers at different steps; "
+                             "with several workers give steps or epochs instead")
 
     def scope(self):
         """The context models and optimizers are built in."""
         return self.strategy.scope()
 
     def record(self, batch_size):
-        """The `config.json` entries that say how the run was distributed."""
+        """How the run is distributed, as `config.json` records it (`training.distribution`)."""
         return dict(distribute=self.name, replicas=self.replicas, workers=self.workers,
                     replica_batch_size=self.replica_batch_size(batch_size))
 
@@ -201,9 +221,6 @@ def choose_distribution(distribute="auto", replicas=None, environ=None):
             raise InputError(f"replicas {replicas} needs distribute mirrored, not off")
         return Distribution("off", tf.distribute.get_strategy())
 
-    from kerasrnn.train import keras_distribute_fixes
-
-    keras_distribute_fixes.apply()
     if distribute == "mirrored":
         if gpus:
             count = replicas or len(gpus)
@@ -216,7 +233,9 @@ def choose_distribution(distribute="auto", replicas=None, environ=None):
             if count > MAX_CPU_REPLICAS:
                 raise InputError(f"replicas {count} is more than the {MAX_CPU_REPLICAS} logical "
                                  "devices a CPU is split into here")
+            keras_distribute_fixes.check_versions()
             devices = _split_cpu(count)
+        keras_distribute_fixes.apply()
         return Distribution("mirrored", tf.distribute.MirroredStrategy(devices), replicas=count)
 
     # multi-worker
@@ -228,9 +247,41 @@ def choose_distribution(distribute="auto", replicas=None, environ=None):
                          "every GPU of each worker (or its CPU)")
     cluster, task_type, index = parse_tf_config(tf_config)
     _check_port_free(cluster[task_type][index])
+    keras_distribute_fixes.apply()
     tasks = cluster.get("chief", []) + cluster.get("worker", [])
     worker_index = index + (len(cluster.get("chief", [])) if task_type == "worker" else 0)
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     return Distribution("multi-worker", strategy, replicas=strategy.num_replicas_in_sync,
                         workers=len(tasks), worker_index=worker_index,
                         is_chief=worker_index == 0)
+
+
+def _describe(record):
+    record = record or {"distribute": "off", "replicas": 1, "workers": 1}
+    return (f"`distribute` {record['distribute']} over {record['replicas']} replica(s) "
+            f"in {record['workers']} worker(s)")
+
+
+def check_resumed(saved_record, distribution, batch_size):
+    """Raises `InputError` unless a resumed run is spread as it was when it was trained (its
+    backups and the char model's stream states are per replica).
+
+    Args:
+        saved_record: The run's `config.json` `training.distribution` (`None`: one process).
+        distribution: The `Distribution` the resume runs under.
+        batch_size: The run's global batch.
+    """
+    now = distribution.record(batch_size)
+    before = saved_record or {"distribute": "off", "replicas": 1, "workers": 1,
+                              "replica_batch_size": batch_size}
+    if any(before.get(k) != now[k] for k in ("distribute", "replicas", "workers")):
+        raise InputError(f"resume: the run trained with {_describe(before)}, and this resume has "
+                         f"{_describe(now)}; resume it the way it was trained")
+
+
+def without_distribution(config):
+    """The settings of `config` (a config dataclass or a dict of given settings) but the
+    `distribution` record, which a training function sets and checks itself."""
+    given = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    given.pop("distribution", None)
+    return given

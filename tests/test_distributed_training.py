@@ -1,0 +1,154 @@
+"""Data-parallel training equals one process: the same global batch and seed trained by one
+process, by 2 replicas of `MirroredStrategy` (the CPU split into 2 logical devices) and by 2
+worker processes of `MultiWorkerMirroredStrategy` (started by training/launch_workers.py on
+loopback ports) reach the same losses and weights, within 1e-5 of the largest weight per
+tensor. Each run is a real script run in its own process (TensorFlow's devices and collectives
+are set once per process)."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TOLERANCE = 1e-5
+PYTHON = sys.executable
+
+
+def run(args, timeout=240, **kwargs):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env.pop("TF_CONFIG", None)
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                          **kwargs)
+
+
+def launch(workers, command, timeout=300):
+    return run([PYTHON, "training/launch_workers.py", "--workers", str(workers), "--grace", "5", "--",
+                PYTHON, *command], timeout=timeout)
+
+
+def weights(run_dir):
+    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    return model.get_weights()
+
+
+def assert_same_weights(ours, reference):
+    assert len(ours) == len(reference)
+    for a, b in zip(ours, reference):
+        scale = max(float(np.abs(b).max()), 1e-12)
+        assert float(np.abs(a - b).max()) / scale <= TOLERANCE
+
+
+def history(run_dir):
+    return json.loads((run_dir / "history.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    words = ["def ", "return ", "self", ".x", " = ", "(a, b)", ":\n", "    ", "if ", "else"]
+    path = tmp_path_factory.mktemp("text") / "text.txt"
+    path.write_text("".join(words[i] for i in rng.integers(0, len(words), 1500)))
+    return path
+
+
+def char_command(text_file, out, *extra):
+    # 12 steps in 3 evaluation intervals: the streams' state is carried across validation twice
+    return ["training/train_char_rnn.py", "--text", str(text_file), "--cell", "lstm", "--layers", "1",
+            "--hidden", "8", "--embedding", "4", "--seq-length", "8", "--batch-size", "8",
+            "--steps", "12", "--eval-every", "4", "--optimizer", "adam", "--lr", "0.01",
+            "--val-fraction", "0.1", "--sample-length", "5", "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def char_runs(text_file, tmp_path_factory):
+    base = tmp_path_factory.mktemp("char")
+    done = {}
+    for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
+        result = run([PYTHON, *char_command(text_file, base / name, *extra)])
+        assert result.returncode == 0, result.stderr[-3000:]
+        done[name] = base / name
+    result = launch(2, char_command(text_file, base / "workers"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    done["workers"] = base / "workers"
+    return done
+
+
+@pytest.mark.parametrize("name", ["mirrored", "workers"])
+def test_char_model_trains_the_same_on_two_replicas(char_runs, name):
+    ours, reference = history(char_runs[name]), history(char_runs["one"])
+    assert len(reference["loss"]) == 3 and reference["loss"][-1] < reference["loss"][0]
+    np.testing.assert_allclose(ours["loss"], reference["loss"], rtol=1e-5)
+    np.testing.assert_allclose(ours["val_loss"], reference["val_loss"], rtol=1e-5)
+    assert_same_weights(weights(char_runs[name]), weights(char_runs["one"]))
+
+
+def test_the_run_records_how_it_was_distributed(char_runs):
+    records = {name: json.loads((path / "config.json").read_text())["training"]["distribution"]
+               for name, path in char_runs.items()}
+    assert records["one"] == dict(distribute="off", replicas=1, workers=1, replica_batch_size=8)
+    assert records["mirrored"] == dict(distribute="mirrored", replicas=2, workers=1, replica_batch_size=4)
+    assert records["workers"] == dict(distribute="multi-worker", replicas=2, workers=2, replica_batch_size=4)
+
+
+def test_only_the_chief_writes_the_run_directory(char_runs):
+    workers = char_runs["workers"]
+    assert sorted(p.name for p in (workers / "worker-1").iterdir()) == ["backup"]
+    assert sorted(p.name for p in (workers / "worker-1" / "backup").iterdir()) == [
+        "latest.weights.h5", "training_metadata.json"]
+    assert {"config.json", "vocab.json", "model.keras", "metrics.json", "history.json", "backup",
+            "logs", "checkpoints"} <= {p.name for p in workers.iterdir()}
+
+
+def test_a_resume_must_run_as_the_run_was_trained(char_runs, text_file):
+    result = run([PYTHON, "training/train_char_rnn.py", "--text", str(text_file), "--out",
+                  str(char_runs["mirrored"]), "--resume", "--steps", "16", "--distribute", "off"])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --resume: the run trained with --distribute mirrored over 2 replica(s) in 1 worker(s), "
+        "and this resume has --distribute off over 1 replica(s) in 1 worker(s); resume it the way it "
+        "was trained")
+
+
+def test_a_killed_worker_stops_the_job_within_a_minute(text_file, tmp_path):
+    """kill -9 on one worker: the launcher stops the other and exits non-zero, in bounded time."""
+    out = tmp_path / "killed"
+    command = [PYTHON, "training/launch_workers.py", "--workers", "2", "--grace", "5", "--", PYTHON,
+               *char_command(text_file, out)[:-2], "--steps", "100000", "--eval-every", "50", "--out", str(out)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    launcher = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+    try:
+        for line in launcher.stdout:  # wait until training runs on both workers
+            if "[worker 0] Epoch 1/" in line:
+                break
+        workers = subprocess.run(["pgrep", "-f", "--", f"--out {out}"], capture_output=True, text=True).stdout.split()
+        worker_pids = [int(p) for p in workers if int(p) != launcher.pid]
+        assert worker_pids
+        killed_at = time.monotonic()
+        os.kill(max(worker_pids), 9)
+        launcher.communicate(timeout=60)
+        assert time.monotonic() - killed_at < 60
+        assert launcher.returncode != 0
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--batch-size", "7"], "error: --batch-size 7 is the global batch and must be divisible by the 2 replicas"),
+    (["--steps-per-execution", "2"], "error: --steps-per-execution 2 runs only on one replica; with 2 replicas "
+                                     "use --steps-per-execution 1"),
+])
+def test_bad_distributed_settings_end_in_one_line_and_write_nothing(text_file, tmp_path, extra, message):
+    out = tmp_path / "run"
+    result = run([PYTHON, *char_command(text_file, out, "--distribute", "mirrored", "--replicas", "2", *extra)])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == message
+    assert not out.exists()

@@ -1,0 +1,95 @@
+"""How a run is spread over devices: the settings `choose_distribution` refuses (before any
+device or collective is set up), `TF_CONFIG` checks, and the global batch's split into shards."""
+
+import json
+import socket
+
+import numpy as np
+import pytest
+
+from kerasrnn.data.shards import shard_rows
+from kerasrnn.data.text import stream_dataset, window_dataset
+from kerasrnn.errors import InputError
+from kerasrnn.train.distribution import Distribution, choose_distribution, parse_tf_config
+
+
+def tf_config(workers=("localhost:1234", "localhost:1235"), index=0, **extra):
+    return json.dumps({"cluster": {"worker": list(workers)}, "task": {"type": "worker", "index": index},
+                       **extra})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "TF_CONFIG is not JSON"),
+    ("[]", 'TF_CONFIG must be an object with a "cluster" object'),
+    (json.dumps({"cluster": {}}), 'TF_CONFIG\'s cluster names no "worker" addresses'),
+    (json.dumps({"cluster": {"worker": ["localhost"]}, "task": {"type": "worker", "index": 0}}),
+     'TF_CONFIG\'s cluster "worker" must be a list of "host:port" addresses'),
+    (json.dumps({"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {"type": "worker"}}),
+     'TF_CONFIG\'s cluster has a "ps" task'),
+    (tf_config(index=2), "TF_CONFIG's task index must be an integer from 0 to 1, got 2"),
+    (tf_config(index="1"), "TF_CONFIG's task index must be an integer from 0 to 1, got '1'"),
+    (json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}),
+     'TF_CONFIG\'s "task" must name a type of its cluster (worker)'),
+])
+def test_a_malformed_tf_config_is_refused_in_one_line(text, message):
+    with pytest.raises(InputError) as e:
+        parse_tf_config(text)
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
+
+
+def test_a_tf_config_is_read():
+    cluster, task_type, index = parse_tf_config(tf_config(index=1))
+    assert cluster == {"worker": ["localhost:1234", "localhost:1235"]} and (task_type, index) == ("worker", 1)
+
+
+@pytest.mark.parametrize("distribute, replicas, environ, message", [
+    ("ring", None, {}, "distribute must be one of auto, off, mirrored, multi-worker, got 'ring'"),
+    ("mirrored", 0, {}, "replicas must be an integer >= 1, got 0"),
+    ("off", 2, {}, "replicas 2 needs distribute mirrored, not off"),
+    ("mirrored", 9, {}, "replicas 9 is more than the 8 logical devices a CPU is split into here"),
+    ("multi-worker", None, {}, "distribute multi-worker needs the TF_CONFIG environment variable"),
+    ("multi-worker", 2, {"TF_CONFIG": tf_config()}, "replicas applies to distribute mirrored"),
+    ("auto", None, {"TF_CONFIG": "{"}, "TF_CONFIG is not JSON"),
+])
+def test_bad_settings_are_refused_before_anything_starts(distribute, replicas, environ, message):
+    with pytest.raises(InputError) as e:
+        choose_distribution(distribute, replicas, environ=environ)
+    assert str(e.value).startswith(message)
+
+
+def test_a_port_in_use_is_refused():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(InputError, match=f"this worker's address localhost:{port} .* choose a free port"):
+            choose_distribution("multi-worker", environ={"TF_CONFIG": tf_config((f"localhost:{port}", "localhost:1"))})
+
+
+def test_off_is_one_process_with_the_whole_batch():
+    one = choose_distribution("off", environ={})
+    assert (one.name, one.replicas, one.workers, one.is_chief) == ("off", 1, 1, True)
+    assert one.record(32) == dict(distribute="off", replicas=1, workers=1, replica_batch_size=32)
+
+
+def test_the_global_batch_must_split_evenly_and_steps_per_execution_needs_one_replica():
+    two = Distribution("mirrored", strategy=None, replicas=2)
+    assert two.replica_batch_size(8) == 4
+    with pytest.raises(InputError, match="batch_size 7 is the global batch and must be divisible by the 2 replicas"):
+        two.replica_batch_size(7)
+    with pytest.raises(InputError, match="steps_per_execution 10 runs only on one replica"):
+        two.check_steps_per_execution(10)
+    two.check_steps_per_execution(1)
+    with pytest.raises(InputError, match="time limit"):
+        Distribution("multi-worker", strategy=None, replicas=2, workers=2).check_time_limit(60)
+
+
+def test_shards_together_are_the_global_batch():
+    assert [shard_rows(8, s, 4) for s in range(4)] == [(0, 2), (2, 4), (4, 6), (6, 8)]
+    ids = np.arange(2000) % 17
+    for make in (lambda s, n: stream_dataset(ids, 8, 5, shard=s, shards=n),
+                 lambda s, n: window_dataset(ids, 8, 5, seed=3, shard=s, shards=n)):
+        whole = [x for x, _ in make(0, 1).take(6).as_numpy_iterator()]
+        halves = [[x for x, _ in make(s, 2).take(6).as_numpy_iterator()] for s in range(2)]
+        for step in range(6):
+            np.testing.assert_array_equal(np.concatenate([halves[0][step], halves[1][step]]), whole[step])
