@@ -251,6 +251,37 @@ def prepare_run_dir(out_dir, resume, kind):
     return None
 
 
+def check_saved_settings(out_dir, kind, resumable=(), given=None):
+    """Checks the settings a run to resume was trained with (its `config.json`'s `training`)
+    as its config class checks new ones, so that a bad saved one is named as damage in the
+    file, not as a bad flag. Does nothing where `out_dir` holds no `config.json`
+    (`prepare_run_dir` says what is wrong).
+
+    Args:
+        resumable: The settings a resume may replace: they take their `given` values, and a
+            bad one is left to the training function (a new value may mend a saved bad one).
+        given: `{setting: value}` the resume was given.
+
+    Raises:
+        FileError: `config.json` is damaged (its shape, or a saved setting fails its check).
+    """
+    path = pathlib.Path(out_dir) / CONFIG_FILE
+    if not path.is_file():
+        return
+    training = read_run_config(out_dir, kind)["training"]
+    config_class = _KINDS[kind]["training"]
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    settings = {**training, **{k: v for k, v in (given or {}).items() if k in resumable}}
+    try:
+        config_class(**settings).validate(allow_large=True)
+    except InputError as e:
+        first = str(e).split(" ", 1)[0]
+        if first not in resumable:
+            raise damaged(path, f"training{'.' if first in fields else ': '}{e}") from None
+    except Exception as e:  # noqa: BLE001 - a value no check foresaw
+        raise damaged(path, f"training: {type(e).__name__}") from None
+
+
 def _backup_fix(backup):
     return (f"delete {backup} and run again with `resume` to retrain the run from its first "
             "epoch (its settings are kept)")
@@ -276,7 +307,24 @@ def restored_epoch(out_dir):
                  fix=fix, unknown_ok=True)
     if metadata["epoch"] < 0:
         raise damaged(meta, f"epoch is {metadata['epoch']}", fix)
+    _check_backup_weights(weights, fix)
     return metadata["epoch"]
+
+
+def _check_backup_weights(weights, fix):
+    """Reads every array of a backup's weights file, so that a damaged one is refused here,
+    before a resume writes anything, not when `fit` restores it (`RunBackup`)."""
+    import h5py
+
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]
+
+    try:
+        with h5py.File(weights, "r") as f:
+            f.visititems(read)
+    except Exception as e:  # noqa: BLE001 - h5py raises many types for a damaged file
+        raise FileError(f"cannot restore {weights} ({type(e).__name__}): it is damaged; {fix}") from None
 
 
 class RunBackup(keras.callbacks.BackupAndRestore):

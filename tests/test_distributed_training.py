@@ -13,6 +13,8 @@ import sys
 import time
 
 import keras
+import kerasrnn.layers  # noqa: F401 - registers the layers the saved models use
+import kerasrnn.models.captioner  # noqa: F401
 import numpy as np
 import pytest
 
@@ -139,6 +141,58 @@ def test_a_killed_worker_stops_the_job_within_a_minute(text_file, tmp_path):
     finally:
         if launcher.poll() is None:
             launcher.kill()
+
+
+
+@pytest.fixture(scope="module")
+def mnist_file(tmp_path_factory):
+    """A small stand-in for mnist.npz: discs (label 0) and rings (label 1)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:28, :28]
+
+    def make(n):
+        labels = rng.integers(0, 2, n)
+        images = np.zeros((n, 28, 28), np.uint8)
+        for i, label in enumerate(labels):
+            cy, cx, r = rng.uniform(10, 18), rng.uniform(10, 18), rng.uniform(4, 7)
+            d = np.hypot(yy - cy, xx - cx)
+            images[i] = 255 * ((d < r) & ((d > r - 2) if label else True))
+        return images, labels.astype(np.uint8)
+
+    (x_train, y_train), (x_test, y_test) = make(160), make(40)
+    path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+def stn_command(mnist, out, *extra):
+    # 2 epochs of 6 steps; the localisation net on half the learning rate
+    return ["training/train_stn.py", "--mnist", str(mnist), "--distortion", "R", "--epochs", "2",
+            "--batch-size", "16", "--train-size", "96", "--val-size", "32", "--loc-lr-mult", "0.5",
+            "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def stn_runs(mnist_file, tmp_path_factory):
+    base = tmp_path_factory.mktemp("stn")
+    for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
+        result = run([PYTHON, *stn_command(mnist_file, base / name, *extra)])
+        assert result.returncode == 0, result.stderr[-3000:]
+    result = launch(2, stn_command(mnist_file, base / "workers"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {name: base / name for name in ("one", "mirrored", "workers")}
+
+
+@pytest.mark.parametrize("name", ["mirrored", "workers"])
+def test_st_cnn_trains_the_same_on_two_replicas(stn_runs, name):
+    ours, reference = history(stn_runs[name]), history(stn_runs["one"])
+    assert len(reference["loss"]) == 2
+    for key in ("loss", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(ours[key], reference[key], rtol=1e-5)
+    assert_same_weights(weights(stn_runs[name]), weights(stn_runs["one"]))
+    metrics = [json.loads((stn_runs[n] / "metrics.json").read_text()) for n in (name, "one")]
+    assert metrics[0]["steps"] == metrics[1]["steps"] == 12
+    assert abs(metrics[0]["test_error_pct"] - metrics[1]["test_error_pct"]) < 1e-6
 
 
 @pytest.mark.parametrize("extra, message", [

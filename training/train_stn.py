@@ -43,6 +43,9 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last backup; only --epochs, --lr and "
                         "--time-limit may differ from the run's settings")
+    from kerasrnn.cli import add_distribution_flags
+
+    add_distribution_flags(p)
     return p.parse_args(argv)
 
 
@@ -59,11 +62,14 @@ def main(argv=None):
 
 
 def train(args):
+    from kerasrnn import run_dir
     from kerasrnn.cli import mnist_from_flags
     from kerasrnn.config_checks import time_limit_seconds
-    from kerasrnn.train.stn import train_stn
+    from kerasrnn.train.distribution import choose_distribution
+    from kerasrnn.train.stn import KIND, RESUMABLE, train_stn
     from kerasrnn.training_configs import STNConfig
 
+    distribution = choose_distribution(args.distribute, args.replicas)  # before TensorFlow runs
     # Only the flags given: a new run takes STNConfig's defaults for the rest, a resumed one the run's.
     given = {k: v for k, v in vars(args).items() if k in STNConfig.__dataclass_fields__ and v is not None}
     max_seconds = time_limit_seconds(args.time_limit)
@@ -71,11 +77,15 @@ def train(args):
     if not args.resume:
         config = STNConfig(**given)
         config.validate(allow_large=args.allow_large)
+    else:  # a bad saved setting is damage to the run's config.json, not a bad flag
+        run_dir.check_saved_settings(args.out, KIND, RESUMABLE, given)
     data = mnist_from_flags(args.mnist)
     metrics = train_stn(config, data, args.out, resume=args.resume, max_seconds=max_seconds,
-                        allow_large=args.allow_large)
-    print(f"done: {metrics['epochs']} epochs, test error {metrics['test_error_pct']:.2f}%, "
-          f"{metrics['images_per_second']:,.0f} images/s; model in {args.out}")
+                        allow_large=args.allow_large, distribution=distribution,
+                        verbose=1 if distribution.is_chief else 0)
+    if distribution.is_chief:
+        print(f"done: {metrics['epochs']} epochs, test error {metrics['test_error_pct']:.2f}%, "
+              f"{metrics['images_per_second']:,.0f} images/s; model in {args.out}")
 
 
 if __name__ == "__main__":

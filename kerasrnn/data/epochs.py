@@ -9,9 +9,12 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from kerasrnn.data.shards import shard_rows
+from kerasrnn.errors import InputError
+
 
 def epoch_batches(n, example, batch_size, order_key, shuffle=True, epoch=0, repeat=False,
-                  drop_remainder=False, finish_batch=None):
+                  drop_remainder=False, finish_batch=None, shard=0, shards=1):
     """Batches of `n` examples, one epoch after another, never straddling two epochs.
 
     Args:
@@ -25,19 +28,28 @@ def epoch_batches(n, example, batch_size, order_key, shuffle=True, epoch=0, repe
         repeat: Go on with epochs `epoch + 1, ...` forever; otherwise stop after one epoch.
         drop_remainder: Drop each epoch's last, smaller batch.
         finish_batch: Optional function mapped over each batch (e.g. batched rendering).
+        shard, shards: Make only this replica's rows of every global batch of `batch_size`
+            (`kerasrnn.data.shards.shard_rows`): the examples are chosen before `example`
+            runs, so a replica reads and decodes only its own share. Needs `drop_remainder`.
 
     Returns:
         A prefetched `tf.data.Dataset` whose cardinality is stated (one epoch's batches, or
         infinite with `repeat`), so Keras's fit, evaluate and progress bar know its length.
     """
+    if shards > 1 and not drop_remainder:
+        raise InputError("sharded batches need drop_remainder: every replica must run the same steps")
+    start, stop = shard_rows(batch_size, shard, shards)
+
     def one_epoch(e):
         index = tf.range(n, dtype=tf.int64)
         if shuffle:
             key = tf.random.experimental.stateless_fold_in(order_key, e)
             index = tf.random.experimental.stateless_shuffle(index, seed=key)
         ds = tf.data.Dataset.from_tensor_slices(index)
+        if shards > 1:
+            ds = ds.batch(batch_size, drop_remainder=True).map(lambda rows: rows[start:stop]).unbatch()
         ds = ds.map(lambda i: example(e, i), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        ds = ds.batch(stop - start, drop_remainder=drop_remainder)
         if finish_batch is not None:
             ds = ds.map(finish_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds

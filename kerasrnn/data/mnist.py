@@ -176,7 +176,7 @@ def _check_distortion(distortion):
 
 
 def distorted_mnist_dataset(images, labels, distortion, batch_size, seed=0, shuffle=True,
-                            epoch=0, repeat=False, drop_remainder=False):
+                            epoch=0, repeat=False, drop_remainder=False, shard=0, shards=1):
     """Batches of distorted MNIST, drawn on the fly.
 
     Example `i` of epoch `e` is distorted with a key made from `(seed, e, i)`, and with
@@ -199,9 +199,11 @@ def distorted_mnist_dataset(images, labels, distortion, batch_size, seed=0, shuf
         repeat: Go on with epochs `epoch + 1, epoch + 2, ...` forever (for `model.fit` with
             `steps_per_epoch`); otherwise stop after one epoch.
         drop_remainder: Drop each epoch's last, smaller batch.
+        shard, shards: Distort only this replica's rows of each global batch of `batch_size`
+            (`kerasrnn.data.shards.shard_rows`); needs `drop_remainder`.
 
     Returns:
-        `tf.data.Dataset` of `(images, labels)`: float32 `(B, S, S, 1)` in [0, 1] with
+        `tf.data.Dataset` of `(images, labels)`: float32 `(B / shards, S, S, 1)` in [0, 1] with
         `S = output_size(distortion)`, and int32 `(B,)`.
     """
     _check_distortion(distortion)
@@ -232,7 +234,7 @@ def distorted_mnist_dataset(images, labels, distortion, batch_size, seed=0, shuf
         return apply_distortion(tf.cast(image, tf.float32) / 255.0, distortion, params), label
 
     return epoch_batches(n, one_example, batch_size, order_key, shuffle, epoch, repeat,
-                         drop_remainder, finish_batch=render)
+                         drop_remainder, finish_batch=render, shard=shard, shards=shards)
 
 
 def _sample_params(distortion, key, bank):

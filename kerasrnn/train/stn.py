@@ -18,12 +18,18 @@ from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
 from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, build_stn_classifier
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
+from kerasrnn.train.distribution import check_resumed, choose_distribution, without_distribution
 from kerasrnn.train.lr_multiplier import with_lr_multiplier
 from kerasrnn.trained_runs import STN_CLASSIFIER
 
 KIND = STN_CLASSIFIER
 TEST_SEED = 2015
 RESUMABLE = ("epochs", "learning_rate")
+
+
+def _loss_and_metrics():
+    return dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
 
 def compile_model(model, config, steps_per_epoch=None):
@@ -41,9 +47,7 @@ def compile_model(model, config, steps_per_epoch=None):
     if config.model == "st-cnn" and config.loc_lr_multiplier != 1.0:
         transformer = model.get_layer(TRANSFORMER_NAME)
         optimizer = with_lr_multiplier(optimizer, transformer.trainable_variables, config.loc_lr_multiplier)
-    model.compile(optimizer=optimizer,
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(optimizer=optimizer, **_loss_and_metrics())
     return model
 
 
@@ -58,7 +62,7 @@ def split_train_val(x, y, config):
 
 
 def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, extra_callbacks=(),
-              allow_large=False):
+              allow_large=False, distribution=None):
     """Trains an ST-CNN or CNN on distorted MNIST and writes the run directory `out_dir`.
 
     Every setting is checked before anything is written.
@@ -76,6 +80,12 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
         verbose: Keras progress bar setting.
         extra_callbacks: More Keras callbacks for `fit`.
         allow_large: Allow batches whose activations exceed `config_checks.LARGE_BYTES`.
+        distribution: A `kerasrnn.train.distribution.Distribution` (default: one process).
+            `config.batch_size` is the global batch, split over its replicas; each replica
+            distorts only its own images. With several replicas validation runs on whole global
+            batches (the last `val_size mod batch_size` images are left out); the test set is
+            scored whole by the chief. Only the chief writes the run directory, other workers
+            only their backups (`worker-<i>/`).
 
     Returns:
         The metrics dict also written to `out_dir/metrics.json` (`test_error_pct`, ...); its
@@ -85,51 +95,70 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
         InputError: A bad setting (before anything is written), or training diverged.
     """
     check_max_seconds(max_seconds)
-    saved = run_dir.prepare_run_dir(out_dir, resume, KIND)
+    dist = distribution or choose_distribution("off")
+    dist.check_time_limit(max_seconds)
+    out = pathlib.Path(out_dir)
+    own = dist.own_dir(out)
+    saved = run_dir.prepare_run_dir(out_dir, resume, KIND) if dist.is_chief or resume else None
     if saved is not None:
-        config = resumed_settings(training_configs.STNConfig, saved["training"], config, RESUMABLE)
+        config = resumed_settings(training_configs.STNConfig, saved["training"],
+                                  without_distribution(config), RESUMABLE)
     config.validate(allow_large)
+    dist.replica_batch_size(config.batch_size)
+    if saved is not None:
+        check_resumed(saved["training"].get("distribution"), dist, config.batch_size)
+    config = dataclasses.replace(config, distribution=dist.record(config.batch_size))
     keras.utils.set_random_seed(config.seed)
     (x, y), (x_test, y_test) = data
     (x_train, y_train), (x_val, y_val) = split_train_val(x, y, config)
-    start_epoch = run_dir.restored_epoch(out_dir) if saved is not None else 0
+    start_epoch = run_dir.restored_epoch(own) if resume else 0
     if resume and start_epoch >= config.epochs:
         raise InputError(f"resume: {out_dir} has already trained {start_epoch} epochs; "
                          "pass a larger epochs to train further")
 
-    batch = config.batch_size
-    train_ds = mnist.distorted_mnist_dataset(x_train, y_train, config.distortion, batch, config.seed,
-                                             shuffle=True, epoch=start_epoch, repeat=True,
-                                             drop_remainder=True)
-    val_ds = mnist.distorted_mnist_dataset(x_val, y_val, config.distortion, batch, config.seed + 1,
-                                           shuffle=False)
-    test_ds = mnist.distorted_mnist_dataset(x_test, y_test, config.distortion, batch, TEST_SEED,
-                                            shuffle=False)
+    batch, distortion = config.batch_size, config.distortion
+    whole_batches = dist.replicas > 1
+    if whole_batches and len(x_val) < batch:
+        raise InputError(f"val_size {len(x_val)} is less than one global batch ({batch}); with "
+                         "several replicas validation runs on whole batches")
+    train_ds = dist.dataset(lambda shard, shards: mnist.distorted_mnist_dataset(
+        x_train, y_train, distortion, batch, config.seed, shuffle=True, epoch=start_epoch,
+        repeat=True, drop_remainder=True, shard=shard, shards=shards))
+    val_ds = dist.dataset(lambda shard, shards: mnist.distorted_mnist_dataset(
+        x_val, y_val, distortion, batch, config.seed + 1, shuffle=False,
+        drop_remainder=whole_batches, shard=shard, shards=shards))
+    val_steps = len(x_val) // batch if whole_batches else math.ceil(len(x_val) / batch)
+    test_ds = mnist.distorted_mnist_dataset(x_test, y_test, distortion, batch, TEST_SEED, shuffle=False)
     steps_per_epoch = len(x_train) // batch
-    model = compile_model(build_stn_classifier(**config.model_config()), config, steps_per_epoch)
+    with dist.scope():
+        model = compile_model(build_stn_classifier(**config.model_config()), config, steps_per_epoch)
 
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if saved is None:
-        run_dir.write_run_config(out, KIND, config.model_config(), dataclasses.asdict(config))
-    else:
-        run_dir.update_training_config(out, dataclasses.asdict(config))
+    if dist.is_chief:
+        out.mkdir(parents=True, exist_ok=True)
+        if saved is None:
+            run_dir.write_run_config(out, KIND, config.model_config(), dataclasses.asdict(config))
+        else:
+            run_dir.update_training_config(out, dataclasses.asdict(config))
     throughput = Throughput(batch)
     stopper = StopAfterSteps(None, max_seconds)
-    standard_callbacks, run_history = run_callbacks(out, start_epoch=start_epoch,
-                                                       learning_rate=config.learning_rate)
+    standard_callbacks, run_history = run_callbacks(own, start_epoch=start_epoch,
+                                                    learning_rate=config.learning_rate,
+                                                    chief=dist.is_chief)
     callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks]
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-              validation_data=val_ds, validation_steps=math.ceil(len(x_val) / batch),
+              validation_data=val_ds, validation_steps=val_steps,
               callbacks=callbacks, verbose=verbose, shuffle=False)
     h = run_history.history
     losses = h.get("loss", [])
 
-    test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
     final = build_stn_classifier(**config.model_config())
     final.set_weights(model.get_weights())
+    test_loss, test_accuracy = None, None
+    if dist.is_chief:  # scored outside the strategy by one process: every test image counts
+        final.compile(**_loss_and_metrics())
+        test_loss, test_accuracy = final.evaluate(test_ds, verbose=0)
     metrics = {
-        "test_error_pct": 100.0 * (1.0 - test_accuracy),
+        "test_error_pct": 100.0 * (1.0 - test_accuracy) if test_accuracy is not None else None,
         "test_loss": test_loss,
         "val_error_pct": 100.0 * (1.0 - h["val_accuracy"][-1]) if h.get("val_accuracy") else None,
         "train_loss": losses[-1] if losses else None,
@@ -142,5 +171,6 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
         "history": {k: [float(v) for v in vs] for k, vs in h.items()},
         "parameters": int(final.count_params()),
     }
-    run_dir.save_trained_model(out, final, metrics)
+    if dist.is_chief:
+        run_dir.save_trained_model(out, final, metrics)
     return metrics
