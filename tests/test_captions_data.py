@@ -203,7 +203,11 @@ def test_caption_dataset_pairs_every_caption_with_its_image():
     ds = caption_dataset(examples, vocab, 64, max_length=8, batch_size=4, shuffle=False)
     batches = list(ds)
     assert len(batches) == ds.cardinality() == 3
-    (images, captions), targets = batches[0]
+    (images, captions), targets, weights = batches[0]
+    # the weights make the mean over all 4 x 9 targets the mean over the batch's real words
+    real = captions.numpy()[:, 1:] != 0
+    np.testing.assert_allclose(weights, real * 36.0 / real.sum(), rtol=1e-6)
+    assert abs(float(np.sum(weights)) - 36) < 1e-4
     assert images.shape == (4, 64, 64, 3) and images.dtype == tf.float32
     assert captions.shape == (4, 10) and captions.dtype == tf.int32
     assert targets.shape == (4, 9) and targets.dtype == tf.int32
@@ -218,7 +222,8 @@ def test_caption_dataset_carries_each_target_words_region_for_attention_supervis
     vocab = CaptionVocabulary.from_captions([e.captions[0] for e in examples])
     ds = caption_dataset(examples, vocab, 64, max_length=8, batch_size=6, shuffle=False,
                          attention_cells=64)
-    (_, captions), (targets, regions) = next(iter(ds))
+    (_, captions), (targets, regions), (weights, ones) = next(iter(ds))
+    assert weights.shape == (6, 9) and np.all(ones.numpy() == 1.0)
     np.testing.assert_array_equal(targets, captions[:, 1:])
     assert regions.shape == (6, 9, 64) and regions.dtype == tf.float32
     for example, caption_regions in zip(examples, regions.numpy()):
@@ -240,22 +245,22 @@ def test_caption_dataset_order_follows_the_seed():
 
     def order(seed):
         ds = caption_dataset(examples, vocab, 32, 8, batch_size=5, seed=seed)
-        return np.concatenate([c.numpy() for (_, c), _ in ds])
+        return np.concatenate([c.numpy() for (_, c), _, _ in ds])
 
     assert np.array_equal(order(1), order(1)) and not np.array_equal(order(1), order(2))
     expected = vocab.encode([e.captions[0] for e in examples], 8)
     assert sorted(map(tuple, order(1))) == sorted(map(tuple, expected))
     repeated = caption_dataset(examples, vocab, 32, 8, batch_size=5, repeat=True, drop_remainder=True)
     assert repeated.cardinality() == tf.data.INFINITE_CARDINALITY
-    (images, _), _ = next(iter(repeated))
+    (images, _), _, _ = next(iter(repeated))
     assert images.shape == (5, 32, 32, 3)  # resized from the 64-pixel scenes
 
 
 def test_caption_dataset_reads_image_files(flickr):
     examples = load_captions("flickr8k", "train", flickr)
     vocab = CaptionVocabulary.from_captions(reference_captions(examples)[0])
-    (images, captions), targets = next(iter(caption_dataset(examples, vocab, 24, 6, batch_size=6,
-                                                            shuffle=False)))
+    (images, captions), targets, _ = next(iter(caption_dataset(examples, vocab, 24, 6, batch_size=6,
+                                                               shuffle=False)))
     assert images.shape == (6, 24, 24, 3) and captions.shape == (6, 8) and targets.shape == (6, 7)
     np.testing.assert_allclose(images[0], read_image(examples[0].path, 24), atol=1e-6)
     np.testing.assert_allclose(images[5], read_image(examples[2].path, 24), atol=1e-6)
@@ -275,3 +280,18 @@ def test_real_flickr8k_subset_and_coco_mini():
     assert len(coco["train"]) == 80 and len(coco["val"]) + len(coco["test"]) == 79
     assert not {e.path for e in coco["val"]} & {e.path for e in coco["test"]}
     assert all(len(e.captions) >= 5 for split in coco.values() for e in split)
+
+
+def test_caption_shards_are_the_global_batch_with_its_weights():
+    examples = load_captions("scenes", "train", count=12)
+    vocab = CaptionVocabulary.from_captions([e.captions[0] for e in examples])
+    whole = list(caption_dataset(examples, vocab, 32, 8, batch_size=4, seed=3, drop_remainder=True))
+    halves = [list(caption_dataset(examples, vocab, 32, 8, batch_size=4, seed=3, drop_remainder=True,
+                                   shard=s, shards=2)) for s in range(2)]
+    assert len(whole) == len(halves[0]) == 3
+    for step, ((images, captions), targets, weights) in enumerate(whole):
+        parts = [halves[s][step] for s in range(2)]
+        np.testing.assert_array_equal(np.concatenate([p[0][1] for p in parts]), captions)
+        np.testing.assert_allclose(np.concatenate([p[0][0] for p in parts]), images)
+        # each shard's weights are normalised by the global batch's words, not its own
+        np.testing.assert_allclose(np.concatenate([p[2] for p in parts]), weights, rtol=1e-6)

@@ -3,13 +3,21 @@ process, by 2 replicas of `MirroredStrategy` (the CPU split into 2 logical devic
 worker processes of `MultiWorkerMirroredStrategy` (started by training/launch_workers.py on
 loopback ports) reach the same losses and weights, within 1e-5 of the largest weight per
 tensor. Each run is a real script run in its own process (TensorFlow's devices and collectives
-are set once per process)."""
+are set once per process).
+
+The runs compute in float64 (Keras's `floatx`, through a `keras.json` in `KERAS_HOME`): a
+sum split over two replicas adds in another order than the whole batch's, and in float32 that
+roundoff alone moves the captioner's first convolution bias (a gradient summed over 8 x 32 x 32
+terms that nearly cancel, then normalised by Adam) by 4e-5 of its size in 12 steps; in float64
+the same runs agree to 1e-14, so only a real difference (a loss scaled or counted per replica,
+a state or a shard mixed up) can fail these tests."""
 
 import json
 import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 import time
 
 import keras
@@ -23,8 +31,21 @@ TOLERANCE = 1e-5
 PYTHON = sys.executable
 
 
+_keras_home = []
+
+
+def keras_home():
+    """A Keras config folder whose `keras.json` sets float64 (made once per test process)."""
+    if not _keras_home:
+        folder = pathlib.Path(tempfile.mkdtemp(prefix="keras-float64-"))
+        (folder / "keras.json").write_text(json.dumps(
+            {"floatx": "float64", "backend": "tensorflow", "epsilon": 1e-07, "image_data_format": "channels_last"}))
+        _keras_home.append(str(folder))
+    return _keras_home[0]
+
+
 def run(args, timeout=240, **kwargs):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", KERAS_HOME=keras_home())
     env.pop("TF_CONFIG", None)
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
                           **kwargs)
@@ -193,6 +214,48 @@ def test_st_cnn_trains_the_same_on_two_replicas(stn_runs, name):
     metrics = [json.loads((stn_runs[n] / "metrics.json").read_text()) for n in (name, "one")]
     assert metrics[0]["steps"] == metrics[1]["steps"] == 12
     assert abs(metrics[0]["test_error_pct"] - metrics[1]["test_error_pct"]) < 1e-6
+
+
+
+def captioner_command(out, *extra):
+    # generated scenes; 2 epochs of 6 steps with the doubly stochastic regulariser and attention
+    # supervision, whose losses (and the words' count) must be those of the global batch
+    return ["training/train_captioner.py", "--dataset", "scenes", "--train-count", "48",
+            "--test-count", "16", "--image-size", "32", "--max-length", "8", "--epochs", "2",
+            "--batch-size", "8", "--units", "16", "--embedding-dim", "8", "--attention-units", "8",
+            "--doubly-stochastic", "0.5", "--attention-supervision", "0.5", "--beam", "2",
+            "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def captioner_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("captioner")
+    for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
+        result = run([PYTHON, *captioner_command(base / name, *extra)])
+        assert result.returncode == 0, result.stderr[-3000:]
+    result = launch(2, captioner_command(base / "workers"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {name: base / name for name in ("one", "mirrored", "workers")}
+
+
+@pytest.mark.parametrize("name", ["mirrored", "workers"])
+def test_captioner_trains_the_same_on_two_replicas(captioner_runs, name):
+    ours, reference = history(captioner_runs[name]), history(captioner_runs["one"])
+    assert len(reference["loss"]) == 2
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(ours[key], reference[key], rtol=1e-5)
+    assert_same_weights(weights(captioner_runs[name]), weights(captioner_runs["one"]))
+    metrics = [json.loads((captioner_runs[n] / "metrics.json").read_text()) for n in (name, "one")]
+    assert metrics[0]["steps"] == metrics[1]["steps"] == 12
+    assert metrics[0]["bleu4"] == metrics[1]["bleu4"] and metrics[0]["samples"] == metrics[1]["samples"]
+
+
+def test_hard_attention_is_refused_on_several_replicas(tmp_path):
+    out = tmp_path / "hard"
+    result = run([PYTHON, *captioner_command(out, "--attention", "hard", "--distribute", "mirrored",
+                                             "--replicas", "2")])
+    assert result.returncode == 2 and not out.exists()
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --attention hard trains on one replica")
 
 
 @pytest.mark.parametrize("extra, message", [

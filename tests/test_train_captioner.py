@@ -194,7 +194,7 @@ def _region_loss(directory):
     examples = load_splits(config)["test"]
     ds = caption_dataset(examples, vocab, config.image_size, config.max_length, 8, shuffle=False,
                          attention_cells=model.outputs[1].shape[-1])
-    losses = [attention_correctness_loss(regions, model(inputs)[1]) for inputs, (_, regions) in ds]
+    losses = [attention_correctness_loss(regions, model(inputs)[1]) for inputs, (_, regions), _ in ds]
     return float(np.mean(np.concatenate(losses)))
 
 

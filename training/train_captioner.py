@@ -74,6 +74,9 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last backup; only --epochs, --lr and "
                         "--time-limit may differ from the run's settings")
+    from kerasrnn.cli import add_distribution_flags
+
+    add_distribution_flags(p)
     return p.parse_args(argv)
 
 
@@ -90,10 +93,13 @@ def main(argv=None):
 
 
 def train(args):
+    from kerasrnn import run_dir
     from kerasrnn.config_checks import time_limit_seconds
-    from kerasrnn.train.captioner import train_captioner
+    from kerasrnn.train.captioner import KIND, RESUMABLE, train_captioner
+    from kerasrnn.train.distribution import choose_distribution
     from kerasrnn.training_configs import CaptionerConfig
 
+    distribution = choose_distribution(args.distribute, args.replicas)  # before TensorFlow runs
     if args.data_dir is None and args.dataset in DATA_ENV and not args.resume:
         args.data_dir = os.environ.get(DATA_ENV[args.dataset])
     # Only the flags given: a new run takes CaptionerConfig's defaults for the rest, a resumed
@@ -105,8 +111,13 @@ def train(args):
     if not args.resume:
         config = CaptionerConfig(**given)
         config.validate(allow_large=args.allow_large)
+    else:  # a bad saved setting is damage to the run's config.json, not a bad flag
+        run_dir.check_saved_settings(args.out, KIND, RESUMABLE, given)
     m = train_captioner(config, args.out, resume=args.resume, max_seconds=max_seconds,
-                        allow_large=args.allow_large)
+                        allow_large=args.allow_large, distribution=distribution,
+                        verbose=1 if distribution.is_chief else 0)
+    if not distribution.is_chief:
+        return
     for sample in m["samples"][:3]:
         print(f"  {sample['caption']!r}   (reference: {sample['references'][0]!r})")
 

@@ -136,7 +136,8 @@ def reference_captions(examples):
 
 
 def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle=True, seed=0,
-                    repeat=False, drop_remainder=False, epoch=0, attention_cells=None):
+                    repeat=False, drop_remainder=False, epoch=0, attention_cells=None, shard=0,
+                    shards=1):
     """Batches of (image, caption) pairs for teacher-forced training.
 
     Every reference caption of an image makes one pair. With `shuffle`, epoch `e` visits the
@@ -157,14 +158,22 @@ def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle
         epoch: The first epoch to draw (a resumed run continues the order where it stopped).
         attention_cells: For attention supervision on sets with boxes: the number of cells L of
             the model's attention grid; the targets then also hold each target word's region.
+        shard, shards: Read and decode only this replica's rows of each global batch of
+            `batch_size` pairs (`kerasrnn.data.shards.shard_rows`); needs `drop_remainder`.
 
     Returns:
-        `tf.data.Dataset` of `((images, captions), targets)`: images float32 `(B, S, S, 3)` in
-        [0, 1]; captions int32 `(B, max_length + 2)`, `<start> w... <end> <pad>...`; targets
-        int32 `(B, max_length + 1)`, `captions[:, 1:]`, or with `attention_cells` the pair
-        `(captions[:, 1:], regions)`, regions float32 `(B, max_length + 1, L)`: 1 on the cells
-        whose centres lie in the box of the object target word t names (`caption_regions.named_cells`),
-        all 0 for the other words.
+        `tf.data.Dataset` of `((images, captions), targets, word_weights)`: images float32
+        `(B, S, S, 3)` in [0, 1]; captions int32 `(B, max_length + 2)`,
+        `<start> w... <end> <pad>...`; targets int32 `(B, max_length + 1)`, `captions[:, 1:]`,
+        or with `attention_cells` the pair `(captions[:, 1:], regions)`, regions float32
+        `(B, max_length + 1, L)`: 1 on the cells whose centres lie in the box of the object
+        target word t names (`caption_regions.named_cells`), all 0 for the other words.
+        `word_weights` float32 `(B, max_length + 1)` are the sample weights that make a
+        cross-entropy averaged over all `B x (max_length + 1)` targets the mean over the
+        *global* batch's real (non-pad) words: `rows x (max_length + 1) / words` on a real
+        word, 0 on padding, counted over the whole global batch (not this shard), so one
+        process and many replicas train on the same loss. With attention supervision the
+        weights are the pair `(word_weights, ones (B,))`.
     """
     if not examples:
         raise ValueError("`examples` is empty.")
@@ -206,17 +215,29 @@ def caption_dataset(examples, vocab, image_size, max_length, batch_size, shuffle
         def example(e, i):
             return image_of(owner[i]), tokens[i], regions[i]
 
-        def pair_targets(images, caps, caption_regions):
-            return (images, caps), (caps[:, 1:], tf.cast(caption_regions, tf.float32))
+        def pair_targets(images, caps, caption_regions, scale):
+            weights = word_weights(caps, scale)
+            return ((images, caps), (caps[:, 1:], tf.cast(caption_regions, tf.float32)),
+                    (weights, tf.ones_like(weights[:, 0])))
     else:
         def example(e, i):
             return image_of(owner[i]), tokens[i]
 
-        def pair_targets(images, caps):
-            return (images, caps), caps[:, 1:]
+        def pair_targets(images, caps, scale):
+            return (images, caps), caps[:, 1:], word_weights(caps, scale)
+
+    def word_weights(caps, scale):
+        return tf.cast(caps[:, 1:] != 0, tf.float32) * scale
+
+    def global_scale(rows):
+        """rows x targets per caption / real target words, over the whole global batch."""
+        words = tf.math.count_nonzero(tf.gather(tokens, rows)[:, 1:], dtype=tf.float32)
+        targets = tf.cast(tf.size(rows) * (max_length + 1), tf.float32)
+        return targets / tf.maximum(words, 1.0)
 
     return epoch_batches(n, example, batch_size, order_key, shuffle, epoch, repeat,
-                         drop_remainder, finish_batch=pair_targets)
+                         drop_remainder, finish_batch=pair_targets, shard=shard, shards=shards,
+                         global_total=global_scale)
 
 
 def _caption_regions(examples, max_length, num_cells, image_size):

@@ -14,7 +14,7 @@ from kerasrnn.errors import InputError
 
 
 def epoch_batches(n, example, batch_size, order_key, shuffle=True, epoch=0, repeat=False,
-                  drop_remainder=False, finish_batch=None, shard=0, shards=1):
+                  drop_remainder=False, finish_batch=None, shard=0, shards=1, global_total=None):
     """Batches of `n` examples, one epoch after another, never straddling two epochs.
 
     Args:
@@ -31,6 +31,10 @@ def epoch_batches(n, example, batch_size, order_key, shuffle=True, epoch=0, repe
         shard, shards: Make only this replica's rows of every global batch of `batch_size`
             (`kerasrnn.data.shards.shard_rows`): the examples are chosen before `example`
             runs, so a replica reads and decodes only its own share. Needs `drop_remainder`.
+        global_total: Optional `(indices of the global batch, int64 (B,)) -> float32 scalar`,
+            computed on the whole global batch before it is sharded (e.g. the batch's count of
+            target words, for a loss normalised over the global batch); `finish_batch` then
+            gets it, repeated per row, as its last argument.
 
     Returns:
         A prefetched `tf.data.Dataset` whose cardinality is stated (one epoch's batches, or
@@ -40,16 +44,30 @@ def epoch_batches(n, example, batch_size, order_key, shuffle=True, epoch=0, repe
         raise InputError("sharded batches need drop_remainder: every replica must run the same steps")
     start, stop = shard_rows(batch_size, shard, shards)
 
+    def mine(rows):
+        """This shard's indices of a global batch, with the batch's total when one is asked."""
+        if global_total is None:
+            return rows[start:stop]
+        total = tf.cast(global_total(rows), tf.float32)
+        return rows[start:stop], tf.fill([tf.shape(rows[start:stop])[0]], total)
+
     def one_epoch(e):
         index = tf.range(n, dtype=tf.int64)
         if shuffle:
             key = tf.random.experimental.stateless_fold_in(order_key, e)
             index = tf.random.experimental.stateless_shuffle(index, seed=key)
         ds = tf.data.Dataset.from_tensor_slices(index)
-        if shards > 1:
-            ds = ds.batch(batch_size, drop_remainder=True).map(lambda rows: rows[start:stop]).unbatch()
-        ds = ds.map(lambda i: example(e, i), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if shards > 1 or global_total is not None:
+            ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(mine).unbatch()
+        if global_total is not None:
+            ds = ds.map(lambda i, total: (*_as_tuple(example(e, i)), total),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        else:
+            ds = ds.map(lambda i: example(e, i), num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True)
         ds = ds.batch(stop - start, drop_remainder=drop_remainder)
+        if global_total is not None:
+            ds = ds.map(lambda *batch: (*batch[:-1], batch[-1][0]))  # one total per batch
         if finish_batch is not None:
             ds = ds.map(finish_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds
@@ -60,3 +78,7 @@ def epoch_batches(n, example, batch_size, order_key, shuffle=True, epoch=0, repe
     ds = ds.apply(tf.data.experimental.assert_cardinality(
         tf.data.INFINITE_CARDINALITY if repeat else batches))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _as_tuple(element):
+    return element if isinstance(element, tuple) else (element,)

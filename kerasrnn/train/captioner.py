@@ -25,6 +25,7 @@ from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
 from kerasrnn.models.captioner import beam_search_batch, greedy_decode
 from kerasrnn.train.attention_correctness import attention_correctness_loss
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
+from kerasrnn.train.distribution import check_resumed, choose_distribution, without_distribution
 from kerasrnn.trained_runs import CAPTIONER, load_captioner
 
 KIND = CAPTIONER
@@ -50,12 +51,16 @@ def compile_model(model, config, steps_per_epoch=None):
     `config.attention_supervision`, that weight times `attention_correctness_loss` on the
     attention maps (the targets then carry the regions: `caption_dataset(attention_cells=L)`).
 
+    The cross-entropy is averaged over the real words of the whole global batch through the
+    sample weights `caption_dataset` yields (0 on padding), so it is the same loss on one
+    replica or many.
+
     `steps_per_epoch` is needed for `lr_decay="cosine"` (the schedule spans all epochs).
     """
     lr = config.learning_rate
     if config.lr_decay == "cosine" and steps_per_epoch:
         lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch, alpha=0.01)
-    words = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+    words = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     supervised = bool(config.attention_supervision)
     model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=5.0),
                   loss=[words, attention_correctness_loss if supervised else None],
@@ -64,7 +69,7 @@ def compile_model(model, config, steps_per_epoch=None):
 
 
 def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, extra_callbacks=(),
-                    allow_large=False):
+                    allow_large=False, distribution=None):
     """Trains a captioner and writes the run directory `out_dir` (model, vocab, metrics).
 
     Every setting is checked before anything is written.
@@ -81,6 +86,12 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         verbose: Keras progress bar setting.
         extra_callbacks: More Keras callbacks for `fit`.
         allow_large: Allow models, batches or generated sets above `config_checks.LARGE_BYTES`.
+        distribution: A `kerasrnn.train.distribution.Distribution` (default: one process).
+            `config.batch_size` is the global batch, split over its replicas; each replica
+            reads and decodes only its own images. With several replicas validation runs on
+            whole global batches, hard attention is refused (its REINFORCE baseline is kept per
+            replica), and the chief scores the test split alone. Only the chief writes the run
+            directory, other workers only their backups (`worker-<i>/`).
 
     Returns:
         The metrics dict also written to `out_dir/metrics.json`; its `history` covers every
@@ -90,22 +101,31 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         InputError: A bad setting (before anything is written), or training diverged.
     """
     check_max_seconds(max_seconds)
-    saved = run_dir.prepare_run_dir(out_dir, resume, KIND)
+    dist = distribution or choose_distribution("off")
+    dist.check_time_limit(max_seconds)
+    out = pathlib.Path(out_dir)
+    own = dist.own_dir(out)
+    saved = run_dir.prepare_run_dir(out_dir, resume, KIND) if dist.is_chief or resume else None
     if saved is not None:
-        training = dict(saved["training"])
-        given = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-        config = resumed_settings(training_configs.CaptionerConfig, training, given, RESUMABLE)
+        config = resumed_settings(training_configs.CaptionerConfig, dict(saved["training"]),
+                                  without_distribution(config), RESUMABLE)
     config.validate(allow_large=allow_large)
+    dist.replica_batch_size(config.batch_size)
+    if dist.replicas > 1 and config.attention == "hard":
+        raise InputError("attention hard trains on one replica: its REINFORCE baseline is a "
+                         "running average of each replica's own batches; use distribute off")
+    if saved is not None:
+        check_resumed(saved["training"].get("distribution"), dist, config.batch_size)
+    config = dataclasses.replace(config, distribution=dist.record(config.batch_size))
     keras.utils.set_random_seed(config.seed)
     splits = load_splits(config)
-    out = pathlib.Path(out_dir)
     if saved is None:
         vocab = CaptionVocabulary.from_captions(
             [c for ex in splits["train"] for c in ex.captions], config.min_count)
     else:
         vocab = CaptionVocabulary.load(out)
     config.validate(len(vocab), allow_large)
-    start_epoch = run_dir.restored_epoch(out) if saved is not None else 0
+    start_epoch = run_dir.restored_epoch(own) if resume else 0
     if resume and start_epoch >= config.epochs:
         raise InputError(f"resume: {out} has already trained {start_epoch} epochs; "
                          "pass a larger epochs to train further")
@@ -115,27 +135,48 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     if pairs < batch:
         raise InputError(f"the {config.dataset} training split has {pairs} captions, fewer than "
                          f"one batch of {batch}; lower batch_size")
-    model = compile_model(config.build_model(len(vocab)), config, pairs // batch)
+    whole_batches = dist.replicas > 1
+    val_pairs = sum(len(ex.captions) for ex in splits["val"])
+    if whole_batches and val_pairs < batch:
+        raise InputError(f"the {config.dataset} validation split has {val_pairs} captions, fewer "
+                         f"than one global batch of {batch}; with several replicas validation "
+                         "runs on whole batches: lower batch_size")
+    with dist.scope():
+        model = compile_model(config.build_model(len(vocab)), config, pairs // batch)
     cells = model.outputs[1].shape[-1] if config.attention_supervision else None
-    train_ds = caption_dataset(splits["train"], vocab, config.image_size, config.max_length, batch,
-                               shuffle=True, seed=config.seed, repeat=True, drop_remainder=True,
-                               epoch=start_epoch, attention_cells=cells)
-    val_ds = caption_dataset(splits["val"], vocab, config.image_size, config.max_length, batch,
-                             shuffle=False, attention_cells=cells)
+    size, length = config.image_size, config.max_length
+    train_ds = dist.dataset(lambda shard, shards: caption_dataset(
+        splits["train"], vocab, size, length, batch, shuffle=True, seed=config.seed, repeat=True,
+        drop_remainder=True, epoch=start_epoch, attention_cells=cells, shard=shard, shards=shards))
+    val_ds = dist.dataset(lambda shard, shards: caption_dataset(
+        splits["val"], vocab, size, length, batch, shuffle=False, drop_remainder=whole_batches,
+        attention_cells=cells, shard=shard, shards=shards))
 
-    out.mkdir(parents=True, exist_ok=True)
-    if saved is None:
-        vocab.save(out)
-        run_dir.write_run_config(out, KIND, config.model_config(len(vocab)), dataclasses.asdict(config))
-    else:
-        run_dir.update_training_config(out, dataclasses.asdict(config))
+    if dist.is_chief:
+        out.mkdir(parents=True, exist_ok=True)
+        if saved is None:
+            vocab.save(out)
+            run_dir.write_run_config(out, KIND, config.model_config(len(vocab)),
+                                     dataclasses.asdict(config))
+        else:
+            run_dir.update_training_config(out, dataclasses.asdict(config))
     throughput = Throughput(batch)
     stopper = StopAfterSteps(None, max_seconds)
-    standard_callbacks, run_history = run_callbacks(out, start_epoch=start_epoch,
-                                                       learning_rate=config.learning_rate)
+    standard_callbacks, run_history = run_callbacks(own, start_epoch=start_epoch,
+                                                    learning_rate=config.learning_rate,
+                                                    chief=dist.is_chief)
     callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks]
+    val_steps = val_pairs // batch if whole_batches else None
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=pairs // batch,
-              validation_data=val_ds, callbacks=callbacks, verbose=verbose, shuffle=False)
+              validation_data=val_ds, validation_steps=val_steps, callbacks=callbacks,
+              verbose=verbose, shuffle=False)
+    steps = int(model.optimizer.iterations.numpy())
+    if dist.name != "off":  # scored and saved outside the strategy, by one process
+        trained, model = model, config.build_model(len(vocab))
+        model.set_weights(trained.get_weights())
+        compile_model(model, config, pairs // batch)
+    if not dist.is_chief:
+        return {"steps": steps, "history": run_history.history}
     h = run_history.history
     losses = h.get("loss", [])
 
@@ -145,7 +186,7 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         "train_loss": losses[-1] if losses else None,
         "val_loss": h["val_loss"][-1] if h.get("val_loss") else None,
         "epochs": run_history.epochs,
-        "steps": int(model.optimizer.iterations.numpy()),
+        "steps": steps,
         "captions_per_second_training": throughput.per_second,
         "train_seconds": throughput.seconds,
         "stopped_by_time_limit": stopper.stopped_by_time,
