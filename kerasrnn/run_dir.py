@@ -67,6 +67,10 @@ _KINDS = {
         model_required=("vocab_size", "image_size", "max_length"),
         training_required=("image_size", "max_length", "attention")),
 }
+# `training.distribution` of every kind, where it is an object: how the run was spread over
+# devices (`kerasrnn.train.distribution`), which a resume compares key by key.
+_DISTRIBUTION = {"distribute": _STR, "replicas": _ANY_INT, "workers": _ANY_INT,
+                 "replica_batch_size": _ANY_INT}
 
 
 # ---- writing ---------------------------------------------------------------------------------
@@ -177,6 +181,10 @@ def read_run_config(directory, kind):
         check_object(path, config["model"], spec["model"], spec["model_required"], "model")
         check_object(path, config["training"], training_schema(kind), spec["training_required"],
                      "training")
+        if isinstance(config["training"].get("distribution"), dict):
+            check_object(path, config["training"]["distribution"], _DISTRIBUTION,
+                         ("distribute", "replicas", "workers"), "training.distribution",
+                         unknown_ok=True)
     return config
 
 
@@ -328,18 +336,32 @@ def _check_backup_weights(weights, fix):
 
 
 class RunBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that writes its two files whole or not at all, and says which file
-    is damaged when restoring fails."""
+    """`BackupAndRestore` that writes its files whole or not at all, and says which file is
+    damaged when restoring fails.
+
+    Args:
+        backup_dir: The backup folder.
+        extra_state: Optional state the weights do not hold (the char model's stream states),
+            an object with `save(folder, epoch)` and `restore(folder, epoch)`: saved after the
+            weights and before the metadata (which marks the backup complete), restored after
+            them.
+    """
+
+    def __init__(self, backup_dir, extra_state=None, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.extra_state = extra_state
 
     def on_train_begin(self, logs=None):
+        backup = pathlib.Path(self.backup_dir)
         try:
             super().on_train_begin(logs)
         except InputError:
             raise
         except Exception as e:  # h5py and Keras raise many types for a damaged file
-            backup = pathlib.Path(self.backup_dir)
             raise FileError(f"cannot restore {backup / BACKUP_WEIGHTS} ({type(e).__name__}): it is "
                               f"damaged or from another model; {_backup_fix(backup)}") from None
+        if self.extra_state is not None and (backup / BACKUP_METADATA).is_file():
+            self.extra_state.restore(backup, restored_epoch(backup.parent))
 
     def _save_model(self):
         backup = pathlib.Path(self.backup_dir)
@@ -348,6 +370,8 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         except OSError as e:
             raise write_problem_error(backup, e) from None
         write_bytes_atomic(backup / BACKUP_WEIGHTS, weights_bytes(self.model))
+        if self.extra_state is not None:
+            self.extra_state.save(backup, self._current_epoch)
         write_text_atomic(backup / BACKUP_METADATA, json.dumps(
             {"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 
@@ -399,9 +423,11 @@ class DiskSpaceCheck(keras.callbacks.Callback):
         self._check()
 
 
-def backup_callback(out_dir):
-    """`BackupAndRestore` into `out_dir/backup`, kept after training so a run can be extended."""
-    return RunBackup(str(pathlib.Path(out_dir) / BACKUP_DIR), delete_checkpoint=False)
+def backup_callback(out_dir, extra_state=None):
+    """`BackupAndRestore` into `out_dir/backup`, kept after training so a run can be extended
+    (`extra_state`: see `RunBackup`)."""
+    return RunBackup(str(pathlib.Path(out_dir) / BACKUP_DIR), extra_state=extra_state,
+                     delete_checkpoint=False)
 
 
 def save_trained_model(directory, model, metrics):

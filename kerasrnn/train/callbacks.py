@@ -203,7 +203,7 @@ class RunHistory(keras.callbacks.Callback):
 
 
 def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=None,
-                  divergence_hint="lower learning_rate", chief=True):
+                  divergence_hint="lower learning_rate", chief=True, extra_state=None):
     """The callbacks every training run uses, writing into the run directory's layout.
 
     `DiskSpaceCheck` and `StopOnDivergence` (first, so a diverged epoch is never backed up and a
@@ -213,7 +213,8 @@ def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=No
     with `best_checkpoint`, the weights of the lowest `val_loss` (`checkpoints/best.weights.h5`).
 
     A worker that is not the chief of a multi-worker job (`chief=False`) writes only its backup
-    (into `out_dir`, its own folder): no history file, logs or checkpoint.
+    (into `out_dir`, its own folder): no history file, logs or checkpoint. `extra_state` is kept
+    in the backup beside the weights (see `run_dir.RunBackup`).
 
     Returns:
         `(callbacks, run_history)`: the list for `fit`, and the `RunHistory` whose `history` is
@@ -221,7 +222,8 @@ def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=No
     """
     out = pathlib.Path(out_dir)
     history = RunHistory(out / run_dir.HISTORY_FILE if chief else None, start_epoch)
-    callbacks = [run_dir.DiskSpaceCheck(out), StopOnDivergence(divergence_hint), run_dir.backup_callback(out)]
+    callbacks = [run_dir.DiskSpaceCheck(out), StopOnDivergence(divergence_hint),
+                 run_dir.backup_callback(out, extra_state)]
     if learning_rate is not None:
         callbacks.append(SetLearningRate(learning_rate))
     callbacks.append(history)

@@ -192,12 +192,14 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     throughput = Throughput(config.batch_size * config.seq_length)
     stopper = StopAfterSteps(config.steps, max_seconds)
     lr = config.learning_rate if config.learning_rate is not None else DEFAULT_LR[config.optimizer]
+    streams = CarryStreamState(per_pass) if config.batching == "streams" else None
     standard_callbacks, run_history = run_callbacks(
         own, best_checkpoint=val_ds is not None, start_epoch=restored_epoch, learning_rate=lr,
-        divergence_hint="lower learning_rate or set clip", chief=dist.is_chief)
+        divergence_hint="lower learning_rate or set clip", chief=dist.is_chief,
+        extra_state=streams)
     callbacks = [*standard_callbacks, stopper, throughput]
-    if config.batching == "streams":
-        callbacks.insert(0, CarryStreamState(per_pass))
+    if streams is not None:
+        callbacks.insert(0, streams)
     if on_sample is not None and dist.is_chief:
         callbacks.append(SampleText(make_sample, on_sample))
     callbacks += list(extra_callbacks)
