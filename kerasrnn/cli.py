@@ -56,15 +56,19 @@ def run(work, flags=(), interrupted="interrupted"):
 
     Returns:
         The job's status; 2 after an `InputError` or a failed write (a full disk, a read-only
-        folder), 130 after Ctrl-C. Any other exception is a bug and propagates.
+        folder), 130 after Ctrl-C, 42 after SIGTERM stopped training with a backup
+        (`Preempted`). Any other exception is a bug and propagates.
     """
-    from kerasrnn.errors import InputError
+    from kerasrnn.errors import InputError, Preempted
     from kerasrnn.files import disk_error
 
     try:
         status = work()
     except InputError as e:
         return _error(in_flag_terms(str(e), flags))
+    except Preempted as e:
+        print(f"\n{in_flag_terms(str(e), flags)}", file=sys.stderr)
+        return Preempted.STATUS
     except KeyboardInterrupt:
         print(f"\n{interrupted}", file=sys.stderr)
         return 130

@@ -295,28 +295,102 @@ def _backup_fix(backup):
             "epoch (its settings are kept)")
 
 
+class Position(typing.NamedTuple):
+    """Where a backup resumes: `epoch` (Keras's epoch index to start from; epochs before it
+    are complete) and `step` (optimizer steps done, a mid-epoch position after a preemption)."""
+
+    epoch: int
+    step: int
+
+
+def restored_position(out_dir, steps_per_epoch):
+    """The `Position` the backup in `out_dir/backup` resumes from (0, 0 without one).
+
+    A backup is written whole into `backup.next/` and then swapped in, keeping the one before
+    as `backup.previous/`; a swap cut short by a crash is finished here first.
+
+    Raises:
+        FileError: The backup is damaged or half there (the message says how to start over).
+    """
+    backup = pathlib.Path(out_dir) / BACKUP_DIR
+    _finish_swap(backup)
+    metadata = _backup_metadata(backup)
+    if metadata is None:
+        return Position(0, 0)
+    return Position(metadata["epoch"], metadata.get("step", metadata["epoch"] * steps_per_epoch))
+
+
 def restored_epoch(out_dir):
     """The epoch `keras.callbacks.BackupAndRestore` in `out_dir/backup` will resume from (0 if none).
 
     Raises:
         FileError: The backup is damaged or half there (the message says how to start over).
     """
-    backup = pathlib.Path(out_dir) / BACKUP_DIR
+    return restored_position(out_dir, 0).epoch
+
+
+def previous_step(out_dir, steps_per_epoch):
+    """The step of the backup kept before the latest (`backup.previous/`), or `None`."""
+    previous = pathlib.Path(out_dir) / (BACKUP_DIR + ".previous")
+    if not (previous / BACKUP_METADATA).is_file():
+        return None
+    metadata = _backup_metadata(previous)
+    return metadata.get("step", metadata["epoch"] * steps_per_epoch)
+
+
+def roll_back_backup(out_dir):
+    """Makes the backup before the latest the one to resume from (when another worker of the
+    job has not reached the latest); with none before it, the run starts from scratch."""
+    out = pathlib.Path(out_dir)
+    backup, previous = out / BACKUP_DIR, out / (BACKUP_DIR + ".previous")
+    aside = out / (BACKUP_DIR + ".ahead")
+    _remove_tree(aside)
+    try:
+        if backup.exists():
+            os.replace(backup, aside)
+        if previous.exists():
+            os.replace(previous, backup)
+    except OSError as e:
+        raise write_problem_error(backup, e) from None
+
+
+def _finish_swap(backup):
+    staging = backup.with_name(backup.name + ".next")
+    if not backup.exists() and (staging / BACKUP_METADATA).is_file():
+        try:
+            os.replace(staging, backup)
+        except OSError as e:
+            raise write_problem_error(backup, e) from None
+
+
+def _remove_tree(folder):
+    import shutil
+
+    if folder.exists():
+        try:
+            shutil.rmtree(folder)
+        except OSError as e:
+            raise write_problem_error(folder, e) from None
+
+
+def _backup_metadata(backup):
+    """A backup folder's checked metadata, or `None` if the folder holds no backup."""
     meta, weights = backup / BACKUP_METADATA, backup / BACKUP_WEIGHTS
     fix = _backup_fix(backup)
     if not meta.exists() and not weights.exists():
-        return 0
+        return None
     if not weights.is_file():
         raise FileError(f"{weights} is missing (the backup has only {BACKUP_METADATA}); {fix}")
     if not meta.is_file():
         raise FileError(f"{meta} is missing (the backup has only {BACKUP_WEIGHTS}); {fix}")
     metadata = read_json_file(meta, fix)
-    check_object(meta, metadata, {"epoch": (int,), "batch": (int,)}, required=("epoch",),
-                 fix=fix, unknown_ok=True)
-    if metadata["epoch"] < 0:
-        raise damaged(meta, f"epoch is {metadata['epoch']}", fix)
+    check_object(meta, metadata, {"epoch": (int,), "batch": (int,), "step": (int,)},
+                 required=("epoch",), fix=fix, unknown_ok=True)
+    for key in ("epoch", "step"):
+        if metadata.get(key, 0) < 0:
+            raise damaged(meta, f"{key} is {metadata[key]}", fix)
     _check_backup_weights(weights, fix)
-    return metadata["epoch"]
+    return metadata
 
 
 def _check_backup_weights(weights, fix):
@@ -364,16 +438,36 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             self.extra_state.restore(backup, restored_epoch(backup.parent))
 
     def _save_model(self):
+        self.save_backup(self._current_epoch, self._last_batch_seen)
+
+    def save_backup(self, epoch, batch=0):
+        """Writes a backup to resume from epoch `epoch` (after `batch` of its steps: a
+        mid-epoch backup), into `backup.next/`, then swaps it in whole; the backup before it
+        stays as `backup.previous/`."""
         backup = pathlib.Path(self.backup_dir)
+        staging, previous = backup.with_name(backup.name + ".next"), backup.with_name(backup.name + ".previous")
+        _remove_tree(staging)
         try:
-            backup.mkdir(parents=True, exist_ok=True)
+            staging.mkdir(parents=True)
+        except OSError as e:
+            raise write_problem_error(staging, e) from None
+        step = int(self.model.optimizer.iterations.numpy())
+        try:
+            write_bytes_atomic(staging / BACKUP_WEIGHTS, weights_bytes(self.model))
+            if self.extra_state is not None:
+                self.extra_state.save(staging, epoch)
+            write_text_atomic(staging / BACKUP_METADATA,
+                              json.dumps({"epoch": epoch, "batch": batch, "step": step}))
+        except FileError:
+            _remove_tree(staging)  # the last whole backup stays as it was
+            raise
+        _remove_tree(previous)
+        try:
+            if backup.exists():
+                os.replace(backup, previous)
+            os.replace(staging, backup)
         except OSError as e:
             raise write_problem_error(backup, e) from None
-        write_bytes_atomic(backup / BACKUP_WEIGHTS, weights_bytes(self.model))
-        if self.extra_state is not None:
-            self.extra_state.save(backup, self._current_epoch)
-        write_text_atomic(backup / BACKUP_METADATA, json.dumps(
-            {"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 
 
 class BestWeights(keras.callbacks.Callback):

@@ -15,6 +15,7 @@ a state or a shard mixed up) can fail these tests."""
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import tempfile
@@ -139,29 +140,105 @@ def test_a_resume_must_run_as_the_run_was_trained(char_runs, text_file):
         "was trained")
 
 
-def test_a_killed_worker_stops_the_job_within_a_minute(text_file, tmp_path):
-    """kill -9 on one worker: the launcher stops the other and exits non-zero, in bounded time."""
+def start(command):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", KERAS_HOME=keras_home())
+    env.pop("TF_CONFIG", None)
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def wait_for_backup(out, process, timeout=120):
+    """Waits until the run in `out` has written its first backup (training is under way)."""
+    deadline = time.monotonic() + timeout
+    while not (out / "backup" / "training_metadata.json").is_file():
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()[-3000:]
+        time.sleep(0.02)
+
+
+def worker_pids(out, launcher):
+    found = subprocess.run(["pgrep", "-f", "--", f"--out {out}"], capture_output=True, text=True).stdout.split()
+    return sorted(int(p) for p in found if int(p) != launcher.pid)
+
+
+def backup_step(folder):
+    return json.loads((folder / "backup" / "training_metadata.json").read_text())["step"]
+
+
+LONG_CHAR = ["--steps", "400", "--eval-every", "20"]  # long enough to stop it half-way
+
+
+@pytest.fixture(scope="module")
+def long_char_reference(text_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("long") / "one"
+    result = run([PYTHON, *char_command(text_file, out, "--distribute", "off", *LONG_CHAR)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_kill_9_on_a_worker_stops_the_job_and_a_resume_ends_as_an_uninterrupted_run(
+        text_file, tmp_path, long_char_reference):
     out = tmp_path / "killed"
     command = [PYTHON, "training/launch_workers.py", "--workers", "2", "--grace", "5", "--", PYTHON,
-               *char_command(text_file, out)[:-2], "--steps", "100000", "--eval-every", "50", "--out", str(out)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    launcher = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
+               *char_command(text_file, out, *LONG_CHAR)]
+    launcher = start(command)
     try:
-        for line in launcher.stdout:  # wait until training runs on both workers
-            if "[worker 0] Epoch 1/" in line:
-                break
-        workers = subprocess.run(["pgrep", "-f", "--", f"--out {out}"], capture_output=True, text=True).stdout.split()
-        worker_pids = [int(p) for p in workers if int(p) != launcher.pid]
-        assert worker_pids
+        wait_for_backup(out, launcher)
+        pids = worker_pids(out, launcher)
+        assert len(pids) == 2
         killed_at = time.monotonic()
-        os.kill(max(worker_pids), 9)
+        os.kill(pids[-1], 9)
         launcher.communicate(timeout=60)
-        assert time.monotonic() - killed_at < 60
-        assert launcher.returncode != 0
+        assert time.monotonic() - killed_at < 60 and launcher.returncode != 0
     finally:
         if launcher.poll() is None:
             launcher.kill()
+    assert not (out / "model.keras").exists()  # stopped half-way
+    result = launch(2, char_command(text_file, out, *LONG_CHAR, "--resume"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert_same_weights(weights(out), weights(long_char_reference))
+
+
+def test_sigterm_on_one_worker_saves_one_checkpoint_mid_epoch_and_a_resume_ends_the_same(
+        text_file, tmp_path, long_char_reference):
+    out = tmp_path / "preempted"
+    command = [PYTHON, "training/launch_workers.py", "--workers", "2", "--grace", "5", "--", PYTHON,
+               *char_command(text_file, out, *LONG_CHAR)]
+    launcher = start(command)
+    try:
+        wait_for_backup(out, launcher)
+        os.kill(worker_pids(out, launcher)[-1], signal.SIGTERM)  # one worker only
+        output, _ = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 42, output[-3000:]
+    assert "stopped by SIGTERM after step" in output and "--resume" in output
+    # both workers saved at the same step
+    assert backup_step(out) == backup_step(out / "worker-1") < 400
+    result = launch(2, char_command(text_file, out, *LONG_CHAR, "--resume"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert_same_weights(weights(out), weights(long_char_reference))
+
+
+def test_sigterm_on_one_process_of_two_replicas_resumes_mid_epoch_with_each_replicas_streams(
+        text_file, tmp_path, long_char_reference):
+    out = tmp_path / "mirrored"
+    command = [PYTHON, *char_command(text_file, out, "--distribute", "mirrored", "--replicas", "2", *LONG_CHAR)]
+    process = start(command)
+    try:
+        wait_for_backup(out, process)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 42, output[-3000:]
+    step = backup_step(out)
+    assert 0 < step < 400
+    result = run([PYTHON, *char_command(text_file, out, "--distribute", "mirrored", "--replicas", "2",
+                                        *LONG_CHAR, "--resume")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_weights(weights(out), weights(long_char_reference))
 
 
 

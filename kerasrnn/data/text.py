@@ -221,13 +221,14 @@ def stream_dataset(ids, batch_size, seq_length, start_step=0, repeat=True, shard
     return steps.map(window, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def window_dataset(ids, batch_size, seq_length, seed=0, repeat=True, shard=0, shards=1):
+def window_dataset(ids, batch_size, seq_length, seed=0, repeat=True, start_step=0, shard=0, shards=1):
     """Independent windows at shuffled offsets (state starts at zero in each window).
 
     The text is cut into non-overlapping windows at a random phase, and the windows are
     shuffled every pass, both from `seed`.
 
     Args:
+        start_step: Index of the first batch (to resume mid-run at the same place).
         shard, shards: Yield only this replica's rows of each global batch of `batch_size`
             windows (`kerasrnn.data.shards.shard_rows`).
 
@@ -243,5 +244,5 @@ def window_dataset(ids, batch_size, seq_length, seed=0, repeat=True, shard=0, sh
     ds = ds.shuffle(n_win, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.batch(batch_size, drop_remainder=True).skip(start_step)
     return ds.map(lambda c: (c[start:stop, :-1], c[start:stop, 1:])).prefetch(tf.data.AUTOTUNE)

@@ -10,6 +10,7 @@ import keras
 from kerasrnn import run_dir
 from kerasrnn.errors import InputError
 from kerasrnn.files import write_json_atomic
+from kerasrnn.train.preemption import SaveOnPreemption
 
 
 class StopAfterSteps(keras.callbacks.Callback):
@@ -203,7 +204,8 @@ class RunHistory(keras.callbacks.Callback):
 
 
 def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=None,
-                  divergence_hint="lower learning_rate", chief=True, extra_state=None):
+                  divergence_hint="lower learning_rate", chief=True, extra_state=None,
+                  distribution=None):
     """The callbacks every training run uses, writing into the run directory's layout.
 
     `DiskSpaceCheck` and `StopOnDivergence` (first, so a diverged epoch is never backed up and a
@@ -214,7 +216,9 @@ def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=No
 
     A worker that is not the chief of a multi-worker job (`chief=False`) writes only its backup
     (into `out_dir`, its own folder): no history file, logs or checkpoint. `extra_state` is kept
-    in the backup beside the weights (see `run_dir.RunBackup`).
+    in the backup beside the weights (see `run_dir.RunBackup`). With a `distribution`, SIGTERM
+    stops training after a mid-epoch backup (`preemption.SaveOnPreemption`; `out_dir/preemption`
+    holds a multi-worker job's coordination checkpoint).
 
     Returns:
         `(callbacks, run_history)`: the list for `fit`, and the `RunHistory` whose `history` is
@@ -222,8 +226,10 @@ def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=No
     """
     out = pathlib.Path(out_dir)
     history = RunHistory(out / run_dir.HISTORY_FILE if chief else None, start_epoch)
-    callbacks = [run_dir.DiskSpaceCheck(out), StopOnDivergence(divergence_hint),
-                 run_dir.backup_callback(out, extra_state)]
+    backup = run_dir.backup_callback(out, extra_state)
+    callbacks = [run_dir.DiskSpaceCheck(out), StopOnDivergence(divergence_hint), backup]
+    if distribution is not None:
+        callbacks.append(SaveOnPreemption(backup, distribution, out / "preemption"))
     if learning_rate is not None:
         callbacks.append(SetLearningRate(learning_rate))
     callbacks.append(history)

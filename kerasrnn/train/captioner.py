@@ -25,7 +25,8 @@ from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
 from kerasrnn.models.captioner import beam_search_batch, greedy_decode
 from kerasrnn.train.attention_correctness import attention_correctness_loss
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
-from kerasrnn.train.distribution import check_resumed, choose_distribution, without_distribution
+from kerasrnn.train.distribution import (check_resumed, choose_distribution, resume_position,
+                                         without_distribution)
 from kerasrnn.trained_runs import CAPTIONER, load_captioner
 
 KIND = CAPTIONER
@@ -125,16 +126,17 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     else:
         vocab = CaptionVocabulary.load(out)
     config.validate(len(vocab), allow_large)
-    start_epoch = run_dir.restored_epoch(own) if resume else 0
-    if resume and start_epoch >= config.epochs:
-        raise InputError(f"resume: {out} has already trained {start_epoch} epochs; "
-                         "pass a larger epochs to train further")
-
     batch = config.batch_size
     pairs = sum(len(ex.captions) for ex in splits["train"])
     if pairs < batch:
         raise InputError(f"the {config.dataset} training split has {pairs} captions, fewer than "
                          f"one batch of {batch}; lower batch_size")
+    steps_per_epoch = pairs // batch
+    position = resume_position(dist, own, steps_per_epoch) if resume else run_dir.Position(0, 0)
+    if resume and position.step >= config.epochs * steps_per_epoch:
+        raise InputError(f"resume: {out} has already trained {position.epoch} epochs; "
+                         "pass a larger epochs to train further")
+    start_epoch, skip = divmod(position.step, steps_per_epoch)
     whole_batches = dist.replicas > 1
     val_pairs = sum(len(ex.captions) for ex in splits["val"])
     if whole_batches and val_pairs < batch:
@@ -147,7 +149,8 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     size, length = config.image_size, config.max_length
     train_ds = dist.dataset(lambda shard, shards: caption_dataset(
         splits["train"], vocab, size, length, batch, shuffle=True, seed=config.seed, repeat=True,
-        drop_remainder=True, epoch=start_epoch, attention_cells=cells, shard=shard, shards=shards))
+        drop_remainder=True, epoch=start_epoch, attention_cells=cells, shard=shard,
+        shards=shards).skip(skip))
     val_ds = dist.dataset(lambda shard, shards: caption_dataset(
         splits["val"], vocab, size, length, batch, shuffle=False, drop_remainder=whole_batches,
         attention_cells=cells, shard=shard, shards=shards))
@@ -161,10 +164,10 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         else:
             run_dir.update_training_config(out, dataclasses.asdict(config))
     throughput = Throughput(batch)
-    stopper = StopAfterSteps(None, max_seconds)
-    standard_callbacks, run_history = run_callbacks(own, start_epoch=start_epoch,
+    stopper = StopAfterSteps(config.epochs * steps_per_epoch, max_seconds)
+    standard_callbacks, run_history = run_callbacks(own, start_epoch=position.epoch,
                                                     learning_rate=config.learning_rate,
-                                                    chief=dist.is_chief)
+                                                    chief=dist.is_chief, distribution=dist)
     callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks]
     val_steps = val_pairs // batch if whole_batches else None
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=pairs // batch,

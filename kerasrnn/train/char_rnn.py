@@ -21,7 +21,8 @@ from kerasrnn.models.char_rnn import build_char_rnn, inference_model
 from kerasrnn.models.sampling import generate
 from kerasrnn.train.callbacks import SampleText, StopAfterSteps, Throughput, run_callbacks
 from kerasrnn.train.char_streams import CarryStreamState
-from kerasrnn.train.distribution import check_resumed, choose_distribution, without_distribution
+from kerasrnn.train.distribution import (check_resumed, choose_distribution, resume_position,
+                                         without_distribution)
 from kerasrnn.trained_runs import CHAR_RNN, write_char_run_config
 
 RESUMABLE = ("steps", "epochs", "learning_rate")
@@ -91,7 +92,7 @@ def _datasets(config, train_ids, val_ids, start_step, dist):
         per_pass = text_data.windows_per_stream(len(train_ids), size, length)
     else:
         train = dist.dataset(lambda shard, shards: text_data.window_dataset(
-            train_ids, size, length, config.seed, shard=shard, shards=shards))
+            train_ids, size, length, config.seed, start_step=start_step, shard=shard, shards=shards))
         per_pass = (len(train_ids) - 1) // length // size
     val, val_steps = None, 0
     if len(val_ids):
@@ -117,7 +118,8 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
             come from the run.
         text: The training text (`str`); its last `val_fraction` is held out.
         out_dir: Directory to write (see `kerasrnn.trained_runs`).
-        resume: Continue the run in `out_dir` from its last backup (per-epoch).
+        resume: Continue the run in `out_dir` from its last backup (written after every
+            `eval_every` steps, and at the step SIGTERM stopped it).
         on_sample: `(epoch, step, text) -> None`, called with a sample after every epoch.
         max_seconds: Stop after this much wall time (checked after each execution); `None` or > 0.
         verbose: Keras progress bar setting.
@@ -164,13 +166,15 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     text_data.check_long_enough(len(train_ids), config.batch_size, config.seq_length)
 
     steps_per_epoch = config.eval_every
-    restored_epoch = run_dir.restored_epoch(own) if resume else 0
     epochs = config.epochs if config.epochs else math.ceil(config.steps / steps_per_epoch)
-    if resume and restored_epoch >= epochs:
-        raise InputError(f"resume: {out} has already trained {restored_epoch * steps_per_epoch} "
-                         "steps; pass a larger steps (or epochs) to train further")
-    train_ds, per_pass, val_ds, val_steps = _datasets(config, train_ids, val_ids,
-                                                      restored_epoch * steps_per_epoch, dist)
+    total_steps = config.steps or epochs * steps_per_epoch
+    position = (resume_position(dist, own, steps_per_epoch) if resume
+                else run_dir.Position(0, 0))
+    if resume and position.step >= total_steps:
+        raise InputError(f"resume: {out} has already trained {position.step} steps; pass a "
+                         "larger steps (or epochs) to train further")
+    train_ds, per_pass, val_ds, val_steps = _datasets(config, train_ids, val_ids, position.step,
+                                                      dist)
 
     with dist.scope():
         model = build_training_model(config, len(vocab), replica_batch)
@@ -190,13 +194,13 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
                         config.sample_temperature, seed=config.seed)
 
     throughput = Throughput(config.batch_size * config.seq_length)
-    stopper = StopAfterSteps(config.steps, max_seconds)
+    stopper = StopAfterSteps(total_steps, max_seconds)
     lr = config.learning_rate if config.learning_rate is not None else DEFAULT_LR[config.optimizer]
     streams = CarryStreamState(per_pass) if config.batching == "streams" else None
     standard_callbacks, run_history = run_callbacks(
-        own, best_checkpoint=val_ds is not None, start_epoch=restored_epoch, learning_rate=lr,
+        own, best_checkpoint=val_ds is not None, start_epoch=position.epoch, learning_rate=lr,
         divergence_hint="lower learning_rate or set clip", chief=dist.is_chief,
-        extra_state=streams)
+        extra_state=streams, distribution=dist)
     callbacks = [*standard_callbacks, stopper, throughput]
     if streams is not None:
         callbacks.insert(0, streams)

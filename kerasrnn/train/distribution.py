@@ -19,8 +19,10 @@ import socket
 
 import tensorflow as tf
 
+from kerasrnn import run_dir
 from kerasrnn.data.shards import shard_rows
 from kerasrnn.errors import InputError
+from kerasrnn.files import FileError
 from kerasrnn.train import keras_distribute_fixes
 
 DISTRIBUTE_CHOICES = ("auto", "off", "mirrored", "multi-worker")
@@ -74,6 +76,14 @@ class Distribution:
         if max_seconds is not None and self.workers > 1:
             raise InputError("a time limit (max_seconds) would stop the workers at different steps; "
                              "with several workers give steps or epochs instead")
+
+    def agreed_step(self, step):
+        """The smallest of every worker's `step` (a collective: every worker must call it)."""
+        if self.workers == 1:
+            return step
+        values = self.strategy.experimental_distribute_values_from_function(
+            lambda context: tf.constant([step], tf.int64))
+        return int(tf.reduce_min(self.strategy.gather(values, axis=0)))
 
     def scope(self):
         """The context models and optimizers are built in."""
@@ -285,3 +295,26 @@ def without_distribution(config):
     given = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     given.pop("distribution", None)
     return given
+
+
+def resume_position(distribution, own_dir, steps_per_epoch):
+    """Where a resumed run continues (`run_dir.Position`), the same step on every worker.
+
+    A worker killed while the others wrote their backups may be one backup behind them; those
+    ahead then go back to the backup they kept before (`run_dir.roll_back_backup`).
+
+    Raises:
+        FileError: The workers' backups cannot be brought to one step.
+    """
+    position = run_dir.restored_position(own_dir, steps_per_epoch)
+    target = distribution.agreed_step(position.step)
+    if target == position.step:
+        return position
+    before = run_dir.previous_step(own_dir, steps_per_epoch)
+    if before == target or (target == 0 and before is None):
+        run_dir.roll_back_backup(own_dir)
+        return run_dir.restored_position(own_dir, steps_per_epoch)
+    raise FileError(f"the backup in {pathlib.Path(own_dir) / run_dir.BACKUP_DIR} is at step "
+                    f"{position.step} and another worker's at step {target}, too far apart to "
+                    "resume together; delete every worker's backup folders and resume to retrain "
+                    "from the first epoch")

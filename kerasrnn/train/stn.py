@@ -18,7 +18,8 @@ from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
 from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, build_stn_classifier
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
-from kerasrnn.train.distribution import check_resumed, choose_distribution, without_distribution
+from kerasrnn.train.distribution import (check_resumed, choose_distribution, resume_position,
+                                         without_distribution)
 from kerasrnn.train.lr_multiplier import with_lr_multiplier
 from kerasrnn.trained_runs import STN_CLASSIFIER
 
@@ -111,10 +112,12 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
     keras.utils.set_random_seed(config.seed)
     (x, y), (x_test, y_test) = data
     (x_train, y_train), (x_val, y_val) = split_train_val(x, y, config)
-    start_epoch = run_dir.restored_epoch(own) if resume else 0
-    if resume and start_epoch >= config.epochs:
-        raise InputError(f"resume: {out_dir} has already trained {start_epoch} epochs; "
+    steps_per_epoch = len(x_train) // config.batch_size
+    position = resume_position(dist, own, steps_per_epoch) if resume else run_dir.Position(0, 0)
+    if resume and position.step >= config.epochs * steps_per_epoch:
+        raise InputError(f"resume: {out_dir} has already trained {position.epoch} epochs; "
                          "pass a larger epochs to train further")
+    start_epoch, skip = divmod(position.step, steps_per_epoch)
 
     batch, distortion = config.batch_size, config.distortion
     whole_batches = dist.replicas > 1
@@ -123,13 +126,12 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
                          "several replicas validation runs on whole batches")
     train_ds = dist.dataset(lambda shard, shards: mnist.distorted_mnist_dataset(
         x_train, y_train, distortion, batch, config.seed, shuffle=True, epoch=start_epoch,
-        repeat=True, drop_remainder=True, shard=shard, shards=shards))
+        repeat=True, drop_remainder=True, shard=shard, shards=shards).skip(skip))
     val_ds = dist.dataset(lambda shard, shards: mnist.distorted_mnist_dataset(
         x_val, y_val, distortion, batch, config.seed + 1, shuffle=False,
         drop_remainder=whole_batches, shard=shard, shards=shards))
     val_steps = len(x_val) // batch if whole_batches else math.ceil(len(x_val) / batch)
     test_ds = mnist.distorted_mnist_dataset(x_test, y_test, distortion, batch, TEST_SEED, shuffle=False)
-    steps_per_epoch = len(x_train) // batch
     with dist.scope():
         model = compile_model(build_stn_classifier(**config.model_config()), config, steps_per_epoch)
 
@@ -140,10 +142,10 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
         else:
             run_dir.update_training_config(out, dataclasses.asdict(config))
     throughput = Throughput(batch)
-    stopper = StopAfterSteps(None, max_seconds)
-    standard_callbacks, run_history = run_callbacks(own, start_epoch=start_epoch,
+    stopper = StopAfterSteps(config.epochs * steps_per_epoch, max_seconds)
+    standard_callbacks, run_history = run_callbacks(own, start_epoch=position.epoch,
                                                     learning_rate=config.learning_rate,
-                                                    chief=dist.is_chief)
+                                                    chief=dist.is_chief, distribution=dist)
     callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks]
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
               validation_data=val_ds, validation_steps=val_steps,
@@ -155,8 +157,10 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
     final.set_weights(model.get_weights())
     test_loss, test_accuracy = None, None
     if dist.is_chief:  # scored outside the strategy by one process: every test image counts
-        final.compile(**_loss_and_metrics())
-        test_loss, test_accuracy = final.evaluate(test_ds, verbose=0)
+        scorer = build_stn_classifier(**config.model_config())
+        scorer.set_weights(model.get_weights())
+        scorer.compile(**_loss_and_metrics())
+        test_loss, test_accuracy = scorer.evaluate(test_ds, verbose=0)
     metrics = {
         "test_error_pct": 100.0 * (1.0 - test_accuracy) if test_accuracy is not None else None,
         "test_loss": test_loss,

@@ -1,0 +1,68 @@
+"""Stopping on SIGTERM (a preempted machine, a cluster scheduler, Ctrl-C forwarded by
+training/launch_workers.py) with a backup at the step training reached, so running again with
+`resume` continues from that step, mid-epoch included.
+
+One process notes the signal and stops after the step it is in. In a multi-worker job
+TensorFlow's `PreemptionCheckpointHandler` makes every worker stop after the same step, however
+many of them got the signal; each then writes its own backup.
+"""
+
+import pathlib
+import signal
+
+import keras
+import tensorflow as tf
+
+from kerasrnn.errors import Preempted
+
+
+class SaveOnPreemption(keras.callbacks.Callback):
+    """Writes a mid-epoch backup and raises `Preempted` when SIGTERM arrives.
+
+    Args:
+        backup: The run's `run_dir.RunBackup` (its backup is the one written).
+        distribution: The run's `kerasrnn.train.distribution.Distribution`.
+        folder: Where a multi-worker job's handler keeps its own (tiny) checkpoint.
+    """
+
+    def __init__(self, backup, distribution, folder):
+        super().__init__()
+        self.backup, self.distribution, self.folder = backup, distribution, pathlib.Path(folder)
+        self._handler = None
+        self._signalled = False
+        self._previous_handler = None
+        self._epoch, self._batch = 0, 0
+
+    def on_train_begin(self, logs=None):
+        if self.distribution.workers > 1:
+            config = tf.distribute.experimental.TerminationConfig(exit_fn=self._stop)
+            self._handler = tf.distribute.experimental.PreemptionCheckpointHandler(
+                self.distribution.strategy.cluster_resolver, tf.train.Checkpoint(), str(self.folder),
+                termination_config=config)
+        else:
+            self._previous_handler = signal.signal(signal.SIGTERM, self._note)
+
+    def _note(self, signum, frame):
+        self._signalled = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._batch = epoch, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batch = batch + 1  # steps done in this epoch (`batch` is the execution's last)
+        if self._handler is not None:
+            self._handler.save_checkpoint_if_preempted()
+        elif self._signalled:
+            self._stop()
+
+    def on_train_end(self, logs=None):
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGTERM, self._previous_handler)
+            self._previous_handler = None
+
+    def _stop(self):
+        self.on_train_end()
+        self.backup.save_backup(self._epoch, self._batch)
+        step = int(self.model.optimizer.iterations.numpy())
+        raise Preempted(f"stopped by SIGTERM after step {step}, with a backup to resume from; "
+                        "run again with `resume` to continue")
