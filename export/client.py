@@ -68,13 +68,17 @@ def parse_inputs(specs):
             path = pathlib.Path(value[1:])
             if not path.is_file():
                 raise ValueError(f"--input {name}: {path} is not a file")
-            if path.suffix == ".npy":
-                rows = np.load(path, allow_pickle=False)
-            elif path.suffix == ".json":
-                rows = json.loads(path.read_text())
-            else:
-                inputs.setdefault(name, []).append(path.read_bytes())
-                continue
+            try:
+                if path.suffix == ".npy":
+                    rows = np.load(path, allow_pickle=False)
+                elif path.suffix == ".json":
+                    rows = json.loads(path.read_text(encoding="utf-8"))
+                else:
+                    inputs.setdefault(name, []).append(path.read_bytes())
+                    continue
+            except (OSError, ValueError, EOFError) as e:  # unreadable, or not .npy / JSON
+                raise ValueError(f"--input {name}: cannot read {path} ({type(e).__name__}: "
+                                 f"{' '.join(str(e).split())})") from None
         else:
             try:
                 rows = json.loads(value)
@@ -256,6 +260,15 @@ def outputs_of(answer, names):
 
 def main(argv=None):
     args = parse_args(argv)
+    from kerasrnn.cli import run
+
+    return run(lambda: send(args))
+
+
+def send(args):
+    """Sends the request `args` describe and prints the answer; returns the exit status."""
+    from kerasrnn.errors import InputError
+
     try:
         inputs = parse_inputs(args.input)
         if not inputs:
@@ -271,11 +284,10 @@ def main(argv=None):
                                                    args.version, args.timeout)
             except grpc.RpcError as e:
                 status, answer = 400, {"error": f"{e.code().name}: {e.details()}"}
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except ValueError as e:  # bad inputs: `run` prints the one line, status 2
+        raise InputError(str(e)) from None
     except OSError as e:  # connection refused, timeout (requests' errors are OSErrors too)
-        print(f"error: cannot reach {args.rest}: {e}", file=sys.stderr)
+        print(f"error: cannot reach {args.rest or args.grpc}: {e}", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=1))
     return 0 if status == 200 else 1

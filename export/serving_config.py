@@ -327,6 +327,15 @@ def write_configs(base, prefix=None, max_batch_size=None,
 
 def main(argv=None):
     args = parse_args(argv)
+    from kerasrnn.cli import run
+
+    return run(lambda: configure(args))
+
+
+def configure(args):
+    """Writes the files `args` describe and prints how to serve them."""
+    from kerasrnn.errors import InputError
+
     try:
         names, config, params = write_configs(
             args.base, args.prefix, max_batch_size=args.max_batch_size,
@@ -334,9 +343,8 @@ def main(argv=None):
             num_batch_threads=args.num_batch_threads, max_request_bytes=args.max_request_bytes,
             grpc_max_threads=args.grpc_max_threads, rest_api_num_threads=args.rest_api_num_threads,
             rest_api_timeout_ms=args.rest_api_timeout_ms)
-    except ValueError as e:
-        print(f"error: {_one_line(e)}", file=sys.stderr)
-        return 2
+    except ValueError as e:  # `run` prints the one line, status 2
+        raise InputError(_one_line(e)) from None
     flags_path = config.with_name(FLAGS_FILE)
     flags = flags_path.read_text(encoding="utf-8").rstrip("\n").split("\n")
     print(f"wrote {config} ({len(names)} models: {', '.join(names)}), {params} and {flags_path}")

@@ -1,6 +1,10 @@
 """Untrained tiny run directories of each model kind, written directly (no training), for export
 and serving tests: a char LSTM (hidden 8), a CNN classifier on 28 x 28 digits, a captioner on
-32 x 32 images with a 14-word vocabulary and captions of up to 6 words."""
+32 x 32 images with a 14-word vocabulary and captions of up to 6 words.
+
+And trained ones, for the tests of damaged runs: an ST-CNN and a captioner trained one epoch on
+tiny data by their training functions, so they hold every file training writes (`backup/`,
+`history.json`, `checkpoints/`, `logs/`, `metrics.json`)."""
 
 import dataclasses
 
@@ -36,3 +40,35 @@ def captioner_run(directory):
     vocab.save(directory)
     run_dir.write_run_config(directory, CAPTIONER, config.model_config(len(vocab)), dataclasses.asdict(config))
     run_dir.save_trained_model(directory, config.build_model(len(vocab)), {"epochs": 0})
+
+
+def random_mnist(path, train=96, test=16):
+    """A `mnist.npz` of random 28 x 28 uint8 images and labels (enough to train and plot)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {f"x_{split}": rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+              for split, n in (("train", train), ("test", test))}
+    arrays.update({f"y_{split}": rng.integers(0, 10, n).astype(np.uint8)
+                   for split, n in (("train", train), ("test", test))})
+    np.savez(path, **arrays)
+    return path
+
+
+def trained_stn_run(directory, mnist_path):
+    """An ST-CNN trained one epoch (two steps of 16 images) on `random_mnist` by `train_stn`."""
+    from kerasrnn.data.mnist import load_mnist
+    from kerasrnn.train.stn import train_stn
+    from kerasrnn.training_configs import STNConfig
+
+    config = STNConfig(distortion="R", epochs=1, batch_size=16, train_size=32, val_size=16)
+    return train_stn(config, load_mnist(mnist_path), directory, verbose=0)
+
+
+def trained_captioner_run(directory):
+    """A captioner (units 8) trained one epoch on 16 generated scenes by `train_captioner`."""
+    from kerasrnn.train.captioner import train_captioner
+
+    config = CaptionerConfig(dataset="scenes", image_size=32, max_length=6, embedding_dim=8, units=8,
+                             attention_units=8, epochs=1, batch_size=8, train_count=16, test_count=4)
+    return train_captioner(config, directory, verbose=0)
