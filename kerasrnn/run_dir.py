@@ -15,6 +15,7 @@ each file's shape and raises `FileError` naming the file and what to do.
 """
 
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -384,19 +385,26 @@ def _backup_metadata(backup):
     if not meta.is_file():
         raise FileError(f"{meta} is missing (the backup has only {BACKUP_WEIGHTS}); {fix}")
     metadata = read_json_file(meta, fix)
-    check_object(meta, metadata, {"epoch": (int,), "batch": (int,), "step": (int,)},
+    check_object(meta, metadata, {"epoch": (int,), "batch": (int,), "step": (int,),
+                                  "weights_sha256": (str,)},
                  required=("epoch",), fix=fix, unknown_ok=True)
     for key in ("epoch", "step"):
         if metadata.get(key, 0) < 0:
             raise damaged(meta, f"{key} is {metadata[key]}", fix)
-    _check_backup_weights(weights, fix)
+    _check_backup_weights(weights, metadata.get("weights_sha256"), fix)
     return metadata
 
 
-def _check_backup_weights(weights, fix):
-    """Reads every array of a backup's weights file, so that a damaged one is refused here,
-    before a resume writes anything, not when `fit` restores it (`RunBackup`)."""
+def _check_backup_weights(weights, sha256, fix):
+    """Checks a backup's weights file against the checksum its metadata records (HDF5 has
+    none: changed bytes inside an array would load silently) and reads every array, so that a
+    damaged file is refused here, before a resume writes anything, not when `fit` restores it
+    (`RunBackup`)."""
     import h5py
+
+    if sha256 is not None and hashlib.sha256(weights.read_bytes()).hexdigest() != sha256:
+        raise FileError(f"cannot restore {weights}: its bytes do not match the checksum in "
+                        f"{BACKUP_METADATA} (the file is damaged); {fix}")
 
     def read(name, item):
         if isinstance(item, h5py.Dataset):
@@ -453,11 +461,13 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             raise write_problem_error(staging, e) from None
         step = int(self.model.optimizer.iterations.numpy())
         try:
-            write_bytes_atomic(staging / BACKUP_WEIGHTS, weights_bytes(self.model))
+            data = weights_bytes(self.model)
+            write_bytes_atomic(staging / BACKUP_WEIGHTS, data)
             if self.extra_state is not None:
                 self.extra_state.save(staging, epoch)
-            write_text_atomic(staging / BACKUP_METADATA,
-                              json.dumps({"epoch": epoch, "batch": batch, "step": step}))
+            write_text_atomic(staging / BACKUP_METADATA, json.dumps(
+                {"epoch": epoch, "batch": batch, "step": step,
+                 "weights_sha256": hashlib.sha256(data).hexdigest()}))
         except FileError:
             _remove_tree(staging)  # the last whole backup stays as it was
             raise
