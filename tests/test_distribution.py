@@ -93,3 +93,17 @@ def test_shards_together_are_the_global_batch():
         halves = [[x for x, _ in make(s, 2).take(6).as_numpy_iterator()] for s in range(2)]
         for step in range(6):
             np.testing.assert_array_equal(np.concatenate([halves[0][step], halves[1][step]]), whole[step])
+
+
+def test_other_keras_versions_are_refused_not_trained_wrongly(monkeypatch):
+    import keras
+
+    from kerasrnn.train import keras_distribute_fixes
+
+    keras_distribute_fixes.check_versions()  # the pinned versions pass
+    monkeypatch.setattr(keras, "__version__", "3.16.0")
+    with pytest.raises(InputError, match=r"distributed training is tested on keras 3\.15\.1 .* this is keras "
+                                         r"3\.16\.0 .* install the tested versions"):
+        keras_distribute_fixes.check_versions()
+    with pytest.raises(InputError, match="this is keras 3.16.0"):  # before any device is split
+        choose_distribution("mirrored", 2, environ={})
