@@ -22,8 +22,10 @@ import math
 import os
 import pathlib
 import typing
+import zipfile
 
 import keras
+import numpy as np
 
 from kerasrnn import __version__
 from kerasrnn.data.caption_vocab import CaptionVocabulary
@@ -39,6 +41,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE, MODEL_FILE, METRICS_FILE = "config.json", "model.keras", "metrics.json"
 HISTORY_FILE = "history.json"
 BACKUP_DIR, BACKUP_WEIGHTS, BACKUP_METADATA = "backup", "latest.weights.h5", "training_metadata.json"
+BACKUP_RNG = "rng_states.npz"  # the random-number generators' states (dropout, sampling)
 LOG_MARGIN_BYTES = 256 * 1024  # TensorBoard events and the JSON files of a few epochs
 
 # The `config.json` sections of each kind: its training config class (the settings `training`
@@ -442,8 +445,10 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         except Exception as e:  # h5py and Keras raise many types for a damaged file
             raise FileError(f"cannot restore {backup / BACKUP_WEIGHTS} ({type(e).__name__}): it is "
                               f"damaged or from another model; {_backup_fix(backup)}") from None
-        if self.extra_state is not None and (backup / BACKUP_METADATA).is_file():
-            self.extra_state.restore(backup, restored_epoch(backup.parent))
+        if (backup / BACKUP_METADATA).is_file():
+            _restore_rng_states(self.model, backup)
+            if self.extra_state is not None:
+                self.extra_state.restore(backup, restored_epoch(backup.parent))
 
     def _save_model(self):
         self.save_backup(self._current_epoch, self._last_batch_seen)
@@ -463,6 +468,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         try:
             data = weights_bytes(self.model)
             write_bytes_atomic(staging / BACKUP_WEIGHTS, data)
+            _save_rng_states(self.model, staging)
             if self.extra_state is not None:
                 self.extra_state.save(staging, epoch)
             write_text_atomic(staging / BACKUP_METADATA, json.dumps(
@@ -478,6 +484,38 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             os.replace(staging, backup)
         except OSError as e:
             raise write_problem_error(backup, e) from None
+
+
+def _rng_variables(model):
+    """The states of the model's random-number generators (`keras.random.SeedGenerator`, e.g.
+    dropout's), which its weights file does not hold."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def _save_rng_states(model, folder):
+    variables = _rng_variables(model)
+    if variables:
+        buffer = io.BytesIO()
+        np.savez(buffer, *[np.asarray(v) for v in variables])
+        write_bytes_atomic(folder / BACKUP_RNG, buffer.getvalue())
+
+
+def _restore_rng_states(model, folder):
+    variables = _rng_variables(model)
+    if not variables:
+        return
+    path, fix = folder / BACKUP_RNG, _backup_fix(folder)
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    except FileNotFoundError:
+        raise FileError(f"{path} is missing: the backup lacks the random-number states; {fix}") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise FileError(f"{path} is damaged ({type(e).__name__}); {fix}") from None
+    if len(values) != len(variables) or any(v.shape != tuple(w.shape) for v, w in zip(values, variables)):
+        raise FileError(f"{path} does not hold this model's random-number states; {fix}")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
 
 
 class BestWeights(keras.callbacks.Callback):

@@ -346,3 +346,28 @@ def test_bad_distributed_settings_end_in_one_line_and_write_nothing(text_file, t
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == message
     assert not out.exists()
+
+
+def test_sigterm_mid_epoch_and_resume_keep_the_random_number_states(mnist_file, tmp_path):
+    """One process with dropout: the resumed run draws the masks the uninterrupted one drew."""
+    def command(out, *extra):
+        return [PYTHON, "training/train_stn.py", "--mnist", str(mnist_file), "--distortion", "R",
+                "--epochs", "30", "--batch-size", "16", "--val-size", "32", "--dropout", "0.5",
+                "--distribute", "off", "--out", str(out), *extra]
+
+    reference = run(command(tmp_path / "whole"))
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    out = tmp_path / "preempted"
+    process = start(command(out))
+    try:
+        wait_for_backup(out, process)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 42, output[-3000:]
+    assert 0 < backup_step(out) < 240 and (out / "backup" / "rng_states.npz").is_file()
+    resumed = run(command(out, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_weights(weights(out), weights(tmp_path / "whole"))
