@@ -113,6 +113,27 @@ def test_char_model_trains_the_same_on_two_replicas(char_runs, name):
     assert_same_weights(weights(char_runs[name]), weights(char_runs["one"]))
 
 
+
+@pytest.fixture(scope="module")
+def clipped_char_runs(text_file, tmp_path_factory):
+    """The char runs with a clip that bites on every step (clipvalue 0.005 / 8 per element)."""
+    base = tmp_path_factory.mktemp("clipped")
+    for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
+        result = run([PYTHON, *char_command(text_file, base / name, "--clip", "0.005", *extra)])
+        assert result.returncode == 0, result.stderr[-3000:]
+    result = launch(2, char_command(text_file, base / "workers", "--clip", "0.005"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {name: base / name for name in ("one", "mirrored", "workers")}
+
+
+@pytest.mark.parametrize("name", ["mirrored", "workers"])
+def test_gradients_are_clipped_after_the_replicas_are_summed(clipped_char_runs, char_runs, name):
+    """Keras clips each replica's share of the gradient; kerasrnn clips the global gradient."""
+    clipped = weights(clipped_char_runs["one"])
+    assert max(float(np.abs(a - b).max()) for a, b in zip(clipped, weights(char_runs["one"]))) > 1e-3
+    assert_same_weights(weights(clipped_char_runs[name]), clipped)
+
+
 def test_the_run_records_how_it_was_distributed(char_runs):
     records = {name: json.loads((path / "config.json").read_text())["training"]["distribution"]
                for name, path in char_runs.items()}

@@ -1,4 +1,4 @@
-"""Three defects of Keras 3's TensorFlow trainer under `tf.distribute`, fixed for the Keras
+"""Four defects of Keras 3's TensorFlow trainer under `tf.distribute`, fixed for the Keras
 versions they were found and tested on (`TESTED_KERAS`); any other version is refused.
 
 1. `fit` builds the model's compiled state from one batch pulled through a throwaway iterator
@@ -15,8 +15,16 @@ versions they were found and tested on (`TESTED_KERAS`); any other version is re
    0 for input with 0 dimensions"; tensorflow/tensorflow#72388, keras-team/keras#20329). Fixed:
    scalars are reduced with `axis=None`.
 
+4. The optimizer clips gradients (`clipvalue`, `clipnorm`, `global_clipnorm`) before it sums
+   them across replicas, so each replica clips its own share of the gradient, not the gradient
+   one process would clip: once clipping bites, N replicas train differently from one process.
+   Fixed: when clipping is on, the replicas' gradients are summed first, then clipped, and the
+   optimizer's own sum is skipped.
+
 `apply()` installs the fixes once; `check_versions()` says whether they apply.
 """
+
+import threading
 
 import keras
 import tensorflow as tf
@@ -65,17 +73,49 @@ def _reduce_per_replica(values, strategy, reduction):
 
 
 _original_reduce_per_replica = None
+_original_clip_gradients = None
+_original_all_reduce_sum_gradients = None
+_summed = threading.local()  # MirroredStrategy traces its replicas in threads of their own
+
+
+def _clips(optimizer):
+    return any((getattr(optimizer, name, None) or 0) > 0
+               for name in ("clipnorm", "global_clipnorm", "clipvalue"))
+
+
+def _clip_gradients(self, grads):
+    context = tf.distribute.get_replica_context()
+    if not _clips(self) or context is None or context.num_replicas_in_sync == 1:
+        return _original_clip_gradients(self, grads)
+    present = [g for g in grads if g is not None]
+    reduced = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, present) if present else [])
+    grads = [next(reduced) if g is not None else None for g in grads]
+    _summed.optimizers = getattr(_summed, "optimizers", set()) | {id(self)}
+    return _original_clip_gradients(self, grads)
+
+
+def _all_reduce_sum_gradients(self, grads_and_vars):
+    done = getattr(_summed, "optimizers", set())
+    if id(self) in done:  # summed before clipping, in this replica's trace
+        done.discard(id(self))
+        return list(grads_and_vars)
+    return _original_all_reduce_sum_gradients(self, grads_and_vars)
 
 
 def apply():
     """Installs the fixes (idempotent). Raises `InputError` on untested Keras or TensorFlow."""
-    global _applied, _original_reduce_per_replica
+    global _applied, _original_reduce_per_replica, _original_clip_gradients
+    global _original_all_reduce_sum_gradients
     check_versions()
     if _applied:
         return
-    from keras.src.backend.tensorflow import trainer
+    from keras.src.backend.tensorflow import optimizer, trainer
 
     _original_reduce_per_replica = trainer.reduce_per_replica
     trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
     trainer.reduce_per_replica = _reduce_per_replica
+    _original_clip_gradients = optimizer.TFOptimizer._clip_gradients
+    _original_all_reduce_sum_gradients = optimizer.TFOptimizer._all_reduce_sum_gradients
+    optimizer.TFOptimizer._clip_gradients = _clip_gradients
+    optimizer.TFOptimizer._all_reduce_sum_gradients = _all_reduce_sum_gradients
     _applied = True
