@@ -29,6 +29,11 @@ CHAR_RNN_ASSUMED_VOCAB = 256  # vocabulary size for memory estimates before the 
 MAX_SAMPLE_LENGTH = 1_000_000  # as sample_char_rnn.py --length
 
 
+def _split(replicas):
+    """The replicas, for a memory message, when the batch is split over several."""
+    return dict(replicas=replicas) if replicas > 1 else {}
+
+
 @dataclasses.dataclass
 class CharRNNConfig:
     """Everything a char-model training run depends on (saved in `config.json`)."""
@@ -67,7 +72,7 @@ class CharRNNConfig:
                     hidden_size=self.hidden_size, dropout=self.dropout,
                     embedding_dim=self.embedding_dim)
 
-    def validate(self, vocab_size=None, allow_large=False):
+    def validate(self, vocab_size=None, allow_large=False, replicas=1):
         """Raises `InputError` for settings that cannot train (messages name the parameters).
 
         Args:
@@ -75,6 +80,8 @@ class CharRNNConfig:
                 `CHAR_RNN_ASSUMED_VOCAB`, before the text is read).
             allow_large: Allow weights or one batch's activations above
                 `config_checks.LARGE_BYTES`.
+            replicas: Devices the global `batch_size` is split over; each holds the activations
+                of its share only.
         """
         check_choice("cell", self.cell, CELLS)
         check_choice("optimizer", self.optimizer, CHAR_RNN_OPTIMIZERS)
@@ -113,8 +120,9 @@ class CharRNNConfig:
         sizes = dict(num_layers=self.num_layers, hidden_size=self.hidden_size,
                      embedding_dim=self.embedding_dim or 0, cell=self.cell)
         check_memory("weights", self.parameter_count(vocab) * FLOAT_BYTES, sizes, allow_large)
-        check_memory("activations in one batch", self.activation_bytes(vocab),
-                     dict(batch_size=self.batch_size, seq_length=self.seq_length, **sizes),
+        check_memory("activations in one batch", self.activation_bytes(vocab) // replicas,
+                     dict(batch_size=self.batch_size, seq_length=self.seq_length, **sizes,
+                          **_split(replicas)),
                      allow_large)
 
     def parameter_count(self, vocab_size):
@@ -171,11 +179,13 @@ class STNConfig:
         return dict(input_size=mnist.output_size(self.distortion), model=self.model,
                     transform=self.transform, dropout=self.dropout)
 
-    def validate(self, allow_large=False):
+    def validate(self, allow_large=False, replicas=1):
         """Raises `InputError` for settings that cannot train (messages name the parameters).
 
         Args:
             allow_large: Allow one batch's activations above `config_checks.LARGE_BYTES`.
+            replicas: Devices the global `batch_size` is split over; each holds the activations
+                of its share only.
         """
         check_choice("distortion", self.distortion, mnist.DISTORTIONS)
         check_choice("model", self.model, MODELS)
@@ -195,8 +205,9 @@ class STNConfig:
         check_seed(self.seed)
         side = mnist.output_size(self.distortion)
         check_memory("activations in one batch",
-                     self.batch_size * side * side * FLOATS_PER_PIXEL * FLOAT_BYTES,
-                     dict(batch_size=self.batch_size, distortion=self.distortion), allow_large)
+                     self.batch_size * side * side * FLOATS_PER_PIXEL * FLOAT_BYTES // replicas,
+                     dict(batch_size=self.batch_size, distortion=self.distortion, **_split(replicas)),
+                     allow_large)
 
 
 # ---- the captioner ----------------------------------------------------------------------------
@@ -244,7 +255,7 @@ class CaptionerConfig:
     # above are global batches. A resume must run the same way.
     distribution: dict | None = None
 
-    def validate(self, vocab_size=None, allow_large=False):
+    def validate(self, vocab_size=None, allow_large=False, replicas=1):
         """Raises `InputError` for settings that cannot train (messages name the parameters).
 
         Args:
@@ -252,6 +263,8 @@ class CaptionerConfig:
                 `CAPTIONER_ASSUMED_VOCAB`, before the captions are read).
             allow_large: Allow weights, one batch's activations or generated images above
                 `config_checks.LARGE_BYTES`.
+            replicas: Devices the global `batch_size` is split over; each holds the activations
+                of its share only.
         """
         try:
             self.coordinates = coordinates_option(self.coordinates)
@@ -291,8 +304,8 @@ class CaptionerConfig:
                      dict(units=self.units, embedding_dim=self.embedding_dim,
                           attention_units=self.attention_units,
                           encoder_kernels=",".join(map(str, kernels))), allow_large)
-        check_memory("activations in one batch", self.activation_bytes(vocab),
-                     dict(batch_size=self.batch_size, image_size=self.image_size,
+        check_memory("activations in one batch", self.activation_bytes(vocab) // replicas,
+                     dict(batch_size=self.batch_size, image_size=self.image_size, **_split(replicas),
                           max_length=self.max_length, units=self.units,
                           attention_units=self.attention_units), allow_large)
         if self.dataset in BOXED_DATASETS:

@@ -107,3 +107,12 @@ def test_other_keras_versions_are_refused_not_trained_wrongly(monkeypatch):
         keras_distribute_fixes.check_versions()
     with pytest.raises(InputError, match="this is keras 3.16.0"):  # before any device is split
         choose_distribution("mirrored", 2, environ={})
+
+
+def test_the_memory_check_counts_one_replicas_share_of_the_global_batch():
+    from kerasrnn.training_configs import STNConfig
+
+    config = STNConfig(distortion="RTS", batch_size=29696)  # 3,712 images on each of 8 workers
+    with pytest.raises(InputError, match="activations in one batch"):
+        config.validate()
+    config.validate(replicas=8)

@@ -138,7 +138,7 @@ def train(args):
         config = given_settings(args)  # the rest comes from the run (checked there)
     else:
         config = build_config(args)
-        config.validate(allow_large=args.allow_large)
+        config.validate(allow_large=args.allow_large, replicas=distribution.replicas)
     text, source = load_training_text(args)
     print(f"text: {source}, {len(text):,} characters, {len(set(text))} distinct")
 

@@ -76,7 +76,7 @@ def train(args):
     config = given
     if not args.resume:
         config = STNConfig(**given)
-        config.validate(allow_large=args.allow_large)
+        config.validate(allow_large=args.allow_large, replicas=distribution.replicas)
     else:  # a bad saved setting is damage to the run's config.json, not a bad flag
         run_dir.check_saved_settings(args.out, KIND, RESUMABLE, given)
     data = mnist_from_flags(args.mnist)

@@ -110,7 +110,7 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     if saved is not None:
         config = resumed_settings(training_configs.CaptionerConfig, dict(saved["training"]),
                                   without_distribution(config), RESUMABLE)
-    config.validate(allow_large=allow_large)
+    config.validate(allow_large=allow_large, replicas=dist.replicas)
     dist.replica_batch_size(config.batch_size)
     if dist.replicas > 1 and config.attention == "hard":
         raise InputError("attention hard trains on one replica: its REINFORCE baseline is a "
@@ -125,7 +125,7 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
             [c for ex in splits["train"] for c in ex.captions], config.min_count)
     else:
         vocab = CaptionVocabulary.load(out)
-    config.validate(len(vocab), allow_large)
+    config.validate(len(vocab), allow_large, replicas=dist.replicas)
     batch = config.batch_size
     pairs = sum(len(ex.captions) for ex in splits["train"])
     if pairs < batch:

@@ -154,7 +154,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
                              "resume with the text the run started with")
     else:
         vocab = text_data.Vocabulary.from_text(text)
-    config.validate(len(vocab), allow_large)
+    config.validate(len(vocab), allow_large, replicas=dist.replicas)
     dist.check_steps_per_execution(config.steps_per_execution)
     replica_batch = dist.replica_batch_size(config.batch_size)
     if saved is not None:

@@ -104,7 +104,7 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
     if saved is not None:
         config = resumed_settings(training_configs.STNConfig, saved["training"],
                                   without_distribution(config), RESUMABLE)
-    config.validate(allow_large)
+    config.validate(allow_large, replicas=dist.replicas)
     dist.replica_batch_size(config.batch_size)
     if saved is not None:
         check_resumed(saved["training"].get("distribution"), dist, config.batch_size)
