@@ -350,12 +350,66 @@ def test_captioner_trains_the_same_on_two_replicas(captioner_runs, name):
     assert metrics[0]["bleu4"] == metrics[1]["bleu4"] and metrics[0]["samples"] == metrics[1]["samples"]
 
 
-def test_hard_attention_is_refused_on_several_replicas(tmp_path):
-    out = tmp_path / "hard"
-    result = run([PYTHON, *captioner_command(out, "--attention", "hard", "--distribute", "mirrored",
-                                             "--replicas", "2")])
-    assert result.returncode == 2 and not out.exists()
-    assert result.stderr.strip().splitlines()[-1].startswith("error: --attention hard trains on one replica")
+
+
+
+HARD_ATTENTION = r"""
+import sys
+import numpy as np
+from kerasrnn.train.distribution import choose_distribution, replica_sum
+distribution = choose_distribution(sys.argv[1], int(sys.argv[2]), environ={})
+import keras
+from kerasrnn.data.caption_vocab import CaptionVocabulary
+from kerasrnn.data.captions import caption_dataset, load_captions
+from kerasrnn.train.captioner import compile_model
+from kerasrnn.training_configs import CaptionerConfig
+
+config = CaptionerConfig(dataset="scenes", image_size=32, max_length=8, batch_size=8, units=16,
+                         embedding_dim=8, attention_units=8, attention="hard", epochs=1)
+keras.utils.set_random_seed(0)
+examples = load_captions("scenes", "train", image_size=32, count=48, seed=0)
+vocab = CaptionVocabulary.from_captions([c for e in examples for c in e.captions])
+with distribution.scope():
+    model = compile_model(config.build_model(len(vocab)), config)
+decoder = model.get_layer("decoder")
+decoder.hard_mix = float(sys.argv[3])  # 1.0: every caption on the soft context (no sampling)
+if distribution.replicas > 1:
+    decoder.replica_sum = replica_sum
+data = distribution.dataset(lambda shard, shards: caption_dataset(
+    examples, vocab, 32, 8, 8, seed=0, repeat=True, drop_remainder=True, shard=shard, shards=shards))
+history = model.fit(data, epochs=2, steps_per_epoch=6, verbose=0)
+np.savez(sys.argv[4], *model.get_weights())
+print("losses", history.history["loss"], "baseline", float(np.asarray(decoder.reward_baseline)))
+"""
+
+
+def hard_attention_run(tmp_path, name, distribute, replicas, hard_mix):
+    script = tmp_path / "hard.py"
+    script.write_text(HARD_ATTENTION)
+    out = tmp_path / f"{name}.npz"
+    result = run([PYTHON, str(script), distribute, str(replicas), str(hard_mix), str(out)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(out) as saved:
+        return [saved[f"arr_{i}"] for i in range(len(saved.files))], result.stdout
+
+
+def test_hard_attention_reinforce_term_and_baseline_are_the_global_batchs(tmp_path):
+    """With every caption on the soft context the sampled locations play no part: what is left
+    of REINFORCE (the entropy bonus over the global batch's words, and the baseline, the global
+    batch's mean reward) trains 2 replicas as one process."""
+    one, log = hard_attention_run(tmp_path, "one", "off", 1, 1.0)
+    two, _ = hard_attention_run(tmp_path, "two", "mirrored", 2, 1.0)
+    assert "baseline -" in log  # the baseline (a mean log-likelihood) has moved from 0
+    assert_same_weights(two, one)
+
+
+def test_hard_attention_samples_on_several_replicas_and_learns(tmp_path):
+    """The documented rule when locations are sampled: each replica draws its own captions'
+    locations from its own random stream, so the runs differ from one process but train."""
+    two, log = hard_attention_run(tmp_path, "two", "mirrored", 2, 0.5)
+    losses = [float(x) for x in log.split("losses [")[1].split("]")[0].split(",")]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert all(np.isfinite(w).all() for w in two)
 
 
 @pytest.mark.parametrize("extra, message", [

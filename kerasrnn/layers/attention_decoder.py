@@ -16,6 +16,11 @@ average baseline b <- 0.9 b + 0.1 log p(y | s, a) (the first batch's value to st
 entropy bonus; for each caption, with
 probability `hard_mix` the sampled location is replaced by its expectation alpha (the soft
 context), as the paper does. At inference the most likely location is attended (one-hot).
+
+Trained data-parallel, the REINFORCE term is normalised by the word count of the whole global
+batch and the baseline follows the global batch's mean reward, as in one process, through
+`replica_sum` (set by the training code; the layer itself runs on every backend); each replica
+samples its own captions' locations from its own random stream.
 """
 
 import keras
@@ -90,6 +95,8 @@ class AttentionDecoder(keras.layers.Layer):
         self.dropout_rate, self.doubly_stochastic = dropout, doubly_stochastic
         self.attention_type, self.hard_mix = attention, hard_mix
         self.reinforce_weight, self.entropy_weight, self.seed = reinforce_weight, entropy_weight, seed
+        # `value -> its sum over the replicas of a data-parallel step`; None in one process.
+        self.replica_sum = None
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.attention = BahdanauAttention(attention_units, name="attention")
         self.gate = keras.layers.Dense(1, activation="sigmoid", name="f_beta")
@@ -211,14 +218,19 @@ class AttentionDecoder(keras.layers.Layer):
         advantage = reward - self.reward_baseline
         log_p_sample = ops.sum(log_p_locations * real, axis=1) * hard  # soft captions: no term
         entropy = -ops.sum(ops.sum(alphas * ops.log(alphas + _EPSILON), axis=-1) * real, axis=1)
-        words = ops.maximum(ops.sum(real), 1.0)
+        total = self.replica_sum or (lambda value: value)
+        # the global batch's words and mean reward; `replicas` undoes Keras's division of added
+        # losses by the replicas, so the summed gradient is the global batch's
+        replicas = total(ops.ones((), reward.dtype))
+        words = ops.maximum(total(ops.sum(real)), 1.0)
+        mean_reward = total(ops.sum(reward)) / total(ops.cast(ops.shape(reward)[0], reward.dtype))
         surrogate = -ops.sum(self.reinforce_weight * advantage * log_p_sample
-                             + self.entropy_weight * entropy) / words
+                             + self.entropy_weight * entropy) / words * replicas
         self.add_loss(surrogate - ops.stop_gradient(surrogate))  # the gradient, a value of 0
         # The first batch sets the baseline (a zero start would make every early sample look bad).
         first = ops.equal(self.reward_baseline, 0.0)
-        self.reward_baseline.assign(ops.where(first, ops.mean(reward),
-                                              0.9 * self.reward_baseline + 0.1 * ops.mean(reward)))
+        self.reward_baseline.assign(ops.where(first, mean_reward,
+                                              0.9 * self.reward_baseline + 0.1 * mean_reward))
 
     def compute_output_spec(self, annotations, captions, training=False):
         batch, steps = captions.shape[0], captions.shape[1] - 1

@@ -25,8 +25,8 @@ from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
 from kerasrnn.models.captioner import beam_search_batch, greedy_decode
 from kerasrnn.train.attention_correctness import attention_correctness_loss
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
-from kerasrnn.train.distribution import (check_resumed, choose_distribution, resume_position,
-                                         without_distribution)
+from kerasrnn.train.distribution import (check_resumed, choose_distribution, replica_sum,
+                                         resume_position, without_distribution)
 from kerasrnn.trained_runs import CAPTIONER, load_captioner
 
 KIND = CAPTIONER
@@ -90,8 +90,9 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         distribution: A `kerasrnn.train.distribution.Distribution` (default: one process).
             `config.batch_size` is the global batch, split over its replicas; each replica
             reads and decodes only its own images. With several replicas validation runs on
-            whole global batches, hard attention is refused (its REINFORCE baseline is kept per
-            replica), and the chief scores the test split alone. Only the chief writes the run
+            whole global batches and the chief scores the test split alone; hard attention's
+            REINFORCE term and baseline are those of the global batch (each replica samples its
+            own captions' locations). Only the chief writes the run
             directory, other workers only their backups (`worker-<i>/`).
 
     Returns:
@@ -112,9 +113,6 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
                                   without_distribution(config), RESUMABLE)
     config.validate(allow_large=allow_large, replicas=dist.replicas)
     dist.replica_batch_size(config.batch_size)
-    if dist.replicas > 1 and config.attention == "hard":
-        raise InputError("attention hard trains on one replica: its REINFORCE baseline is a "
-                         "running average of each replica's own batches; use distribute off")
     if saved is not None:
         check_resumed(saved["training"].get("distribution"), dist, config.batch_size)
     config = dataclasses.replace(config, distribution=dist.record(config.batch_size))
@@ -145,6 +143,8 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
                          "runs on whole batches: lower batch_size")
     with dist.scope():
         model = compile_model(config.build_model(len(vocab)), config, pairs // batch)
+    if dist.replicas > 1:  # hard attention's REINFORCE term over the global batch
+        model.get_layer("decoder").replica_sum = replica_sum
     cells = model.outputs[1].shape[-1] if config.attention_supervision else None
     size, length = config.image_size, config.max_length
     train_ds = dist.dataset(lambda shard, shards: caption_dataset(

@@ -297,6 +297,12 @@ def without_distribution(config):
     return given
 
 
+def replica_sum(value):
+    """`value` summed over the replicas of the step being run (`strategy.run`'s replica
+    context; in one process, `value`)."""
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
 def resume_position(distribution, own_dir, steps_per_epoch):
     """Where a resumed run continues (`run_dir.Position`), the same step on every worker.
 
