@@ -415,7 +415,7 @@ def test_hard_attention_samples_on_several_replicas_and_learns(tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--batch-size", "7"], "error: --batch-size 7 is the global batch and must be divisible by the 2 replicas"),
     (["--steps-per-execution", "2"], "error: --steps-per-execution 2 runs only on one replica; with 2 replicas "
-                                     "use --steps-per-execution 1"),
+                                     "use --steps-per-execution 1 (or --distribute off)"),
 ])
 def test_bad_distributed_settings_end_in_one_line_and_write_nothing(text_file, tmp_path, extra, message):
     out = tmp_path / "run"

@@ -62,7 +62,8 @@ class Distribution:
         compiled multi-step loop fails under a strategy with 2+ replicas)."""
         if steps_per_execution > 1 and self.replicas > 1:
             raise InputError(f"steps_per_execution {steps_per_execution} runs only on one replica; "
-                             f"with {self.replicas} replicas use steps_per_execution 1")
+                             f"with {self.replicas} replicas use steps_per_execution 1 (or "
+                             "`distribute` off)")
 
     def own_dir(self, out_dir):
         """Where this process writes: the run directory for the chief, else its worker folder
