@@ -6,8 +6,13 @@ Example:
 
 Loads the Keras model from the run directory the version's model card names (or --model), the
 SavedModel and the ONNX files, runs fixed inputs through all three and prints one line per
-check, after the version's request limits. Exit status 0: all checks hold; 1: a mismatch; 2: a bad
-argument, directory or damaged file.
+check, after the version's request limits and the ONNX runtimes it checks the ONNX files in.
+Exit status 0: all checks hold; 1: a mismatch; 2: a bad argument, directory or damaged file.
+
+ONNX runtimes: every ONNX file is run in ONNX Runtime (Python), OpenVINO (CPU, with
+INFERENCE_PRECISION_HINT f32) and ONNX Runtime for Node.js (`node` and export/node/'s
+onnxruntime-node), each where installed; the "Keras vs ONNX" checks give each one's max |delta|
+(limit 1e-4 for all) and the lines above them name those not installed and why.
 
 Char model:
   * one `step` on fixed tokens and random states: max |delta| of logits and states <= 1e-4,
@@ -20,7 +25,8 @@ Char model:
     another text in training/sample_char_rnn.py, whose numbers come from numpy's PCG64.)
 STN classifier: logits and probabilities (<= 1e-4), predicted classes, and for the ST-CNN the
 rectified images (<= 1e-4), Keras vs SavedModel vs ONNX, on fixed random images.
-Captioner: teacher-forced logits and attention (<= 1e-4), then greedy and beam-search captions:
+Captioner: teacher-forced logits and attention (<= 1e-4; the ONNX driver, and the encoder and
+one decoder step in every ONNX runtime), then greedy and beam-search captions:
 the same tokens from Keras, the SavedModel (from PNG bytes and from floats) and the ONNX driver,
 and their attention maps and log-probabilities (<= 1e-4).
 """
@@ -55,6 +61,7 @@ def main(argv=None):
 def verify(args):
     from kerasrnn.cli import format_limits
     from kerasrnn.errors import InputError
+    from kerasrnn.export.onnx_runtimes import find_runtimes
     from kerasrnn.export.verification import verify_version
 
     options = {k: v for k, v in dict(prime=args.prime, length=args.length, temperature=args.temperature,
@@ -64,6 +71,12 @@ def verify(args):
     card, checks = verify_version(args.version_dir, args.model, **options)
     print(f"{card['name']} version {card['version']} ({card['kind']}, from {args.model or card['run_dir']}):")
     print(f"  request limits: {format_limits(card.get('limits') or {}) or 'none recorded'}")
+    runtimes = find_runtimes()
+    print("  ONNX files checked in: " + (", ".join(f"{r.label} {r.version}" for r in runtimes if not r.missing)
+                                         or "no ONNX runtime"))
+    for r in runtimes:
+        if r.missing:
+            print(f"  ONNX files not checked in {r.label}: {r.missing}")
     for check in checks:
         print(f"  {'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
     failed = sum(not c.ok for c in checks)

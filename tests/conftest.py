@@ -20,8 +20,9 @@ SLOW_FILES = {
     "test_bench_stn.py", "test_damaged_exports.py", "test_damaged_runs.py", "test_damaged_stn_captioner_runs.py",
     "test_disk_errors.py", "test_distributed_training.py",
     "test_export_captioner.py", "test_export_captioner_onnx.py", "test_export_char.py",
-    "test_export_stn.py", "test_export_stn_onnx.py", "test_export_verify.py", "test_hostile_requests.py",
-    "test_serving_live.py", "test_train_captioner.py", "test_train_char_rnn.py", "test_train_stn.py",
+    "test_export_onnx_runtimes.py", "test_export_stn.py", "test_export_stn_onnx.py", "test_export_verify.py",
+    "test_hostile_requests.py", "test_serving_live.py", "test_train_captioner.py", "test_train_char_rnn.py",
+    "test_train_stn.py",
 }
 
 

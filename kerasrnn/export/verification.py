@@ -1,5 +1,8 @@
 """Proving an exported version computes what the trained Keras model computes: the checks each
-kind's `verify` returns, and `verify_version`, what `export/verify.py` runs."""
+kind's `verify` returns, and `verify_version`, what `export/verify.py` runs.
+
+The ONNX files are checked in every ONNX runtime installed (`runtime_check`,
+`kerasrnn.export.onnx_runtimes`): ONNX Runtime (Python), OpenVINO and ONNX Runtime for Node.js."""
 
 import dataclasses
 import pathlib
@@ -7,11 +10,11 @@ import pathlib
 import numpy as np
 
 from kerasrnn.errors import InputError
-from kerasrnn.export import version_files
+from kerasrnn.export import onnx_runtimes, version_files
 from kerasrnn.export.kinds import _check_options, kind_module
 from kerasrnn.export.version_dir import CARD_FILE, EXTRA_DIR, read_model_card
 
-ATOL = 1e-4  # verify's limit on max |delta| between Keras, SavedModel and ONNX outputs
+ATOL = 1e-4  # verify's limit on max |delta| between Keras, SavedModel and ONNX outputs (every runtime)
 
 
 @dataclasses.dataclass
@@ -28,6 +31,45 @@ def max_diff_check(name, want, got, atol=ATOL):
     diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)), initial=0.0))
                for a, b in zip(want, got))
     return Check(name, diff <= atol, f"max |delta| {diff:.2e} (limit {atol:.0e})")
+
+
+def runtime_check(name, graphs, atol=ATOL):
+    """A `Check` that ONNX files compute the Keras outputs in every ONNX runtime installed.
+
+    Each runtime of `onnx_runtimes.find_runtimes()` that is installed runs every graph; the
+    detail gives each one's max |delta| to Keras (or why it failed), and names those not
+    installed. It holds when every installed runtime is within `atol` on every output.
+
+    Args:
+        name: The check's name.
+        graphs: A list of `(path, inputs, want)`: an `.onnx` file, `{input name: array}` and
+            `{output name: the Keras array}`.
+        atol: The limit on max |delta|.
+    """
+    runtimes = onnx_runtimes.find_runtimes()
+    runs = onnx_runtimes.run_graphs([(path, inputs) for path, inputs, _ in graphs], runtimes)
+    if not runs:
+        return Check(name, False, "no ONNX runtime is installed: "
+                     + "; ".join(f"{r.label}: {r.missing}" for r in runtimes))
+    parts, ok = [], True
+    for run in runs.values():
+        if run.error:
+            parts.append(f"{run.runtime.label} FAILED: {run.error}")
+            ok = False
+            continue
+        missing = [f"{pathlib.Path(path).name}:{n}" for (path, _, want), got in zip(graphs, run.outputs)
+                   for n in want if n not in got]
+        if missing:
+            parts.append(f"{run.runtime.label} FAILED: no output {', '.join(missing)}")
+            ok = False
+            continue
+        diff = max(float(np.max(np.abs(np.asarray(got[n]) - np.asarray(w)), initial=0.0))
+                   for (_, _, want), got in zip(graphs, run.outputs) for n, w in want.items())
+        ok = ok and diff <= atol
+        parts.append(f"{run.runtime.label} {diff:.2e}")
+    skipped = [r.label for r in runtimes if r.missing]
+    return Check(name, ok, f"max |delta| {', '.join(parts)} (limit {atol:.0e})"
+                 + (f"; not installed: {', '.join(skipped)}" if skipped else ""))
 
 
 def verify_version(version_dir, model_run_dir=None, **options):

@@ -1,5 +1,6 @@
 """Checking a captioner version: Keras, SavedModel (from PNG bytes and from floats) and the ONNX
-driver give the same captions, attention maps and log-probabilities."""
+driver give the same captions, attention maps and log-probabilities; the encoder and decoder step
+files compute the Keras encoder's and step's outputs in every ONNX runtime installed."""
 
 import numpy as np
 import tensorflow as tf
@@ -8,6 +9,7 @@ from kerasrnn.data.caption_vocab import END, START
 from kerasrnn.export import verification
 from kerasrnn.export.version_dir import ONNX_DIR, load_saved_model
 from kerasrnn.export.captioner import onnx_driver as driver
+from kerasrnn.export.captioner.onnx_models import onnx_models
 from kerasrnn.export.captioner.export import png
 from kerasrnn.export.captioner.signatures import decode_image_bytes, words_by_id
 from kerasrnn.models.captioner import beam_search_batch, greedy_decode
@@ -37,6 +39,22 @@ def _same_tokens(name, results):
     lengths = [len(t) for t in first]
     return verification.Check(name, True, f"identical, {len(first)} captions of {min(lengths)} to "
                                              f"{max(lengths)} tokens ({', '.join(results)})")
+
+
+def graph_cases(model, onnx_dir, images, tokens):
+    """`runtime_check`'s graphs: the encoder on `images`, and the decoder step on `tokens` `(B,)`
+    from the encoder's outputs, each with the Keras models' outputs (`onnx_models`)."""
+    encoder, step = onnx_models(model)
+    state_names = [t.name for t in step.inputs[3:]]
+    # Called, not `predict_on_batch`: two more models would each trace a new predict function.
+    encoded = [np.asarray(x) for x in encoder(images, training=False)]
+    step_inputs = [tokens.astype(np.int32), *encoded]
+    stepped = [np.asarray(x) for x in step(step_inputs, training=False)]
+    return [(onnx_dir / driver.ENCODER_FILE, {"images": images},
+             dict(zip(["annotations", "projected", *state_names], encoded))),
+            (onnx_dir / driver.STEP_FILE, dict(zip(["tokens", "annotations", "projected", *state_names],
+                                                   step_inputs)),
+             dict(zip(["logits", *("next_" + n for n in state_names), "attention"], stepped)))]
 
 
 def verify(version_dir, card, run_dir, batch_size=4, beam_width=3, seed=0):
@@ -69,10 +87,14 @@ def verify(version_dir, card, run_dir, batch_size=4, beam_width=3, seed=0):
                         [served["logits"].numpy(), served["attention"].numpy()]))
     onnx_logits, onnx_weights = onnx.teacher_forced(images, captions)
     soft = config["model"].get("attention", "soft") == "soft"
-    checks.append(close("teacher-forced logits" + ("+attention" if soft else "")
-                        + ": Keras vs ONNX encoder + decoder step",
-                        [logits, alphas] if soft else [logits],
-                        [onnx_logits, onnx_weights] if soft else [onnx_logits]))
+    name = "teacher-forced logits" + ("+attention" if soft else "") + ": Keras vs ONNX encoder + decoder step"
+    driver_check = close(name, [logits, alphas] if soft else [logits],
+                         [onnx_logits, onnx_weights] if soft else [onnx_logits])
+    graphs_check = verification.runtime_check(name, graph_cases(model, version_dir / ONNX_DIR, images,
+                                                                captions[:, 1]))
+    checks.append(verification.Check(name, driver_check.ok and graphs_check.ok,
+                                      f"ONNX driver: {driver_check.detail}; {driver.ENCODER_FILE} + "
+                                      f"{driver.STEP_FILE}, one step: {graphs_check.detail}"))
 
     # 2. Captions: greedy and beam search, Keras reference vs SavedModel (bytes and floats) vs ONNX.
     for width in (1, beam_width):

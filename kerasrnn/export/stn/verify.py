@@ -1,11 +1,11 @@
-"""Checking a classifier version: Keras, SavedModel and ONNX give the same logits, probabilities,
-classes and (ST-CNN) rectified images."""
+"""Checking a classifier version: Keras, SavedModel and ONNX (in every ONNX runtime installed) give
+the same logits, probabilities, classes and (ST-CNN) rectified images."""
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasrnn.export import verification
+from kerasrnn.export import verification, version_files
 from kerasrnn.export.version_dir import ONNX_DIR, load_saved_model
 from kerasrnn.export.onnx import onnx_outputs
 from kerasrnn.export.stn.signatures import CLASSIFIER_FILE, RECTIFIER_FILE, has_transformer
@@ -14,7 +14,8 @@ from kerasrnn.trained_runs import load_stn_model
 
 
 def verify(version_dir, card, run_dir, batch_size=8, seed=0):
-    """Compares the Keras model, the SavedModel and the ONNX files on fixed images (see `verify.py`)."""
+    """Compares the Keras model, the SavedModel and the ONNX files on fixed images (see `verify.py`);
+    the ONNX files in every ONNX runtime installed, the classes from ONNX Runtime's logits."""
     model, _ = load_stn_model(run_dir)
     images = np.random.default_rng(seed).random((batch_size, *model.input.shape[1:])).astype(np.float32)
     logits = np.asarray(model.predict_on_batch(images))
@@ -22,13 +23,13 @@ def verify(version_dir, card, run_dir, batch_size=8, seed=0):
     loaded = load_saved_model(version_dir)
     served = {k: v.numpy() for k, v in loaded.signatures["classify"](images=tf.constant(images)).items()}
     onnx_dir = version_dir / ONNX_DIR
-    onnx_logits, onnx_probs = onnx_outputs(onnx_dir / CLASSIFIER_FILE, {"images": images},
-                                           ["logits", "probabilities"])
+    (onnx_logits,) = onnx_outputs(onnx_dir / CLASSIFIER_FILE, {"images": images}, ["logits"])
     close = verification.max_diff_check
     checks = [
         close("logits+probabilities: Keras vs SavedModel", [logits, probs],
               [served["logits"], served["probabilities"]]),
-        close("logits+probabilities: Keras vs ONNX", [logits, probs], [onnx_logits, onnx_probs]),
+        verification.runtime_check("logits+probabilities: Keras vs ONNX", [
+            (onnx_dir / CLASSIFIER_FILE, {"images": images}, {"logits": logits, "probabilities": probs})]),
     ]
     classes = {"Keras": logits.argmax(-1), "SavedModel": served["class_ids"],
                "ONNX": onnx_logits.argmax(-1)}
@@ -38,9 +39,10 @@ def verify(version_dir, card, run_dir, batch_size=8, seed=0):
     if has_transformer(model):
         want = np.asarray(rectifier(model).predict_on_batch(images))
         got_sm = loaded.signatures["rectify"](images=tf.constant(images))["rectified"].numpy()
-        (got_onnx,) = onnx_outputs(onnx_dir / RECTIFIER_FILE, {"images": images})
         checks.append(close("rectified images: Keras vs SavedModel", [want], [got_sm]))
-        checks.append(close("rectified images: Keras vs ONNX", [want], [got_onnx]))
+        version_files.session(onnx_dir / RECTIFIER_FILE)  # damaged: an InputError naming it (status 2)
+        checks.append(verification.runtime_check("rectified images: Keras vs ONNX", [
+            (onnx_dir / RECTIFIER_FILE, {"images": images}, {"rectified": want})]))
     elif "rectify" in loaded.signatures:
         checks.append(verification.Check("signatures", False, "a CNN export has a rectify signature"))
     return checks
