@@ -25,7 +25,7 @@ from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
 from kerasrnn.models.captioner import beam_search_batch, greedy_decode
 from kerasrnn.train.attention_correctness import attention_correctness_loss
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
-from kerasrnn.train.distribution import (check_resumed, choose_distribution, replica_sum,
+from kerasrnn.train.distribution import (prepare_run, record_distribution, replica_sum,
                                          resume_position, without_distribution)
 from kerasrnn.trained_runs import CAPTIONER, load_captioner
 
@@ -103,19 +103,13 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         InputError: A bad setting (before anything is written), or training diverged.
     """
     check_max_seconds(max_seconds)
-    dist = distribution or choose_distribution("off")
-    dist.check_time_limit(max_seconds)
+    dist, own, saved = prepare_run(distribution, out_dir, resume, KIND, max_seconds)
     out = pathlib.Path(out_dir)
-    own = dist.own_dir(out)
-    saved = run_dir.prepare_run_dir(out_dir, resume, KIND) if dist.is_chief or resume else None
     if saved is not None:
         config = resumed_settings(training_configs.CaptionerConfig, dict(saved["training"]),
                                   without_distribution(config), RESUMABLE)
     config.validate(allow_large=allow_large, replicas=dist.replicas)
-    dist.replica_batch_size(config.batch_size)
-    if saved is not None:
-        check_resumed(saved["training"].get("distribution"), dist, config.batch_size)
-    config = dataclasses.replace(config, distribution=dist.record(config.batch_size))
+    config = record_distribution(config, saved, dist)
     keras.utils.set_random_seed(config.seed)
     splits = load_splits(config)
     if saved is None:

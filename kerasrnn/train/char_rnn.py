@@ -21,7 +21,7 @@ from kerasrnn.models.char_rnn import build_char_rnn, inference_model
 from kerasrnn.models.sampling import generate
 from kerasrnn.train.callbacks import SampleText, StopAfterSteps, Throughput, run_callbacks
 from kerasrnn.train.char_streams import CarryStreamState
-from kerasrnn.train.distribution import (check_resumed, choose_distribution, resume_position,
+from kerasrnn.train.distribution import (prepare_run, record_distribution, resume_position,
                                          without_distribution)
 from kerasrnn.trained_runs import CHAR_RNN, write_char_run_config
 
@@ -138,12 +138,8 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         InputError: A bad setting (before anything is written), or training diverged.
     """
     check_max_seconds(max_seconds)
-    dist = distribution or choose_distribution("off")
-    dist.check_time_limit(max_seconds)
+    dist, own, saved = prepare_run(distribution, out_dir, resume, CHAR_RNN, max_seconds)
     out = pathlib.Path(out_dir)
-    own = dist.own_dir(out)
-    # a worker that is not the chief writes only its backup; it reads the run when resuming
-    saved = run_dir.prepare_run_dir(out_dir, resume, CHAR_RNN) if dist.is_chief or resume else None
     if saved is not None:
         config = resumed_settings(training_configs.CharRNNConfig, saved["training"],
                                   without_distribution(config), RESUMABLE,
@@ -156,10 +152,8 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         vocab = text_data.Vocabulary.from_text(text)
     config.validate(len(vocab), allow_large, replicas=dist.replicas)
     dist.check_steps_per_execution(config.steps_per_execution)
+    config = record_distribution(config, saved, dist)
     replica_batch = dist.replica_batch_size(config.batch_size)
-    if saved is not None:
-        check_resumed(saved["training"].get("distribution"), dist, config.batch_size)
-    config = dataclasses.replace(config, distribution=dist.record(config.batch_size))
     keras.utils.set_random_seed(config.seed)
     ids = vocab.encode(text)
     train_ids, val_ids = text_data.split_ids(ids, config.val_fraction)

@@ -290,6 +290,31 @@ def check_resumed(saved_record, distribution, batch_size):
                          f"{_describe(now)}; resume it the way it was trained")
 
 
+def prepare_run(distribution, out_dir, resume, kind, max_seconds=None):
+    """The start every training function shares: the run's `Distribution` (default one
+    process), the folder this process writes (`Distribution.own_dir`) and the saved run's
+    config when resuming (`run_dir.prepare_run_dir`; a worker that is not the chief checks no
+    new run's folder: it writes only its backup).
+
+    Returns:
+        `(distribution, own_dir, saved_config_or_None)`.
+    """
+    distribution = distribution or choose_distribution("off")
+    distribution.check_time_limit(max_seconds)
+    saved = (run_dir.prepare_run_dir(out_dir, resume, kind)
+             if distribution.is_chief or resume else None)
+    return distribution, distribution.own_dir(out_dir), saved
+
+
+def record_distribution(config, saved, distribution):
+    """`config` with its `distribution` record, once the replicas divide its global batch and
+    a resume runs as the run did (`check_resumed`); raises `InputError` otherwise."""
+    distribution.replica_batch_size(config.batch_size)
+    if saved is not None:
+        check_resumed(saved["training"].get("distribution"), distribution, config.batch_size)
+    return dataclasses.replace(config, distribution=distribution.record(config.batch_size))
+
+
 def without_distribution(config):
     """The settings of `config` (a config dataclass or a dict of given settings) but the
     `distribution` record, which a training function sets and checks itself."""

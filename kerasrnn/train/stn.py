@@ -18,7 +18,7 @@ from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
 from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, build_stn_classifier
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
-from kerasrnn.train.distribution import (check_resumed, choose_distribution, resume_position,
+from kerasrnn.train.distribution import (prepare_run, record_distribution, resume_position,
                                          without_distribution)
 from kerasrnn.train.lr_multiplier import with_lr_multiplier
 from kerasrnn.trained_runs import STN_CLASSIFIER
@@ -96,19 +96,13 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
         InputError: A bad setting (before anything is written), or training diverged.
     """
     check_max_seconds(max_seconds)
-    dist = distribution or choose_distribution("off")
-    dist.check_time_limit(max_seconds)
+    dist, own, saved = prepare_run(distribution, out_dir, resume, KIND, max_seconds)
     out = pathlib.Path(out_dir)
-    own = dist.own_dir(out)
-    saved = run_dir.prepare_run_dir(out_dir, resume, KIND) if dist.is_chief or resume else None
     if saved is not None:
         config = resumed_settings(training_configs.STNConfig, saved["training"],
                                   without_distribution(config), RESUMABLE)
     config.validate(allow_large, replicas=dist.replicas)
-    dist.replica_batch_size(config.batch_size)
-    if saved is not None:
-        check_resumed(saved["training"].get("distribution"), dist, config.batch_size)
-    config = dataclasses.replace(config, distribution=dist.record(config.batch_size))
+    config = record_distribution(config, saved, dist)
     keras.utils.set_random_seed(config.seed)
     (x, y), (x_test, y_test) = data
     (x_train, y_train), (x_val, y_val) = split_train_val(x, y, config)
