@@ -26,6 +26,7 @@ import kerasrnn.layers  # noqa: F401 - registers the layers the saved models use
 import kerasrnn.models.captioner  # noqa: F401
 import numpy as np
 import pytest
+from test_train_stn import fake_mnist
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-5
@@ -55,6 +56,18 @@ def run(args, timeout=240, **kwargs):
 def launch(workers, command, timeout=300):
     return run([PYTHON, "training/launch_workers.py", "--workers", str(workers), "--grace", "5", "--",
                 PYTHON, *command], timeout=timeout)
+
+
+def three_runs(base, command):
+    """The same run in one process, on 2 replicas (MirroredStrategy) and as 2 workers:
+    `{"one" | "mirrored" | "workers": run directory}`; `command(out, *extra)` is the script's
+    argument list."""
+    for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
+        result = run([PYTHON, *command(base / name, *extra)])
+        assert result.returncode == 0, result.stderr[-3000:]
+    result = launch(2, command(base / "workers"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {name: base / name for name in ("one", "mirrored", "workers")}
 
 
 def weights(run_dir):
@@ -92,16 +105,7 @@ def char_command(text_file, out, *extra):
 
 @pytest.fixture(scope="module")
 def char_runs(text_file, tmp_path_factory):
-    base = tmp_path_factory.mktemp("char")
-    done = {}
-    for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
-        result = run([PYTHON, *char_command(text_file, base / name, *extra)])
-        assert result.returncode == 0, result.stderr[-3000:]
-        done[name] = base / name
-    result = launch(2, char_command(text_file, base / "workers"))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    done["workers"] = base / "workers"
-    return done
+    return three_runs(tmp_path_factory.mktemp("char"), lambda out, *extra: char_command(text_file, out, *extra))
 
 
 @pytest.mark.parametrize("name", ["mirrored", "workers"])
@@ -117,13 +121,8 @@ def test_char_model_trains_the_same_on_two_replicas(char_runs, name):
 @pytest.fixture(scope="module")
 def clipped_char_runs(text_file, tmp_path_factory):
     """The char runs with a clip that bites on every step (clipvalue 0.005 / 8 per element)."""
-    base = tmp_path_factory.mktemp("clipped")
-    for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
-        result = run([PYTHON, *char_command(text_file, base / name, "--clip", "0.005", *extra)])
-        assert result.returncode == 0, result.stderr[-3000:]
-    result = launch(2, char_command(text_file, base / "workers", "--clip", "0.005"))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {name: base / name for name in ("one", "mirrored", "workers")}
+    return three_runs(tmp_path_factory.mktemp("clipped"),
+                      lambda out, *extra: char_command(text_file, out, "--clip", "0.005", *extra))
 
 
 @pytest.mark.parametrize("name", ["mirrored", "workers"])
@@ -268,19 +267,7 @@ def test_sigterm_on_one_process_of_two_replicas_resumes_mid_epoch_with_each_repl
 @pytest.fixture(scope="module")
 def mnist_file(tmp_path_factory):
     """A small stand-in for mnist.npz: discs (label 0) and rings (label 1)."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:28, :28]
-
-    def make(n):
-        labels = rng.integers(0, 2, n)
-        images = np.zeros((n, 28, 28), np.uint8)
-        for i, label in enumerate(labels):
-            cy, cx, r = rng.uniform(10, 18), rng.uniform(10, 18), rng.uniform(4, 7)
-            d = np.hypot(yy - cy, xx - cx)
-            images[i] = 255 * ((d < r) & ((d > r - 2) if label else True))
-        return images, labels.astype(np.uint8)
-
-    (x_train, y_train), (x_test, y_test) = make(160), make(40)
+    (x_train, y_train), (x_test, y_test) = fake_mnist(160, 40)
     path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return path
@@ -295,13 +282,7 @@ def stn_command(mnist, out, *extra):
 
 @pytest.fixture(scope="module")
 def stn_runs(mnist_file, tmp_path_factory):
-    base = tmp_path_factory.mktemp("stn")
-    for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
-        result = run([PYTHON, *stn_command(mnist_file, base / name, *extra)])
-        assert result.returncode == 0, result.stderr[-3000:]
-    result = launch(2, stn_command(mnist_file, base / "workers"))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {name: base / name for name in ("one", "mirrored", "workers")}
+    return three_runs(tmp_path_factory.mktemp("stn"), lambda out, *extra: stn_command(mnist_file, out, *extra))
 
 
 @pytest.mark.parametrize("name", ["mirrored", "workers"])
@@ -329,13 +310,7 @@ def captioner_command(out, *extra):
 
 @pytest.fixture(scope="module")
 def captioner_runs(tmp_path_factory):
-    base = tmp_path_factory.mktemp("captioner")
-    for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
-        result = run([PYTHON, *captioner_command(base / name, *extra)])
-        assert result.returncode == 0, result.stderr[-3000:]
-    result = launch(2, captioner_command(base / "workers"))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {name: base / name for name in ("one", "mirrored", "workers")}
+    return three_runs(tmp_path_factory.mktemp("captioner"), captioner_command)
 
 
 @pytest.mark.parametrize("name", ["mirrored", "workers"])
