@@ -324,15 +324,6 @@ def restored_position(out_dir, steps_per_epoch):
     return Position(metadata["epoch"], metadata.get("step", metadata["epoch"] * steps_per_epoch))
 
 
-def restored_epoch(out_dir):
-    """The epoch `keras.callbacks.BackupAndRestore` in `out_dir/backup` will resume from (0 if none).
-
-    Raises:
-        FileError: The backup is damaged or half there (the message says how to start over).
-    """
-    return restored_position(out_dir, 0).epoch
-
-
 def previous_step(out_dir, steps_per_epoch):
     """The step of the backup kept before the latest (`backup.previous/`), or `None`."""
     previous = pathlib.Path(out_dir) / (BACKUP_DIR + ".previous")
@@ -447,8 +438,9 @@ class RunBackup(keras.callbacks.BackupAndRestore):
                               f"damaged or from another model; {_backup_fix(backup)}") from None
         if (backup / BACKUP_METADATA).is_file():
             _restore_rng_states(self.model, backup)
-            if self.extra_state is not None:
-                self.extra_state.restore(backup, restored_epoch(backup.parent))
+            if self.extra_state is not None:  # the metadata was checked by `restored_position`
+                epoch = read_json_file(backup / BACKUP_METADATA)["epoch"]
+                self.extra_state.restore(backup, epoch)
 
     def _save_model(self):
         self.save_backup(self._current_epoch, self._last_batch_seen)

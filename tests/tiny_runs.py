@@ -4,7 +4,10 @@ and serving tests: a char LSTM (hidden 8), a CNN classifier on 28 x 28 digits, a
 
 And trained ones, for the tests of damaged runs: an ST-CNN and a captioner trained one epoch on
 tiny data by their training functions, so they hold every file training writes (`backup/`,
-`history.json`, `checkpoints/`, `logs/`, `metrics.json`)."""
+`history.json`, `checkpoints/`, `logs/`, `metrics.json`).
+
+A helper module the tests import, not a test file: it asserts nothing itself; the tests that use
+its runs check them."""
 
 import dataclasses
 

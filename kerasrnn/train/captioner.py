@@ -136,7 +136,7 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
                          f"than one global batch of {batch}; with several replicas validation "
                          "runs on whole batches: lower batch_size")
     with dist.scope():
-        model = compile_model(config.build_model(len(vocab)), config, pairs // batch)
+        model = compile_model(config.build_model(len(vocab)), config, steps_per_epoch)
     if dist.replicas > 1:  # hard attention's REINFORCE term over the global batch
         model.get_layer("decoder").replica_sum = replica_sum
     cells = model.outputs[1].shape[-1] if config.attention_supervision else None
@@ -164,14 +164,14 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
                                                     chief=dist.is_chief, distribution=dist)
     callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks]
     val_steps = val_pairs // batch if whole_batches else None
-    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=pairs // batch,
+    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
               validation_data=val_ds, validation_steps=val_steps, callbacks=callbacks,
               verbose=verbose, shuffle=False)
     steps = int(model.optimizer.iterations.numpy())
     if dist.name != "off":  # scored and saved outside the strategy, by one process
         trained, model = model, config.build_model(len(vocab))
         model.set_weights(trained.get_weights())
-        compile_model(model, config, pairs // batch)
+        compile_model(model, config, steps_per_epoch)
     if not dist.is_chief:
         return {"steps": steps, "history": run_history.history}
     h = run_history.history

@@ -120,8 +120,7 @@ class Distribution:
             order = tf.data.Dataset.range(local).repeat()
             return tf.data.Dataset.choose_from_datasets(shards, order)
 
-        options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
-        return self.strategy.distribute_datasets_from_function(worker_dataset, options)
+        return self.strategy.distribute_datasets_from_function(worker_dataset)
 
 
 def parse_tf_config(text):
@@ -173,13 +172,10 @@ def _port(address):
 
 def _check_port_free(address):
     """Raises `InputError` if this task's own port is taken (TensorFlow would abort on it)."""
-    host, port = address.rpartition(":")[0], _port(address)
-    if host not in ("localhost", "127.0.0.1", "0.0.0.0", "[::]", socket.gethostname()):
-        host = "0.0.0.0"
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1" if host == "localhost" else host, port))
+            probe.bind(("", _port(address)))  # every interface, as TensorFlow's server binds
         except OSError as e:
             raise InputError(f"this worker's address {address} (TF_CONFIG) cannot be used: "
                              f"{e.strerror or e}; choose a free port") from None
