@@ -98,7 +98,7 @@ def mnist_from_flags(path):
 
 
 def add_distribution_flags(parser):
-    """The training scripts' `--distribute` and `--replicas` (see
+    """The training scripts' `--distribute`, `--replicas` and `--gradient-accumulation-steps` (see
     `kerasrnn.train.distribution.choose_distribution`)."""
     parser.add_argument("--distribute", default="auto", metavar="{auto,off,mirrored,multi-worker}",
                         help="auto (default): multi-worker when TF_CONFIG is set, mirrored over "
@@ -106,3 +106,7 @@ def add_distribution_flags(parser):
     parser.add_argument("--replicas", type=int,
                         help="mirrored: devices to train on (default all GPUs); without GPUs the "
                              "CPU is split into this many")
+    parser.add_argument("--gradient-accumulation-steps", type=int, metavar="K",
+                        help="average the gradients of K batches in each weight update "
+                             "(default 1): K times the batch in the memory of one, and with "
+                             "several replicas or workers one gradient exchange per K batches")

@@ -27,6 +27,18 @@ def check_int(name, value, low=1, high=None):
         raise InputError(f"{name} must be {bound}, got {value}")
 
 
+def check_accumulation(gradient_accumulation_steps, steps, what):
+    """Raises `InputError` unless `gradient_accumulation_steps` divides `steps`, the training
+    steps (batches) of `what` (e.g. "an epoch"), so every backup and evaluation falls on a
+    weight update, never inside an accumulation."""
+    check_int("gradient_accumulation_steps", gradient_accumulation_steps)
+    if steps % gradient_accumulation_steps:
+        raise InputError(f"gradient_accumulation_steps {gradient_accumulation_steps} must divide "
+                         f"the {steps} steps of {what} (the weights are updated once every "
+                         f"{gradient_accumulation_steps} steps; backups and evaluations fall on "
+                         "an update)")
+
+
 def check_real(name, value, low=None, high=None, low_open=False, high_open=False):
     """Raises `InputError` unless `value` is a finite number in the given (half-)open range."""
     if low is not None and high is not None:

@@ -89,6 +89,23 @@ def model_bytes(model):
     return buffer.getvalue()
 
 
+def steps_trained(model):
+    """The batches `model` has trained on, resumes included: its optimizer's step counter.
+
+    With `gradient_accumulation_steps` k the optimizer updates the weights once every k
+    batches, and Keras's `optimizer.iterations` counts those updates; positions in the data,
+    backups and `steps` settings count batches, which is this.
+    """
+    return int(model.optimizer._iterations.numpy())
+
+
+def inside_accumulation(model):
+    """Whether `model`'s optimizer holds gradients summed since its last weight update (with
+    `gradient_accumulation_steps`): training stops, and backs up, only when it does not."""
+    accumulation = model.optimizer.gradient_accumulation_steps
+    return bool(accumulation) and steps_trained(model) % accumulation != 0
+
+
 def weights_bytes(model):
     """`model`'s weights (optimizer state included) as the bytes of a `.weights.h5` file,
     serialised in memory: HDF5 never writes to the disk, where a full disk can crash it."""
@@ -456,7 +473,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             staging.mkdir(parents=True)
         except OSError as e:
             raise write_problem_error(staging, e) from None
-        step = int(self.model.optimizer.iterations.numpy())
+        step = steps_trained(self.model)
         try:
             data = weights_bytes(self.model)
             write_bytes_atomic(staging / BACKUP_WEIGHTS, data)

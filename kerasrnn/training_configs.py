@@ -9,8 +9,8 @@ shared value checks are `kerasrnn.config_checks`.
 
 import dataclasses
 
-from kerasrnn.config_checks import (FLOAT_BYTES, check_choice, check_int, check_memory,
-                                    check_real, check_seed)
+from kerasrnn.config_checks import (FLOAT_BYTES, check_accumulation, check_choice, check_int,
+                                    check_memory, check_real, check_seed)
 from kerasrnn.data import mnist
 from kerasrnn.data.captions import DATASETS, GENERATED_COUNTS
 from kerasrnn.errors import InputError
@@ -27,6 +27,12 @@ CHAR_RNN_OPTIMIZERS = ("adagrad", "adam", "rmsprop")
 GATES = {"vanilla": 1, "gru": 3, "lstm": 4}  # weight matrices per recurrent layer
 CHAR_RNN_ASSUMED_VOCAB = 256  # vocabulary size for memory estimates before the text is read
 MAX_SAMPLE_LENGTH = 1_000_000  # as sample_char_rnn.py --length
+
+
+def keras_accumulation(gradient_accumulation_steps):
+    """The `gradient_accumulation_steps` argument of a Keras optimizer for a config's setting
+    (Keras takes `None` for updating after every batch, or at least 2)."""
+    return gradient_accumulation_steps if gradient_accumulation_steps > 1 else None
 
 
 def _split(replicas):
@@ -62,6 +68,10 @@ class CharRNNConfig:
     unroll: bool = False
     jit_compile: bool | None = None  # None: XLA only for unrolled loops (it slows LSTM loops on CPU)
     steps_per_execution: int = 1
+    # Batches whose gradients are averaged into one weight update (Keras optimizers'
+    # `gradient_accumulation_steps`; 1: update after every batch). With several replicas or
+    # workers the gradients are exchanged once per update, not once per batch.
+    gradient_accumulation_steps: int = 1
     sample_length: int = 200
     sample_temperature: float = 0.8
     sample_prime: str = "\n"
@@ -105,6 +115,10 @@ class CharRNNConfig:
         if self.steps is not None and self.steps % spe:
             raise InputError(f"steps_per_execution {spe} must divide steps {self.steps} "
                              "(training stops only between executions)")
+        check_accumulation(self.gradient_accumulation_steps, self.eval_every,
+                           "an evaluation interval (eval_every)")
+        if self.steps is not None:
+            check_accumulation(self.gradient_accumulation_steps, self.steps, "the run (steps)")
         check_real("dropout", self.dropout, 0.0, 1.0, high_open=True)
         if self.learning_rate is not None:
             check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
@@ -169,6 +183,10 @@ class STNConfig:
     train_size: int | None = None  # use only the first N training images (quick runs)
     val_size: int = 5000
     seed: int = 0
+    # Batches whose gradients are averaged into one weight update (Keras optimizers'
+    # `gradient_accumulation_steps`; 1: update after every batch). With several replicas or
+    # workers the gradients are exchanged once per update, not once per batch.
+    gradient_accumulation_steps: int = 1
     # How the run is spread over devices, recorded by the training function: distribute,
     # replicas, workers and replica_batch_size (`kerasrnn.train.distribution`). The batch sizes
     # above are global batches. A resume must run the same way.
@@ -192,7 +210,7 @@ class STNConfig:
         check_choice("transform", self.transform, ("affine", "projective", "tps"))
         check_choice("optimizer", self.optimizer, STN_OPTIMIZERS)
         check_choice("lr_decay", self.lr_decay, ("none", "cosine"))
-        for name in ("epochs", "batch_size", "val_size"):
+        for name in ("epochs", "batch_size", "val_size", "gradient_accumulation_steps"):
             check_int(name, getattr(self, name))
         if self.train_size is not None:
             check_int("train_size", self.train_size)
@@ -250,6 +268,10 @@ class CaptionerConfig:
     test_count: int | None = None  # generated sets: images drawn for val and test
     beam_width: int = 3
     seed: int = 0
+    # Batches whose gradients are averaged into one weight update (Keras optimizers'
+    # `gradient_accumulation_steps`; 1: update after every batch). With several replicas or
+    # workers the gradients are exchanged once per update, not once per batch.
+    gradient_accumulation_steps: int = 1
     # How the run is spread over devices, recorded by the training function: distribute,
     # replicas, workers and replica_batch_size (`kerasrnn.train.distribution`). The batch sizes
     # above are global batches. A resume must run the same way.
@@ -275,7 +297,7 @@ class CaptionerConfig:
         for name, allowed in choices.items():
             check_choice(name, getattr(self, name), allowed)
         for name in ("epochs", "batch_size", "max_length", "min_count", "image_size",
-                     "embedding_dim", "units", "attention_units"):
+                     "embedding_dim", "units", "attention_units", "gradient_accumulation_steps"):
             check_int(name, getattr(self, name))
         check_int("beam_width", self.beam_width, 1, MAX_BEAM_WIDTH)
         for name in ("train_count", "test_count"):

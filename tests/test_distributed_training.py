@@ -133,6 +133,31 @@ def test_gradients_are_clipped_after_the_replicas_are_summed(clipped_char_runs, 
     assert_same_weights(weights(clipped_char_runs[name]), clipped)
 
 
+@pytest.fixture(scope="module")
+def accumulated_char_runs(text_file, tmp_path_factory):
+    """The clipped char runs averaging the gradients of 2 batches into each weight update."""
+    return three_runs(tmp_path_factory.mktemp("accumulated"), lambda out, *extra: char_command(
+        text_file, out, "--clip", "0.005", "--gradient-accumulation-steps", "2", *extra))
+
+
+def steps(run_dir):
+    return json.loads((run_dir / "metrics.json").read_text())["steps"]
+
+
+@pytest.mark.parametrize("name", ["mirrored", "workers"])
+def test_gradient_accumulation_trains_the_same_on_two_replicas(accumulated_char_runs, clipped_char_runs, name):
+    """Keras 3.15's accumulation fails under a strategy; with kerasrnn's fix each replica sums
+    its own gradients and the replicas exchange them once per update (clipped after the sum)."""
+    reference = accumulated_char_runs["one"]
+    assert steps(reference) == 12  # batches: 6 weight updates
+    assert max(float(np.abs(a - b).max())
+               for a, b in zip(weights(reference), weights(clipped_char_runs["one"]))) > 1e-3
+    ours = accumulated_char_runs[name]
+    assert steps(ours) == 12
+    np.testing.assert_allclose(history(ours)["loss"], history(reference)["loss"], rtol=1e-5)
+    assert_same_weights(weights(ours), weights(reference))
+
+
 def test_the_run_records_how_it_was_distributed(char_runs):
     records = {name: json.loads((path / "config.json").read_text())["training"]["distribution"]
                for name, path in char_runs.items()}
@@ -264,6 +289,32 @@ def test_sigterm_on_one_process_of_two_replicas_resumes_mid_epoch_with_each_repl
 
 
 
+def test_sigterm_with_gradient_accumulation_stops_on_a_weight_update_and_resumes_the_same(
+        text_file, tmp_path):
+    """Gradients summed since the last update are in no backup, so SIGTERM stops at the next
+    update (the replicas' partial sums are never half-saved)."""
+    accumulate = ["--gradient-accumulation-steps", "4", *LONG_CHAR]
+    reference = tmp_path / "uninterrupted"
+    result = run([PYTHON, *char_command(text_file, reference, "--distribute", "off", *accumulate)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "mirrored"
+    mirrored = ["--distribute", "mirrored", "--replicas", "2", *accumulate]
+    process = start([PYTHON, *char_command(text_file, out, *mirrored)])
+    try:
+        wait_for_backup(out, process)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 42, output[-3000:]
+    step = backup_step(out)
+    assert 0 < step < 400 and step % 4 == 0
+    result = run([PYTHON, *char_command(text_file, out, *mirrored, "--resume")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_weights(weights(out), weights(reference))
+
+
 @pytest.fixture(scope="module")
 def mnist_file(tmp_path_factory):
     """A small stand-in for mnist.npz: discs (label 0) and rings (label 1)."""
@@ -326,6 +377,26 @@ def test_captioner_trains_the_same_on_two_replicas(captioner_runs, name):
 
 
 
+
+
+@pytest.fixture(scope="module")
+def accumulated_captioner_runs(tmp_path_factory):
+    return three_runs(tmp_path_factory.mktemp("accumulated-captioner"),
+                      lambda out, *extra: captioner_command(out, "--gradient-accumulation-steps", "3", *extra))
+
+
+@pytest.mark.parametrize("name", ["mirrored", "workers"])
+def test_captioner_accumulates_gradients_the_same_on_two_replicas(accumulated_captioner_runs, captioner_runs, name):
+    """The embedding's gradient (row slices of the batch's words) is summed dense over the
+    accumulated batches, so the replicas exchange a dense gradient once per update."""
+    reference = accumulated_captioner_runs["one"]
+    assert steps(reference) == 12  # batches: 4 weight updates
+    assert max(float(np.abs(a - b).max())
+               for a, b in zip(weights(reference), weights(captioner_runs["one"]))) > 1e-3
+    ours = accumulated_captioner_runs[name]
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(history(ours)[key], history(reference)[key], rtol=1e-5)
+    assert_same_weights(weights(ours), weights(reference))
 
 
 HARD_ATTENTION = r"""

@@ -14,10 +14,11 @@ from kerasrnn.train.preemption import SaveOnPreemption
 
 
 class StopAfterSteps(keras.callbacks.Callback):
-    """Stops training once the optimizer has made `max_steps` updates (or `max_seconds` passed).
+    """Stops training after `max_steps` training steps, or once `max_seconds` have passed (at
+    the next weight update, with gradient accumulation).
 
     Args:
-        max_steps: Total optimizer steps, counted across resumes; `None` for no limit.
+        max_steps: Total training steps (batches), counted across resumes; `None` for no limit.
         max_seconds: Wall-clock budget for this call of `fit`; `None` for no limit.
     """
 
@@ -30,9 +31,10 @@ class StopAfterSteps(keras.callbacks.Callback):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.max_steps is not None and int(self.model.optimizer.iterations.numpy()) >= self.max_steps:
+        if self.max_steps is not None and run_dir.steps_trained(self.model) >= self.max_steps:
             self.model.stop_training = True
-        if self.max_seconds is not None and time.perf_counter() - self._start >= self.max_seconds:
+        if (self.max_seconds is not None and time.perf_counter() - self._start >= self.max_seconds
+                and not run_dir.inside_accumulation(self.model)):
             self.stopped_by_time = True
             self.model.stop_training = True
 
@@ -56,7 +58,7 @@ class Throughput(keras.callbacks.Callback):
         self._t0 = self._step0 = None
 
     def _step(self):
-        return int(self.model.optimizer.iterations.numpy())
+        return run_dir.steps_trained(self.model)
 
     def _pause(self):
         if self._t0 is not None:
@@ -99,7 +101,7 @@ class SampleText(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.every and (epoch + 1) % self.every == 0:
-            step = int(self.model.optimizer.iterations.numpy())
+            step = run_dir.steps_trained(self.model)
             self.on_sample(epoch + 1, step, self.make_sample(self.model))
 
 
@@ -138,7 +140,7 @@ class StopOnDivergence(keras.callbacks.Callback):
                              f"{self.factor:g}x the first evaluation's {self.first:.4g}; {self.hint}")
 
     def _step(self):  # read from the optimizer only for the message: no extra sync per batch
-        return int(self.model.optimizer.iterations.numpy())
+        return run_dir.steps_trained(self.model)
 
     def on_train_batch_end(self, batch, logs=None):
         self._check(logs)

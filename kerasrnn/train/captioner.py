@@ -16,7 +16,7 @@ import numpy as np
 
 from kerasrnn import metrics as scores
 from kerasrnn import run_dir, training_configs
-from kerasrnn.config_checks import check_max_seconds, resumed_settings
+from kerasrnn.config_checks import check_accumulation, check_max_seconds, resumed_settings
 from kerasrnn.data.caption_vocab import END, START, CaptionVocabulary
 from kerasrnn.data.captions import caption_dataset, load_captions, reference_captions
 from kerasrnn.data.image_files import read_image
@@ -59,11 +59,15 @@ def compile_model(model, config, steps_per_epoch=None):
     `steps_per_epoch` is needed for `lr_decay="cosine"` (the schedule spans all epochs).
     """
     lr = config.learning_rate
-    if config.lr_decay == "cosine" and steps_per_epoch:
-        lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch, alpha=0.01)
+    accumulation = config.gradient_accumulation_steps
+    if config.lr_decay == "cosine" and steps_per_epoch:  # the schedule counts weight updates
+        lr = keras.optimizers.schedules.CosineDecay(
+            lr, config.epochs * steps_per_epoch // accumulation, alpha=0.01)
     words = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     supervised = bool(config.attention_supervision)
-    model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=5.0),
+    optimizer = keras.optimizers.Adam(
+        lr, clipnorm=5.0, gradient_accumulation_steps=training_configs.keras_accumulation(accumulation))
+    model.compile(optimizer=optimizer,
                   loss=[words, attention_correctness_loss if supervised else None],
                   loss_weights=[1.0, config.attention_supervision] if supervised else None)
     return model
@@ -124,6 +128,7 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         raise InputError(f"the {config.dataset} training split has {pairs} captions, fewer than "
                          f"one batch of {batch}; lower batch_size")
     steps_per_epoch = pairs // batch
+    check_accumulation(config.gradient_accumulation_steps, steps_per_epoch, "an epoch")
     position = resume_position(dist, own, steps_per_epoch) if resume else run_dir.Position(0, 0)
     if resume and position.step >= config.epochs * steps_per_epoch:
         raise InputError(f"resume: {out} has already trained {position.epoch} epochs; "
@@ -167,7 +172,7 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
               validation_data=val_ds, validation_steps=val_steps, callbacks=callbacks,
               verbose=verbose, shuffle=False)
-    steps = int(model.optimizer.iterations.numpy())
+    steps = run_dir.steps_trained(model)
     if dist.name != "off":  # scored and saved outside the strategy, by one process
         trained, model = model, config.build_model(len(vocab))
         model.set_weights(trained.get_weights())

@@ -52,15 +52,18 @@ PRESETS = {
 def make_optimizer(config):
     """The configured optimizer, with min-char-rnn's clip convention (see module docstring)."""
     lr = config.learning_rate if config.learning_rate is not None else DEFAULT_LR[config.optimizer]
-    if config.lr_decay == "cosine" and config.steps:
-        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=config.steps, alpha=0.1)
-    clipvalue = config.clip / config.seq_length if config.clip else None
+    accumulation = config.gradient_accumulation_steps
+    if config.lr_decay == "cosine" and config.steps:  # the schedule counts weight updates
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=config.steps // accumulation,
+                                                    alpha=0.1)
+    common = dict(clipvalue=config.clip / config.seq_length if config.clip else None,
+                  gradient_accumulation_steps=training_configs.keras_accumulation(accumulation))
     if config.optimizer == "adagrad":
         return keras.optimizers.Adagrad(lr, initial_accumulator_value=0.0,
-                                        epsilon=1e-8 / config.seq_length**2, clipvalue=clipvalue)
+                                        epsilon=1e-8 / config.seq_length**2, **common)
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(lr, clipvalue=clipvalue)
-    return keras.optimizers.RMSprop(lr, clipvalue=clipvalue)
+        return keras.optimizers.Adam(lr, **common)
+    return keras.optimizers.RMSprop(lr, **common)
 
 
 def nats_per_char_loss():
@@ -221,7 +224,7 @@ def _metrics(model, final_model, run_history, val_ids, throughput, stopper):
         "val_loss": val_loss,
         "val_bpc": val_loss / LN2 if val_loss is not None else None,
         "best_val_loss": min(h["val_loss"]) if h.get("val_loss") else None,
-        "steps": int(model.optimizer.iterations.numpy()),
+        "steps": run_dir.steps_trained(model),
         "epochs": run_history.epochs,
         "chars_per_second": throughput.per_second,
         "train_seconds": throughput.seconds,

@@ -11,6 +11,7 @@ import numpy as np
 
 from kerasrnn.files import FileError, write_bytes_atomic
 from kerasrnn.models.char_rnn import reset_rnn_states
+from kerasrnn.run_dir import steps_trained
 
 STATES_FILE = "stream_states.npz"
 
@@ -45,7 +46,7 @@ class CarryStreamState(keras.callbacks.Callback):
         self._saved = None
 
     def on_train_batch_begin(self, batch, logs=None):
-        current = int(self.model.optimizer.iterations.numpy()) // self.windows_per_pass
+        current = steps_trained(self.model) // self.windows_per_pass
         if current != self._pass:
             reset_rnn_states(self.model)
             self._pass = current

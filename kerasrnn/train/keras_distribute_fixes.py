@@ -1,4 +1,4 @@
-"""Four defects of Keras 3's TensorFlow trainer under `tf.distribute`, fixed for the Keras
+"""Five defects of Keras 3's TensorFlow trainer under `tf.distribute`, fixed for the Keras
 versions they were found and tested on (`TESTED_KERAS`); any other version is refused.
 
 1. `fit` builds the model's compiled state from one batch pulled through a throwaway iterator
@@ -20,6 +20,15 @@ versions they were found and tested on (`TESTED_KERAS`); any other version is re
    one process would clip: once clipping bites, N replicas train differently from one process.
    Fixed: when clipping is on, the replicas' gradients are summed first, then clipped, and the
    optimizer's own sum is skipped.
+
+5. Gradient accumulation (`gradient_accumulation_steps`) cannot run under a strategy: the
+   optimizer chooses between accumulating and updating with `ops.cond`, and both branches
+   call `merge_call` (to update mirrored variables), which TensorFlow refuses inside a
+   conditional ("merge_call called while defining a new graph or a tf.function"). Fixed: each
+   replica adds its gradient to its own copy of the accumulators (as Keras does), then one
+   `merge_call` that is always made chooses, in cross-replica context, between keeping that
+   sum and updating: the replicas' sums are all-reduced (once per `gradient_accumulation_steps`
+   batches, the point of accumulating), averaged over the steps, clipped, and applied.
 
 `apply()` installs the fixes once; `check_versions()` says whether they apply.
 """
@@ -102,10 +111,52 @@ def _all_reduce_sum_gradients(self, grads_and_vars):
     return _original_all_reduce_sum_gradients(self, grads_and_vars)
 
 
+_original_backend_apply_gradients = None
+
+
+def _backend_apply_gradients(self, grads, trainable_variables):
+    context = tf.distribute.get_replica_context()
+    if (not self.gradient_accumulation_steps or context is None
+            or context.num_replicas_in_sync == 1):
+        return _original_backend_apply_gradients(self, grads, trainable_variables)
+    if self.use_ema:  # not needed here, so not ported
+        raise ValueError("use_ema with gradient_accumulation_steps is not supported under a strategy")
+    steps = self.gradient_accumulation_steps
+    accumulators = [self._accumulated_gradients[self._get_variable_index(v)].value
+                    for v in trainable_variables]
+    variables = [v.value for v in trainable_variables]
+    # This replica's sum of its gradients so far (each replica's copy of an accumulator holds
+    # its own sum; an IndexedSlices gradient becomes dense here, as without a strategy).
+    sums = [g + accumulator for g, accumulator in zip(grads, accumulators)]
+
+    def keep_or_update(strategy, sums):
+        def keep():
+            for total, accumulator in zip(sums, accumulators):
+                strategy.extended.update(accumulator, lambda a, t: a.assign(t), args=(total,),
+                                         group=False)
+            return tf.constant(0)
+
+        def update():
+            reduced = strategy.extended.batch_reduce_to(
+                tf.distribute.ReduceOp.SUM, list(zip(sums, variables)))
+            reduced = self._clip_gradients([g / steps for g in reduced])
+            self._apply_weight_decay(trainable_variables)
+            self._distributed_tf_update_step(strategy, list(zip(reduced, variables)),
+                                             self.learning_rate)
+            for accumulator in accumulators:
+                strategy.extended.update(accumulator, lambda a: a.assign(tf.zeros_like(a)),
+                                         group=False)
+            return tf.constant(0)
+
+        tf.cond((self._iterations + 1) % steps == 0, update, keep)
+
+    context.merge_call(keep_or_update, args=(sums,))
+
+
 def apply():
     """Installs the fixes (idempotent). Raises `InputError` on untested Keras or TensorFlow."""
     global _applied, _original_reduce_per_replica, _original_clip_gradients
-    global _original_all_reduce_sum_gradients
+    global _original_all_reduce_sum_gradients, _original_backend_apply_gradients
     check_versions()
     if _applied:
         return
@@ -118,4 +169,6 @@ def apply():
     _original_all_reduce_sum_gradients = optimizer.TFOptimizer._all_reduce_sum_gradients
     optimizer.TFOptimizer._clip_gradients = _clip_gradients
     optimizer.TFOptimizer._all_reduce_sum_gradients = _all_reduce_sum_gradients
+    _original_backend_apply_gradients = optimizer.TFOptimizer._backend_apply_gradients
+    optimizer.TFOptimizer._backend_apply_gradients = _backend_apply_gradients
     _applied = True

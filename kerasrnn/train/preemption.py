@@ -2,7 +2,8 @@
 training/launch_workers.py) with a backup at the step training reached, so running again with
 `resume` continues from that step, mid-epoch included.
 
-One process notes the signal and stops after the step it is in. In a multi-worker job
+One process notes the signal and stops after the step it is in (with gradient accumulation,
+after the next step that updates the weights). In a multi-worker job
 TensorFlow's `PreemptionCheckpointHandler` makes every worker stop after the same step, however
 many of them got the signal; each then writes its own backup.
 """
@@ -14,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from kerasrnn.errors import Preempted
+from kerasrnn.run_dir import inside_accumulation, steps_trained
 
 
 class SaveOnPreemption(keras.callbacks.Callback):
@@ -50,6 +52,8 @@ class SaveOnPreemption(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._batch = batch + 1  # steps done in this epoch (`batch` is the execution's last)
+        if inside_accumulation(self.model):
+            return  # stop only on a weight update
         if self._handler is not None:
             self._handler.save_checkpoint_if_preempted()
         elif self._signalled:
@@ -63,6 +67,6 @@ class SaveOnPreemption(keras.callbacks.Callback):
     def _stop(self):
         self.on_train_end()
         self.backup.save_backup(self._epoch, self._batch)
-        step = int(self.model.optimizer.iterations.numpy())
+        step = steps_trained(self.model)
         raise Preempted(f"stopped by SIGTERM after step {step}, with a backup to resume from; "
                         "run again with `resume` to continue")

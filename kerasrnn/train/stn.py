@@ -13,7 +13,7 @@ import pathlib
 import keras
 
 from kerasrnn import run_dir, training_configs
-from kerasrnn.config_checks import check_max_seconds, resumed_settings
+from kerasrnn.config_checks import check_accumulation, check_max_seconds, resumed_settings
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
 from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, build_stn_classifier
@@ -39,12 +39,15 @@ def compile_model(model, config, steps_per_epoch=None):
     `steps_per_epoch` is needed for `lr_decay="cosine"` (the schedule spans all epochs).
     """
     lr = config.learning_rate
-    if config.lr_decay == "cosine" and steps_per_epoch:
-        lr = keras.optimizers.schedules.CosineDecay(lr, config.epochs * steps_per_epoch, alpha=0.01)
+    accumulation = config.gradient_accumulation_steps
+    if config.lr_decay == "cosine" and steps_per_epoch:  # the schedule counts weight updates
+        lr = keras.optimizers.schedules.CosineDecay(
+            lr, config.epochs * steps_per_epoch // accumulation, alpha=0.01)
+    accumulation = training_configs.keras_accumulation(accumulation)
     if config.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(lr)
+        optimizer = keras.optimizers.Adam(lr, gradient_accumulation_steps=accumulation)
     else:
-        optimizer = keras.optimizers.SGD(lr, momentum=0.9)
+        optimizer = keras.optimizers.SGD(lr, momentum=0.9, gradient_accumulation_steps=accumulation)
     if config.model == "st-cnn" and config.loc_lr_multiplier != 1.0:
         transformer = model.get_layer(TRANSFORMER_NAME)
         optimizer = with_lr_multiplier(optimizer, transformer.trainable_variables, config.loc_lr_multiplier)
@@ -107,6 +110,7 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
     (x, y), (x_test, y_test) = data
     (x_train, y_train), (x_val, y_val) = split_train_val(x, y, config)
     steps_per_epoch = len(x_train) // config.batch_size
+    check_accumulation(config.gradient_accumulation_steps, steps_per_epoch, "an epoch")
     position = resume_position(dist, own, steps_per_epoch) if resume else run_dir.Position(0, 0)
     if resume and position.step >= config.epochs * steps_per_epoch:
         raise InputError(f"resume: {out_dir} has already trained {position.epoch} epochs; "
@@ -161,7 +165,7 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
         "val_error_pct": 100.0 * (1.0 - h["val_accuracy"][-1]) if h.get("val_accuracy") else None,
         "train_loss": losses[-1] if losses else None,
         "epochs": run_history.epochs,
-        "steps": int(model.optimizer.iterations.numpy()),
+        "steps": run_dir.steps_trained(model),
         "images_per_second": throughput.per_second,
         "train_seconds": throughput.seconds,
         "stopped_by_time_limit": stopper.stopped_by_time,
