@@ -43,7 +43,7 @@ the profiler's own total is printed beside it.
 Usage:
   python benchmarks/bench_distributed.py                   # about 8 minutes on 2 cores
   python benchmarks/bench_distributed.py --quick           # smoke test: tiny batches, one step
-  python benchmarks/bench_distributed.py --no-measure      # counts and projection only
+  python benchmarks/bench_distributed.py --no-measure      # no timed runs (about a minute)
 """
 
 import argparse
@@ -590,7 +590,8 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=3, help="timed rounds per run; the best is reported (default 3)")
     p.add_argument("--steps", type=int, default=3, help="training steps per round (default 3)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
-    p.add_argument("--no-measure", action="store_true", help="counts and projection only; no timed runs")
+    p.add_argument("--no-measure", action="store_true",
+                   help="counts, the accumulation check and the projection; no timed runs")
     p.add_argument("--quick", action="store_true", help="tiny batches, one timed step: checks the script runs")
     p.add_argument("--json", help="also write every figure to this JSON file")
     p.add_argument("--timeout", type=float, default=300, help="seconds a timed run may take (default 300)")
@@ -796,10 +797,10 @@ def main(argv=None):
             for kind in args.kinds:
                 cycles[kind].append(measure(kind, args))
         measured = {kind: best_of_cycles(runs) for kind, runs in cycles.items()}
-        me = [sys.executable, str(pathlib.Path(__file__).resolve()), "--probe-accumulation"]
-        probes = [run_child(me, args.timeout)[0],
-                  run_child([sys.executable, "training/launch_workers.py", "--workers", "2", "--grace", "5",
-                             "--", *me], args.timeout)[0]]
+    me = [sys.executable, str(pathlib.Path(__file__).resolve()), "--probe-accumulation"]
+    probes = [run_child(me, args.timeout)[0],
+              run_child([sys.executable, "training/launch_workers.py", "--workers", "2", "--grace", "5",
+                         "--", *me], args.timeout)[0]]
     accumulation_works = bool(probes) and all(
         p.get("distributed_accumulated", 1.0) <= PROBE_TOLERANCE for p in probes)
     targets, setting = target_settings(rows, args, accumulation_works)
