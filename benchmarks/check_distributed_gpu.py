@@ -53,12 +53,14 @@ def write_data(folder):
 
 
 def commands(text, mnist):
-    """`{kind: script arguments but --out}`: 12 steps of a tiny model of each kind."""
+    """`{kind: script arguments but --out}`: 12 steps of a tiny model of each kind, and of the
+    char model with a clip that bites and gradient accumulation."""
+    char = ["training/train_char_rnn.py", "--text", str(text), "--cell", "lstm", "--layers", "1",
+            "--hidden", "8", "--embedding", "4", "--seq-length", "8", "--batch-size", "8",
+            "--steps", "12", "--eval-every", "4", "--optimizer", "adam", "--lr", "0.01",
+            "--val-fraction", "0.1", "--sample-length", "5"]
     return {
-        "char": ["training/train_char_rnn.py", "--text", str(text), "--cell", "lstm", "--layers", "1",
-                 "--hidden", "8", "--embedding", "4", "--seq-length", "8", "--batch-size", "8",
-                 "--steps", "12", "--eval-every", "4", "--optimizer", "adam", "--lr", "0.01",
-                 "--val-fraction", "0.1", "--sample-length", "5"],
+        "char": char,
         "stn": ["training/train_stn.py", "--mnist", str(mnist), "--distortion", "R", "--epochs", "2",
                 "--batch-size", "16", "--train-size", "96", "--val-size", "32", "--loc-lr-mult", "0.5"],
         "captioner": ["training/train_captioner.py", "--dataset", "scenes", "--train-count", "48",
@@ -66,6 +68,7 @@ def commands(text, mnist):
                       "--batch-size", "8", "--units", "16", "--embedding-dim", "8",
                       "--attention-units", "8", "--doubly-stochastic", "0.5",
                       "--attention-supervision", "0.5", "--beam", "2"],
+        "char-accumulated": [*char, "--clip", "0.005", "--gradient-accumulation-steps", "2"],
     }
 
 
