@@ -15,7 +15,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Everything (TensorFlow, every extra, the test tools) at the tested versions of constraints.txt.
-$(STAMP): pyproject.toml constraints.txt export/node/package.json export/node/package-lock.json | $(PY)
+$(STAMP): pyproject.toml constraints.txt export/node/package.json export/node/package-lock.json \
+		export/web/package.json export/web/package-lock.json | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[$(TF),all,dev]"
 	# ONNX Runtime for Node.js at the lockfile's versions, for checking the ONNX files in a third
@@ -24,6 +25,11 @@ $(STAMP): pyproject.toml constraints.txt export/node/package.json export/node/pa
 	if command -v npm >/dev/null; then cd export/node && { npm ci --ignore-scripts --no-audit --no-fund \
 		--loglevel=error || echo "npm ci failed: ONNX files will not be checked in Node.js"; }; \
 		else echo "npm not found: ONNX files will not be checked in Node.js"; fi
+	# ONNX Runtime Web at the lockfile's versions, served with the browser page (export/serve_web.py).
+	# Without npm the page cannot be served and its browser tests skip, saying why.
+	if command -v npm >/dev/null; then cd export/web && { npm ci --ignore-scripts --no-audit --no-fund \
+		--loglevel=error || echo "npm ci failed: the browser page (export/serve_web.py) will not run"; }; \
+		else echo "npm not found: the browser page (export/serve_web.py) will not run"; fi
 	# TF Serving's request protos (warm-up files, the gRPC client). Its metadata asks for the full
 	# `tensorflow` wheel, which would sit beside tensorflow-cpu; its real needs (grpcio, protobuf)
 	# come with TensorFlow, so it is installed without its declared dependencies.

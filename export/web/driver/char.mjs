@@ -1,0 +1,143 @@
+// Text generation with an exported char model's `onnx/step.onnx`: the loop of Python's
+// `kerasrnn.export.char.onnx_driver.CharGenerator`, so the same prime, length, temperature,
+// top-k and seed give the same text.
+
+import { createSession, readCard, readJson, readLimits } from "./load.mjs";
+import { counterUniform, toInt64 } from "./rng.mjs";
+import { chooseNext } from "./sampling.mjs";
+
+const LIMIT_NAMES = ["max_rows", "max_length", "max_prime_length", "max_request_chars", "max_step_tokens"];
+
+/** The character an empty prime starts from: a newline if the vocabulary has one, else its first. */
+export function startChar(chars) {
+  return chars.includes("\n") ? "\n" : chars[0];
+}
+
+export class CharGenerator {
+  /** The files of the version folder this driver reads. */
+  static FILES = ["assets.extra/model_card.json", "onnx/step.onnx", "onnx/vocab.json", "onnx/limits.json"];
+
+  /**
+   * Loads a char model version.
+   * @param {Object} ort the onnxruntime-node or onnxruntime-web module
+   * @param {import("./load.mjs").LoadFile} loadFile reads a file of the version folder
+   * @param {{sessionOptions?: Object}} [options] passed to `InferenceSession.create`
+   * @returns {Promise<CharGenerator>}
+   */
+  static async create(ort, loadFile, { sessionOptions = {} } = {}) {
+    const card = await readCard(loadFile);
+    if (card.kind !== "char_rnn") throw new Error(`this version holds a ${card.kind} model, not a char model`);
+    const { chars } = await readJson(loadFile, "onnx/vocab.json", { chars: "array" });
+    if (!chars.length || !chars.every((c) => typeof c === "string" && [...c].length === 1)
+        || new Set(chars).size !== chars.length) {
+      throw new Error("onnx/vocab.json is damaged (chars must be distinct single characters); export the model again");
+    }
+    const limits = await readLimits(loadFile, LIMIT_NAMES);
+    const sizes = card.step_states;
+    const session = await createSession(ort, loadFile, "onnx/step.onnx", sessionOptions);
+    const stateNames = session.inputNames.filter((n) => n !== "tokens");
+    if (!sizes || !stateNames.every((n) => Number.isInteger(sizes[n]) && sizes[n] > 0)) {
+      throw new Error("the model card's step_states do not name the sizes of step.onnx's state inputs; " +
+                      "export the model again");
+    }
+    return new CharGenerator(ort, session, chars, limits, stateNames.map((n) => [n, sizes[n]]));
+  }
+
+  /** Use `CharGenerator.create`. */
+  constructor(ort, session, chars, limits, states) {
+    this.ort = ort;
+    this.session = session;
+    /** @type {string[]} the vocabulary, in id order */
+    this.chars = chars;
+    /** @type {Object<string, number>} the export's request limits (onnx/limits.json) */
+    this.limits = limits;
+    this.states = states;  // [[input name, size H], ...] in the session's input order
+    this.index = new Map(chars.map((c, i) => [c, i]));
+  }
+
+  /**
+   * Checks a request and returns the prime's ids (Error: what is wrong and what to do).
+   * @returns {Int32Array} (T,) the prime's ids, T >= 1 (an empty prime starts from `startChar`)
+   */
+  check(prime, length, { temperature = 1, topK = 0, seed = 0 } = {}) {
+    const limits = this.limits;
+    if (typeof prime !== "string") throw new Error("prime must be a string");
+    if (!Number.isInteger(length) || length < 0 || length > limits.max_length) {
+      throw new Error(`length must be an integer between 0 and ${limits.max_length} (max_length), got ${length}`);
+    }
+    if (typeof temperature !== "number" || !Number.isFinite(temperature) || temperature < 0) {
+      throw new Error(`temperature must be a finite number >= 0 (0 = always the likeliest character), got ${temperature}`);
+    }
+    if (!Number.isInteger(topK) || topK < 0) {
+      throw new Error(`topK must be an integer >= 0 (0 = no limit), got ${topK}`);
+    }
+    toInt64(seed, "seed");
+    const characters = [...prime];
+    if (characters.length > limits.max_prime_length) {
+      throw new Error(`prime too long: at most ${limits.max_prime_length} characters (max_prime_length), ` +
+                      `got ${characters.length}; shorten it`);
+    }
+    if (characters.length + length > limits.max_request_chars) {
+      throw new Error(`request too large: prime + length must be at most ${limits.max_request_chars} ` +
+                      `(max_request_chars), got ${characters.length + length}; ask for fewer characters`);
+    }
+    const unknown = [...new Set(characters.filter((c) => !this.index.has(c)))];
+    if (unknown.length) {
+      throw new Error(`the prime has characters the model does not know: ${unknown.map((c) => JSON.stringify(c)).join(" ")}; ` +
+                      `use only characters of its vocabulary (${this.chars.length} characters, see the model card)`);
+    }
+    const ids = Int32Array.from(characters.length ? characters : [startChar(this.chars)], (c) => this.index.get(c));
+    if (ids.length > limits.max_step_tokens) {
+      throw new Error(`prime too long for one step: at most ${limits.max_step_tokens} characters (max_step_tokens), ` +
+                      `got ${ids.length}; shorten it`);
+    }
+    return ids;
+  }
+
+  /**
+   * One call of step.onnx for one row.
+   * @param {Int32Array} ids (T,) token ids
+   * @param {Object[]} states one ort.Tensor (1, H) per state input
+   * @returns {Promise<{logits: Float32Array, states: Object[]}>} the last token's logits (V,)
+   *   and the next states
+   */
+  async step(ids, states) {
+    const feeds = { tokens: new this.ort.Tensor("int32", ids, [1, ids.length]) };
+    this.states.forEach(([name], j) => { feeds[name] = states[j]; });
+    const out = await this.session.run(feeds);
+    const v = this.chars.length;
+    const logits = out.logits.data.subarray((ids.length - 1) * v, ids.length * v);
+    return { logits, states: this.states.map(([name]) => out[`next_${name}`]) };
+  }
+
+  /**
+   * Generates `length` characters after `prime`, one at a time (the prime itself is not yielded).
+   * Generated character g (from 0) is drawn with `counterUniform(seed, g)`; temperature is
+   * rounded to float32 first, as the SavedModel and the Python driver read it.
+   *
+   * @param {string} prime text to start from; every character must be in the vocabulary
+   *   (empty: start from a newline, or the vocabulary's first character)
+   * @param {number} length number of characters to generate, 0 .. max_length
+   * @param {{temperature?: number, topK?: number, seed?: number|bigint|string}} [options]
+   *   temperature 0 = argmax, 1 = the model's distribution (default 1); topK 0 = all (default);
+   *   seed an int64 (default 0)
+   * @returns {AsyncGenerator<string>} the generated characters
+   */
+  async *generate(prime, length, { temperature = 1, topK = 0, seed = 0 } = {}) {
+    let ids = this.check(prime, length, { temperature, topK, seed });
+    const t = Math.fround(temperature);
+    let states = this.states.map(([, size]) => new this.ort.Tensor("float32", new Float32Array(size), [1, size]));
+    for (let g = 0; g < length; g++) {
+      const out = await this.step(ids, states);
+      states = out.states;
+      const id = chooseNext(out.logits, t, topK, t === 0 ? 0 : counterUniform(seed, g));
+      ids = Int32Array.of(id);
+      yield this.chars[id];
+    }
+  }
+
+  /** Frees the ONNX Runtime session. */
+  async release() {
+    await this.session.release();
+  }
+}

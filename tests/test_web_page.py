@@ -1,0 +1,483 @@
+"""The browser page (`export/web/`, served by `export/serve_web.py`) computes what the Python ONNX
+drivers compute, in a real headless Chromium, and shows bad input as a message in the page.
+
+Fast (no browser, no TensorFlow): the server serves the page, ONNX Runtime Web's WASM build and,
+of a version, only the card and the ONNX files it lists, each with its MIME type; it refuses
+every path outside those (404), and bad input ends in one `error:` line and exit status 2.
+
+Slow (marked `slow`): tiny untrained exports of each kind, each served by `serve_web.py` in its
+own process, driven by Selenium in headless Chromium: the char text for a seed, temperature and
+top-k is `CharGenerator.generate`'s; the captions (greedy and beam 3) are `CaptionerONNX`'s
+tokens for the same pixels (a PNG at the model's input size); the digit class and probabilities
+are those of `classifier.onnx` in ONNX Runtime (Python); a text file named .png, a prime
+character outside the vocabulary and limits of the model card show a message in the page.
+Without Chromium and chromedriver (Debian: `apt-get install chromium chromium-driver`),
+Selenium or ONNX Runtime Web (`make install`) they skip, saying which is missing.
+"""
+
+import http.client
+import json
+import pathlib
+import runpy
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from kerasrnn.export import web_files
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SERVE = ROOT / "export" / "serve_web.py"
+CHAR_MAX_LENGTH = 100  # the tiny char export's max_length limit
+
+
+# -- the server, without a browser ---------------------------------------------------------------
+
+def fake_version(directory, files=("onnx/step.onnx", "onnx/vocab.json", "onnx/limits.json")):
+    """A version folder with a model card listing `files` (each written), a SavedModel's files
+    and an ONNX file the card does not list."""
+    card = {"format": "kerasrnn.model_card", "format_version": 1, "name": "tiny", "version": 1,
+            "kind": "char_rnn", "limits": {}, "onnx": {"opset": 17, "files": list(files)}}
+    (directory / "assets.extra").mkdir(parents=True)
+    (directory / "assets.extra" / "model_card.json").write_text(json.dumps(card))
+    (directory / "onnx").mkdir()
+    for name in files:
+        (directory / name).write_bytes(b"{}" if name.endswith(".json") else b"onnx bytes")
+    (directory / "onnx" / "unlisted.onnx").write_bytes(b"not listed")
+    (directory / "saved_model.pb").write_bytes(b"graph")
+    return directory
+
+
+def fake_page(directory, ort=True):
+    """A page folder: index.html, a module, a stylesheet, a driver module, files never served,
+    and (if `ort`) ONNX Runtime Web's files."""
+    (directory / "driver").mkdir(parents=True)
+    for name, text in {"index.html": "<!doctype html>", "page.mjs": "export {};", "style.css": "body {}",
+                       "driver/kind.mjs": "export {};", "package.json": "{}", ".hidden.mjs": "secret",
+                       "notes.txt": "not a page file"}.items():
+        (directory / name).write_text(text)
+    if ort:
+        dist = directory / web_files.ORT_DIST
+        dist.mkdir(parents=True)
+        for name in (*web_files.ORT_FILES, "ort.all.min.mjs"):
+            (dist / name).write_bytes(b"\0asm" if name.endswith(".wasm") else b"export {};")
+    return directory
+
+
+@pytest.fixture
+def site(tmp_path):
+    """`(host, port)` of the server's handler (`serve_web.handler_for`) on a fake page and
+    version, in a thread; `tmp_path/secret.txt` lies beside both."""
+    (tmp_path / "secret.txt").write_text("secret")
+    version = fake_version(tmp_path / "models" / "tiny" / "1")
+    page = fake_page(tmp_path / "web")
+    (page / "link.mjs").symlink_to(tmp_path / "secret.txt")
+    handler_for = runpy.run_path(str(SERVE))["handler_for"]
+    import http.server
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_for(web_files.web_site(version, page)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address
+    server.shutdown()
+    server.server_close()
+
+
+def fetch(address, path, method="GET", headers=None, response_header="Content-Type"):
+    """`(status, a header, body)` of a request for `path` sent as it is (not normalised)."""
+    connection = http.client.HTTPConnection(*address, timeout=10)
+    try:
+        connection.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.getheader(response_header), response.read()
+    finally:
+        connection.close()
+
+
+SERVED = {
+    "/": "text/html; charset=utf-8",
+    "/index.html": "text/html; charset=utf-8",
+    "/page.mjs": "text/javascript; charset=utf-8",
+    "/driver/kind.mjs": "text/javascript; charset=utf-8",
+    "/style.css": "text/css; charset=utf-8",
+    "/ort/ort.wasm.min.mjs": "text/javascript; charset=utf-8",
+    "/ort/ort-wasm-simd-threaded.mjs": "text/javascript; charset=utf-8",
+    "/ort/ort-wasm-simd-threaded.wasm": "application/wasm",
+    "/model/assets.extra/model_card.json": "application/json",
+    "/model/onnx/step.onnx": "application/octet-stream",
+    "/model/onnx/vocab.json": "application/json",
+    "/model/onnx/limits.json?cache=no": "application/json",
+}
+
+
+def test_the_server_serves_the_page_onnx_runtime_web_and_the_listed_model_files(site):
+    for path, mime in SERVED.items():
+        status, content_type, body = fetch(site, path)
+        assert (status, content_type) == (200, mime), path
+        assert body
+    _, policy, _ = fetch(site, "/", response_header="Content-Security-Policy")
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    status, content_type, body = fetch(site, "/ort/ort-wasm-simd-threaded.wasm", "HEAD")
+    assert (status, content_type, body) == (200, "application/wasm", b"")
+    # A browser's copy is checked, not sent again.
+    _, tag, _ = fetch(site, "/ort/ort-wasm-simd-threaded.wasm", response_header="ETag")
+    assert fetch(site, "/ort/ort-wasm-simd-threaded.wasm", headers={"If-None-Match": tag})[::2] == (304, b"")
+    assert fetch(site, "/ort/ort-wasm-simd-threaded.wasm", headers={"If-None-Match": '"other"'})[0] == 200
+
+
+def test_the_page_server_loads_no_tensorflow_or_onnxruntime():
+    code = ("import runpy, sys; runpy.run_path(sys.argv[1]); import kerasrnn.export.web_files; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'onnxruntime', 'numpy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(SERVE)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+REFUSED = [
+    "/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "//secret.txt", "/./index.html",
+    "/model/../../../../secret.txt", "/model/%2e%2e/%2e%2e/%2e%2e/%2e%2e/secret.txt",
+    "/model/onnx/../../../../secret.txt", "/model/onnx/%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fsecret.txt",
+    "/model/saved_model.pb", "/model/onnx/unlisted.onnx", "/model/onnx/", "/model/", "/model",
+    "/ort/../../../../package.json", "/ort/ort.all.min.mjs", "/ort/", "/package.json",
+    "/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs", "/.hidden.mjs", "/notes.txt", "/link.mjs",
+    "/driver/../../secret.txt", "/driver/%2e%2e/%2e%2e/secret.txt", "/page.mjs%00.png", "/%ff.mjs",
+    "/driver\\..\\..\\secret.txt", "/driver/",
+]
+
+
+def test_paths_outside_what_the_page_needs_are_refused(site):
+    for path in REFUSED:
+        status, _, body = fetch(site, path)
+        assert status == 404 and b"secret" not in body, path
+    assert fetch(site, "/index.html", "POST")[0] == 501
+    assert fetch(site, "/index.html", "PUT")[0] == 501
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("missing", "is not a folder; give BASE/NAME/VERSION"),
+    ("no card", "is not an exported kerasrnn model version (no assets.extra/model_card.json)"),
+    ("missing onnx file", "onnx/step.onnx is missing (the model card lists it); export the model again"),
+    ("no onnx files listed", "lists no ONNX files (onnx.files)"),
+    ("damaged card", "model_card.json"),
+    ("onnxruntime-web not installed", "onnxruntime-web is not installed in"),
+    ("port in use", "is in use; choose another with --port"),
+])
+def test_bad_input_ends_in_one_error_line(tmp_path, capsys, monkeypatch, script, case, expected):
+    version = tmp_path / "models" / "tiny" / "1"
+    page = fake_page(tmp_path / "web", ort=case != "onnxruntime-web not installed")
+    monkeypatch.setattr(web_files, "PAGE_DIR", page)
+    argv = [str(version), "--port", "0"]
+    if case != "missing":
+        fake_version(version)
+    if case == "no card":
+        (version / "assets.extra" / "model_card.json").unlink()
+    elif case == "missing onnx file":
+        (version / "onnx" / "step.onnx").unlink()
+    elif case == "no onnx files listed":
+        card = json.loads((version / "assets.extra" / "model_card.json").read_text())
+        card["onnx"] = {"opset": 17}
+        (version / "assets.extra" / "model_card.json").write_text(json.dumps(card))
+    elif case == "damaged card":
+        (version / "assets.extra" / "model_card.json").write_text('{"format": ')
+    busy = socket.socket()
+    try:
+        if case == "port in use":
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            argv = [str(version), "--port", str(busy.getsockname()[1])]
+        assert script("export/serve_web.py")(argv) == 2
+    finally:
+        busy.close()
+    err = one_error_line(capsys)
+    assert expected in err, err
+    if case == "onnxruntime-web not installed":
+        assert "run `make install` (or `npm ci --ignore-scripts` in export/web)" in err
+
+
+def test_a_bad_version_folder_exits_2_with_one_error_line(tmp_path):
+    done = subprocess.run([sys.executable, str(SERVE), str(tmp_path / "nothing")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+
+
+# -- the page in headless Chromium ----------------------------------------------------------------
+
+def find_chromium():
+    """`(chromium, chromedriver)` paths; skips saying what is missing."""
+    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                    if shutil.which(n)), None)
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver)) if p is None)
+        pytest.skip(f"no {missing} on the PATH (Debian: apt-get install chromium chromium-driver)")
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium driven by Selenium (skips where one is missing)."""
+    chromium, chromedriver = find_chromium()
+    pytest.importorskip("selenium", reason="selenium is not installed (the dev extra: make install)")
+    missing = [n for n in web_files.ORT_FILES if not (web_files.PAGE_DIR / web_files.ORT_DIST / n).is_file()]
+    if missing:
+        pytest.skip(f"onnxruntime-web is not installed in export/web ({web_files.INSTALL_HINT})")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1100,1000", "--disable-extensions"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def versions(browser, tmp_path_factory):
+    """`{kind: version_dir}`: tiny untrained exports of a char LSTM (max_length 100), a captioner
+    (32 x 32 images) and an ST-CNN (28 x 28 digits, with a rectifier)."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnxruntime")
+    import keras
+
+    from kerasrnn.export import write_version
+    from test_export_onnx_runtimes import st_cnn_run
+    from tiny_runs import captioner_run, char_run
+
+    root = tmp_path_factory.mktemp("web")
+    out = {}
+    for kind, make, options in (("char", char_run, {"max_length": CHAR_MAX_LENGTH}),
+                                ("captioner", captioner_run, {}), ("stn", st_cnn_run("affine"), {})):
+        keras.utils.set_random_seed(0)
+        make(root / f"run-{kind}")
+        out[kind] = write_version.export_model(root / f"run-{kind}", root / "models", kind, **options)
+    return out
+
+
+def start_server(version, log):
+    """`(process, url)`: `serve_web.py version --port 0`, its URL read from its first line."""
+    process = subprocess.Popen([sys.executable, str(SERVE), str(version), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=log, text=True)
+    ready, _, _ = select.select([process.stdout], [], [], 60)
+    line = process.stdout.readline() if ready else ""
+    if " at http://" not in line:
+        process.kill()
+        pytest.fail(f"serve_web.py did not start: {line!r} (exit {process.poll()})")
+    return process, line.split(" at ", 1)[1].split()[0]
+
+
+@pytest.fixture(scope="module")
+def urls(versions, tmp_path_factory):
+    """`{kind: URL}` of one `serve_web.py` process per version."""
+    logs = tmp_path_factory.mktemp("web-logs")
+    servers = {}
+    try:
+        for kind, version in versions.items():
+            servers[kind] = start_server(version, (logs / f"{kind}.log").open("w"))
+        yield {kind: url for kind, (_, url) in servers.items()}
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def wait_for(browser, script, timeout=60):
+    """The first truthy value of `script` (JavaScript returning a value), polled."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = browser.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.05)
+    state = browser.execute_script("return document.body.dataset.state")
+    raise AssertionError(f"timed out waiting for {script!r}: state {state}, error {error_text(browser)!r}")
+
+
+def open_page(browser, url):
+    browser.get(url)
+    state = wait_for(browser, "const s = document.body.dataset.state; return s !== 'loading' && s")
+    assert state == "ready", error_text(browser)
+
+
+def error_text(browser):
+    return browser.execute_script("const e = document.getElementById('error'); "
+                                  "return e.hidden ? '' : e.textContent")
+
+
+def act(browser, action):
+    """Runs `action()` (which starts one request in the page), waits until the page has finished
+    it; returns the page's state ("ready" or "error")."""
+    before = int(browser.execute_script("return document.body.dataset.runs"))
+    action()
+    wait_for(browser, f"return Number(document.body.dataset.runs) > {before}")
+    return browser.execute_script("return document.body.dataset.state")
+
+
+def set_value(browser, element_id, value):
+    browser.execute_script("document.getElementById(arguments[0]).value = arguments[1]", element_id, value)
+
+
+def click(browser, element_id):
+    browser.find_element("id", element_id).click()
+
+
+def choose_file(browser, element_id, path):
+    browser.find_element("id", element_id).send_keys(str(path))
+
+
+def generate(browser, prime, length, temperature, top_k, seed):
+    for element_id, value in (("prime", prime), ("length", str(length)), ("temperature", str(temperature)),
+                              ("top-k", str(top_k)), ("seed", str(seed))):
+        set_value(browser, element_id, value)
+    return act(browser, lambda: click(browser, "generate"))
+
+
+CHAR_CASES = [("def se", 60, 0.8, 5, 7), ("", 40, 0.0, 0, 0), ("(a, b", 50, 1.3, 0, 2**63 - 1),
+              ("x", 30, 0.5, 3, -12345)]
+
+
+@pytest.mark.slow
+def test_the_char_page_generates_the_python_drivers_text(browser, versions, urls):
+    from kerasrnn.export.char.onnx_driver import CharGenerator
+
+    generator = CharGenerator(versions["char"] / "onnx")
+    open_page(browser, urls["char"])
+    assert browser.find_element("id", "char-ui").is_displayed()
+    # Counts the pieces of text that arrive, to see the text streamed into the page.
+    browser.execute_script("window.pieces = 0; new MutationObserver(() => window.pieces++)"
+                           ".observe(document.getElementById('char-text'), {childList: true})")
+    for prime, length, temperature, top_k, seed in CHAR_CASES:
+        assert generate(browser, prime, length, temperature, top_k, seed) == "ready", error_text(browser)
+        text = browser.execute_script("return document.getElementById('char-text').textContent")
+        want = generator.generate(prime, length, temperature=temperature, top_k=top_k, seed=seed)
+        assert text == want, (prime, length, temperature, top_k, seed)
+        assert browser.execute_script("return document.getElementById('char-prime').textContent") == prime
+    assert browser.execute_script("return window.pieces") >= sum(case[1] for case in CHAR_CASES)
+
+
+@pytest.mark.slow
+def test_the_char_page_shows_bad_requests_as_messages(browser, urls):
+    open_page(browser, urls["char"])
+    assert generate(browser, "deZ", 20, 0.8, 0, 0) == "error"
+    assert "Z" in error_text(browser) and "vocabulary" in error_text(browser)
+    assert generate(browser, "def", CHAR_MAX_LENGTH + 1, 0.8, 0, 0) == "error"
+    assert "max_length" in error_text(browser) and str(CHAR_MAX_LENGTH) in error_text(browser)
+    assert generate(browser, "def", 10, 0.8, 0, "1.5") == "error"
+    assert "Seed must be a whole number" in error_text(browser)
+    assert generate(browser, "def", 10, 0.8, 0, 1) == "ready" and error_text(browser) == ""
+
+
+def write_png(path, pixels):
+    from PIL import Image
+
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_the_captioner_page_captions_as_the_python_driver_and_draws_attention(browser, versions, urls,
+                                                                            tmp_path):
+    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
+
+    captioner = CaptionerONNX(versions["captioner"] / "onnx")
+    pixels = np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    image = write_png(tmp_path / "scene.png", pixels)
+    images = pixels[None].astype(np.float32) / np.float32(255)
+    open_page(browser, urls["captioner"])
+    for beam in (1, 3):
+        set_value(browser, "beam", str(beam))
+        if beam == 1:
+            state = act(browser, lambda: choose_file(browser, "caption-file", image))
+        else:
+            state = act(browser, lambda: click(browser, "caption-button"))
+        assert state == "ready", error_text(browser)
+        tokens = browser.execute_script("return document.getElementById('caption-words').dataset.tokens")
+        want = captioner.beam_search(images, beam_width=beam)[0].tokens
+        assert [int(t) for t in tokens.split()] == want, beam
+    words = browser.find_elements("css selector", "#caption-words .word")
+    assert [w.text for w in words] == captioner.caption(images, beam_width=3)[0].split()
+    assert words, "the tiny captioner wrote an empty caption; pick another test image"
+    shown = ("const c = document.getElementById('caption-attention'); "
+             "const a = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; "
+             "let n = 0; for (let i = 3; i < a.length; i += 4) n += a[i] > 0; return [c.dataset.word, n]")
+    word, darkened = browser.execute_script(shown)
+    assert word == "0" and darkened > 0
+    words[-1].click()
+    assert browser.execute_script(shown)[0] == str(len(words) - 1)
+
+    set_value(browser, "beam", "11")
+    assert act(browser, lambda: click(browser, "caption-button")) == "error"
+    assert "max_beam_width" in error_text(browser)
+
+
+@pytest.mark.slow
+def test_a_file_that_is_no_image_shows_a_message(browser, urls, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("these are notes, not a picture\n")
+    for kind, input_id in (("captioner", "caption-file"), ("stn", "stn-file")):
+        open_page(browser, urls[kind])
+        assert act(browser, lambda: choose_file(browser, input_id, bad)) == "error"
+        assert "notes.png is not an image the browser can decode" in error_text(browser), kind
+
+
+def digit_pixels():
+    """A 28 x 28 grey 7: light strokes on black, as MNIST's digits."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (28, 28), 0)
+    draw = ImageDraw.Draw(image)
+    draw.line([(7, 7), (21, 7), (12, 23)], fill=255, width=3)
+    draw.line([(10, 15), (19, 15)], fill=200, width=2)
+    return np.asarray(image)
+
+
+@pytest.mark.slow
+def test_the_stn_page_classifies_as_onnx_runtime_and_shows_the_rectified_image(browser, versions, urls,
+                                                                             tmp_path):
+    import onnxruntime
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    pixels = digit_pixels()
+    image = write_png(tmp_path / "seven.png", pixels)
+    session = onnxruntime.InferenceSession(str(versions["stn"] / "onnx" / "classifier.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    want = session.run(["probabilities"], {"images": pixels[None, :, :, None].astype(np.float32) / 255})[0][0]
+    open_page(browser, urls["stn"])
+    assert act(browser, lambda: choose_file(browser, "stn-file", image)) == "ready", error_text(browser)
+    shown = browser.execute_script("return document.getElementById('stn-class').dataset.class")
+    got = json.loads(browser.execute_script("return document.getElementById('stn-probabilities').dataset.values"))
+    assert int(shown) == int(np.argmax(want))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert browser.find_element("id", "stn-rectified-figure").is_displayed()
+    drawn = ("const c = document.getElementById('stn-rectified'); "
+             "const a = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; "
+             "let n = 0; for (let i = 0; i < a.length; i += 4) n += a[i] > 0; return n")
+    assert browser.execute_script(drawn) > 0
+
+    # A digit drawn with the pointer is classified when the stroke ends.
+    click(browser, "stn-clear")
+    canvas = browser.find_element("id", "stn-draw")
+    stroke = (ActionChains(browser).move_to_element_with_offset(canvas, -60, -80).click_and_hold()
+              .move_by_offset(120, 0).move_by_offset(-70, 170).release())
+    assert act(browser, stroke.perform) == "ready", error_text(browser)
+    got = json.loads(browser.execute_script("return document.getElementById('stn-probabilities').dataset.values"))
+    assert len(got) == 10 and abs(sum(got) - 1) < 1e-5
