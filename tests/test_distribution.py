@@ -1,5 +1,6 @@
 """How a run is spread over devices: the settings `choose_distribution` refuses (before any
-device or collective is set up), `TF_CONFIG` checks, and the global batch's split into shards."""
+device or collective is set up), `TF_CONFIG` checks, the global batch's split into shards, and
+the gradient accumulation settings."""
 
 import json
 import socket
@@ -7,10 +8,13 @@ import socket
 import numpy as np
 import pytest
 
+from kerasrnn import run_dir
+from kerasrnn.config_checks import check_accumulation
 from kerasrnn.data.shards import shard_rows
 from kerasrnn.data.text import stream_dataset, window_dataset
 from kerasrnn.errors import InputError
 from kerasrnn.train.distribution import Distribution, choose_distribution, parse_tf_config
+from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
 
 
 def tf_config(workers=("localhost:1234", "localhost:1235"), index=0, **extra):
@@ -116,3 +120,37 @@ def test_the_memory_check_counts_one_replicas_share_of_the_global_batch():
     with pytest.raises(InputError, match="activations in one batch"):
         config.validate()
     config.validate(replicas=8)
+
+
+@pytest.mark.parametrize("config, message", [
+    (CharRNNConfig(steps=100, eval_every=50, gradient_accumulation_steps=3),
+     "gradient_accumulation_steps 3 must divide the 50 steps of an evaluation interval"),
+    (CharRNNConfig(steps=100, eval_every=30, gradient_accumulation_steps=3),
+     r"gradient_accumulation_steps 3 must divide the 100 steps of the run \(steps\)"),
+    (CharRNNConfig(steps=100, eval_every=50, gradient_accumulation_steps=0),
+     "gradient_accumulation_steps must be >= 1"),
+    (STNConfig(gradient_accumulation_steps=1.5), "gradient_accumulation_steps must be an integer"),
+    (CaptionerConfig(gradient_accumulation_steps=-2), "gradient_accumulation_steps must be >= 1"),
+])
+def test_gradient_accumulation_must_fall_on_evaluations_and_backups(config, message):
+    with pytest.raises(InputError, match=message):
+        config.validate()
+
+
+def test_an_epoch_must_hold_whole_accumulations():
+    check_accumulation(4, 100, "an epoch")
+    with pytest.raises(InputError, match="gradient_accumulation_steps 3 must divide the 100 steps of an epoch"):
+        check_accumulation(3, 100, "an epoch")
+
+
+def test_steps_count_batches_and_accumulation_says_when_the_weights_are_between_updates():
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1, gradient_accumulation_steps=3), "mse")
+    x, y = np.ones((8, 2), np.float32), np.ones((8, 1), np.float32)
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)  # 4 batches: 1 update, 1 batch summed
+    assert run_dir.steps_trained(model) == 4 and int(model.optimizer.iterations.numpy()) == 1
+    assert run_dir.inside_accumulation(model)
+    model.fit(x[:4], y[:4], batch_size=2, epochs=1, verbose=0)
+    assert run_dir.steps_trained(model) == 6 and not run_dir.inside_accumulation(model)
