@@ -6,6 +6,7 @@ tensor by weight tensor (max |a - b| / max |b| <= 1e-5, in float64).
 
 Example (on a machine with GPUs; about two minutes):
   python benchmarks/check_distributed_gpu.py
+  python benchmarks/check_distributed_gpu.py --cpu --kinds char   # without GPUs: a check of the script
 
 Exits 0 when every run matches, 1 when one does not, 2 when there is no GPU (--cpu runs the
 same checks on 2 logical CPU devices instead: a check of this script).
@@ -23,12 +24,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-5
+KINDS = ("char", "stn", "captioner", "char-accumulated")
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cpu", action="store_true", help="run without GPUs, on 2 logical CPU devices")
     p.add_argument("--keep", help="keep the runs in this folder (default: a temporary one)")
+    p.add_argument("--kinds", default=",".join(KINDS),
+                   help=f"runs to compare, of {','.join(KINDS)} (default all)")
     return p.parse_args(argv)
 
 
@@ -90,6 +94,10 @@ def largest_difference(ours, reference):
 
 def main(argv=None):
     args = parse_args(argv)
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if not kinds or set(kinds) - set(KINDS):
+        print(f"error: --kinds takes some of {','.join(KINDS)}, got {args.kinds!r}", file=sys.stderr)
+        return 2
     folder = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="kerasrnn-gpu-check-"))
     folder.mkdir(parents=True, exist_ok=True)
     home = folder / "keras-home"
@@ -111,6 +119,8 @@ def main(argv=None):
     print(f"| kind | run | max rel. difference to one device | {'CPU' if args.cpu else f'{gpus} GPU(s)'}")
     print("|---|---|---|")
     for kind, command in commands(text, mnist).items():
+        if kind not in kinds:
+            continue
         one_env = dict(env, CUDA_VISIBLE_DEVICES="0") if gpus else env
         runs = {
             "one device": ([python, *command, "--distribute", "off"], one_env),

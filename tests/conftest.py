@@ -16,7 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # The slow tier: files whose tests train, export or serve models, or run scripts in other
 # processes. `make test-fast` (pytest -m "not slow") leaves them out; `make test` runs everything.
 SLOW_FILES = {
-    "test_backends.py", "test_bad_training_input.py", "test_bench_captioner.py", "test_bench_serving.py",
+    "test_backends.py", "test_bad_training_input.py", "test_check_distributed_gpu.py", "test_bench_captioner.py", "test_bench_serving.py",
     "test_bench_stn.py", "test_damaged_exports.py", "test_damaged_runs.py", "test_damaged_stn_captioner_runs.py",
     "test_disk_errors.py", "test_distributed_training.py",
     "test_export_captioner.py", "test_export_captioner_onnx.py", "test_export_char.py",
