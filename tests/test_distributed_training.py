@@ -211,6 +211,21 @@ def backup_step(folder):
     return json.loads((folder / "backup" / "training_metadata.json").read_text())["step"]
 
 
+def stop_with_sigterm(command, out):
+    """Runs `command` (one process) until its first backup, sends it SIGTERM, checks that it
+    exits with status 42 and returns the step of the backup it wrote."""
+    process = start(command)
+    try:
+        wait_for_backup(out, process)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 42, output[-3000:]
+    return backup_step(out)
+
+
 LONG_CHAR = ["--steps", "400", "--eval-every", "20"]  # long enough to stop it half-way
 
 
@@ -271,22 +286,12 @@ def test_sigterm_on_one_process_of_two_replicas_resumes_mid_epoch_with_each_repl
         text_file, tmp_path, long_char_reference):
     out = tmp_path / "mirrored"
     command = [PYTHON, *char_command(text_file, out, "--distribute", "mirrored", "--replicas", "2", *LONG_CHAR)]
-    process = start(command)
-    try:
-        wait_for_backup(out, process)
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 42, output[-3000:]
-    step = backup_step(out)
+    step = stop_with_sigterm(command, out)
     assert 0 < step < 400
     result = run([PYTHON, *char_command(text_file, out, "--distribute", "mirrored", "--replicas", "2",
                                         *LONG_CHAR, "--resume")])
     assert result.returncode == 0, result.stderr[-3000:]
     assert_same_weights(weights(out), weights(long_char_reference))
-
 
 
 def test_sigterm_with_gradient_accumulation_stops_on_a_weight_update_and_resumes_the_same(
@@ -299,16 +304,7 @@ def test_sigterm_with_gradient_accumulation_stops_on_a_weight_update_and_resumes
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "mirrored"
     mirrored = ["--distribute", "mirrored", "--replicas", "2", *accumulate]
-    process = start([PYTHON, *char_command(text_file, out, *mirrored)])
-    try:
-        wait_for_backup(out, process)
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 42, output[-3000:]
-    step = backup_step(out)
+    step = stop_with_sigterm([PYTHON, *char_command(text_file, out, *mirrored)], out)
     assert 0 < step < 400 and step % 4 == 0
     result = run([PYTHON, *char_command(text_file, out, *mirrored, "--resume")])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -481,16 +477,8 @@ def test_sigterm_mid_epoch_and_resume_keep_the_random_number_states(mnist_file, 
     reference = run(command(tmp_path / "whole"))
     assert reference.returncode == 0, reference.stderr[-3000:]
     out = tmp_path / "preempted"
-    process = start(command(out))
-    try:
-        wait_for_backup(out, process)
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 42, output[-3000:]
-    assert 0 < backup_step(out) < 240 and (out / "backup" / "rng_states.npz").is_file()
+    assert 0 < stop_with_sigterm(command(out), out) < 240
+    assert (out / "backup" / "rng_states.npz").is_file()
     resumed = run(command(out, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_weights(weights(out), weights(tmp_path / "whole"))
