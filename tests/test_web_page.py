@@ -7,14 +7,15 @@ every path outside those (404), and bad input ends in one `error:` line and exit
 
 Slow (marked `slow`): tiny untrained exports of each kind, each served by `serve_web.py` in its
 own process, driven by Selenium in headless Chromium: the char text for a seed, temperature and
-top-k is `CharGenerator.generate`'s; the captions (greedy and beam 3) are `CaptionerONNX`'s
-tokens for the same pixels (a PNG at the model's input size); the digit class and probabilities
+top-k is `CharGenerator.generate`'s; the captions (greedy and beam 3, the image chosen or
+dropped) are `CaptionerONNX`'s tokens for the same pixels (a PNG at the model's input size); the digit class and probabilities
 are those of `classifier.onnx` in ONNX Runtime (Python); a text file named .png, a prime
 character outside the vocabulary and limits of the model card show a message in the page.
 Without Chromium and chromedriver (Debian: `apt-get install chromium chromium-driver`),
 Selenium or ONNX Runtime Web (`make install`) they skip, saying which is missing.
 """
 
+import base64
 import http.client
 import json
 import pathlib
@@ -344,6 +345,19 @@ def choose_file(browser, element_id, path):
     browser.find_element("id", element_id).send_keys(str(path))
 
 
+def drop_file(browser, zone_id, path):
+    """Drops the file at `path` on the element `zone_id`, as a user dragging it onto the page."""
+    browser.execute_script("""
+        const [zoneId, name, encoded] = arguments;
+        const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], name, {type: "image/png"}));
+        const zone = document.getElementById(zoneId);
+        for (const type of ["dragover", "drop"]) {
+          zone.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        }""", zone_id, path.name, base64.b64encode(path.read_bytes()).decode())
+
+
 def generate(browser, prime, length, temperature, top_k, seed):
     for element_id, value in (("prime", prime), ("length", str(length)), ("temperature", str(temperature)),
                               ("top-k", str(top_k)), ("seed", str(seed))):
@@ -427,6 +441,13 @@ def test_the_captioner_page_captions_as_the_python_driver_and_draws_attention(br
     set_value(browser, "beam", "11")
     assert act(browser, lambda: click(browser, "caption-button")) == "error"
     assert "max_beam_width" in error_text(browser)
+
+    # the same image dropped on the page instead of chosen
+    set_value(browser, "beam", "1")
+    browser.execute_script("document.getElementById('caption-words').dataset.tokens = ''")
+    assert act(browser, lambda: drop_file(browser, "caption-drop", image)) == "ready", error_text(browser)
+    tokens = browser.execute_script("return document.getElementById('caption-words').dataset.tokens")
+    assert [int(t) for t in tokens.split()] == captioner.beam_search(images, beam_width=1)[0].tokens
 
 
 @pytest.mark.slow
