@@ -19,6 +19,7 @@ ONNX Runtime Web not installed, a port in use), with one `error:` line.
 import argparse
 import errno
 import http.server
+import pathlib
 import sys
 
 
@@ -35,6 +36,9 @@ def parse_args(argv=None):
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free port)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--page-dir", type=pathlib.Path, default=pathlib.Path(__file__).resolve().parent / "web",
+                   help="the page's folder, with ONNX Runtime Web installed in it (default: web/ "
+                        "beside this script)")
     return p.parse_args(argv)
 
 
@@ -97,7 +101,7 @@ def serve(args):
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be between 0 and 65535, got {args.port}")
-    site = web_site(args.version_dir)
+    site = web_site(args.version_dir, args.page_dir)
     try:
         server = http.server.ThreadingHTTPServer((args.host, args.port), handler_for(site))
     except OSError as e:

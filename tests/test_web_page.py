@@ -35,6 +35,7 @@ from kerasrnn.export import web_files
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SERVE = ROOT / "export" / "serve_web.py"
+PAGE_DIR = ROOT / "export" / "web"
 CHAR_MAX_LENGTH = 100  # the tiny char export's max_length limit
 
 
@@ -177,11 +178,10 @@ def one_error_line(capsys):
     ("onnxruntime-web not installed", "onnxruntime-web is not installed in"),
     ("port in use", "is in use; choose another with --port"),
 ])
-def test_bad_input_ends_in_one_error_line(tmp_path, capsys, monkeypatch, script, case, expected):
+def test_bad_input_ends_in_one_error_line(tmp_path, capsys, script, case, expected):
     version = tmp_path / "models" / "tiny" / "1"
     page = fake_page(tmp_path / "web", ort=case != "onnxruntime-web not installed")
-    monkeypatch.setattr(web_files, "PAGE_DIR", page)
-    argv = [str(version), "--port", "0"]
+    argv = [str(version), "--port", "0", "--page-dir", str(page)]
     if case != "missing":
         fake_version(version)
     if case == "no card":
@@ -234,7 +234,7 @@ def browser():
     """A headless Chromium driven by Selenium (skips where one is missing)."""
     chromium, chromedriver = find_chromium()
     pytest.importorskip("selenium", reason="selenium is not installed (the dev extra: make install)")
-    missing = [n for n in web_files.ORT_FILES if not (web_files.PAGE_DIR / web_files.ORT_DIST / n).is_file()]
+    missing = [n for n in web_files.ORT_FILES if not (PAGE_DIR / web_files.ORT_DIST / n).is_file()]
     if missing:
         pytest.skip(f"onnxruntime-web is not installed in export/web ({web_files.INSTALL_HINT})")
     from selenium import webdriver

@@ -26,8 +26,7 @@ import urllib.parse
 from kerasrnn.errors import InputError
 from kerasrnn.export import version_files
 
-# The repository's page folder and ONNX Runtime Web's build files inside it.
-PAGE_DIR = pathlib.Path(__file__).resolve().parents[2] / "export" / "web"
+# ONNX Runtime Web's build files inside the page's folder.
 ORT_PACKAGE = "onnxruntime-web"
 ORT_DIST = pathlib.Path("node_modules") / ORT_PACKAGE / "dist"
 # The ES module the worker imports and what it loads: the single-threaded WASM backend.
@@ -118,20 +117,20 @@ class WebSite:
         return _inside(self.page_dir, relative)
 
 
-def web_site(version_dir, page_dir=None):
+def web_site(version_dir, page_dir):
     """Checks what the page needs and returns the `WebSite` serving `version_dir`.
 
     Args:
         version_dir: An exported version, `BASE/NAME/VERSION` (its model card and `onnx/`).
-        page_dir: The page's folder, with ONNX Runtime Web installed in it (default `PAGE_DIR`,
-            the repository's `export/web/`).
+        page_dir: The page's folder (the repository's `export/web/`), with ONNX Runtime Web
+            installed in it.
 
     Raises:
         InputError: Not an exported version, a damaged card, an ONNX file the card lists that
             is missing, no page, or ONNX Runtime Web not installed (says how to install it).
     """
     version_dir = pathlib.Path(version_dir)
-    page_dir = pathlib.Path(PAGE_DIR if page_dir is None else page_dir)
+    page_dir = pathlib.Path(page_dir)
     if not version_dir.is_dir():
         raise InputError(f"{version_dir} is not a folder; give BASE/NAME/VERSION of an exported model")
     card_file = version_dir / CARD_PATH
