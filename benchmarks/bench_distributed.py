@@ -30,8 +30,7 @@ What it does:
      and, for each model under --target at --target-workers on --target-gbps, the smallest
      per-worker batch multiple m (compute and sparse bytes x m) and the smallest
      gradient_accumulation_steps k (compute x k per exchange; the accumulated gradients are
-     dense, so this is also the batch multiple with the sparse gradients sent dense) that reach
-     it, and the efficiency with it.
+     dense) that reach it, and the efficiency with it.
 
 FLOPs are counted on the traced train step (forward, loss, gradients) with TensorFlow's per-op
 FLOP statistics (the tables `tf.compat.v1.profiler`'s float_operation report uses) over the ops
@@ -699,10 +698,10 @@ def print_projection(table, first_column="model"):
         print(f"| {name} | {gbps} | " + " | ".join(pct(v) for v in values) + " |")
 
 
-def target_settings(rows, args, accumulation_works):
+def target_settings(rows, args):
     """`(targets, setting)`: per kind today's efficiency at the target point and the smallest
     batch multiple / accumulation steps reaching the target; and the setting the last table
-    shows: `(how, factor)`, how one of "none", "batch", "accumulation", "batch, dense"."""
+    shows: `(how, factor)`, how one of "none", "batch", "accumulation"."""
     latency, bps = args.latency_us * 1e-6, args.target_gbps * 1e9
     targets, setting = {}, {}
     for r in rows:
@@ -714,25 +713,20 @@ def target_settings(rows, args, accumulation_works):
             setting[r["kind"]] = ("none", 1)
         elif m is not None:
             setting[r["kind"]] = ("batch", m)
-        elif accumulation_works:
-            setting[r["kind"]] = ("accumulation", k)
         else:
-            setting[r["kind"]] = ("batch, dense", k)
+            setting[r["kind"]] = ("accumulation", k)
     return targets, setting
 
 
 def setting_cost(cost, how, factor):
     if how == "accumulation":
         return cost.with_accumulation(factor)
-    if how == "batch, dense":
-        return cost.densified().with_batch_multiple(factor)
     return cost.with_batch_multiple(factor)
 
 
 def setting_label(row, how, factor):
     return {"none": "today's batch", "batch": f"batch x {factor:,} = {factor * row['batch']:,}",
-            "accumulation": f"gradient_accumulation_steps {factor:,}",
-            "batch, dense": f"batch x {factor:,} = {factor * row['batch']:,}, embedding gradient dense"}[how]
+            "accumulation": f"gradient_accumulation_steps {factor:,}"}[how]
 
 
 def print_projections(rows, args, targets, setting):
@@ -744,8 +738,7 @@ def print_projections(rows, args, targets, setting):
     print_projection([(r["label"], g, v) for r, g, v in projection_rows(rows, args)])
     print(f"\nTarget: {pct(args.target)} at {args.target_workers} workers on {args.target_gbps:g} Gb/s. "
           "Smallest setting that reaches it:\n")
-    print("| model | today | per-worker batch x m | gradient_accumulation_steps k, or batch x k with "
-          "the embedding gradient sent dense |")
+    print("| model | today | per-worker batch x m | gradient_accumulation_steps k |")
     print("|---|---:|---:|---:|")
     for r in rows:
         t = targets[r["kind"]]
@@ -758,9 +751,8 @@ def print_projections(rows, args, targets, setting):
         print(f"| {r['label']} | {pct(t['efficiency'])} | {m} | {k} |")
     tuned = [(f"{SHORT_LABELS[r['kind']]}, {setting_label(r, *setting[r['kind']])}", g, v)
              for r, g, v in projection_rows(rows, args, setting)]
-    print("\nWith the setting that reaches it (a larger per-worker batch where that suffices; else "
-          "gradient_accumulation_steps if it works under the strategies, else the larger batch with "
-          "the embedding's gradient sent dense):\n")
+    print("\nWith the setting that reaches it (a larger per-worker batch where that suffices, else "
+          "gradient_accumulation_steps):\n")
     print_projection(tuned, "model, setting")
 
 
@@ -801,9 +793,7 @@ def main(argv=None):
     probes = [run_child(me, args.timeout)[0],
               run_child([sys.executable, "training/launch_workers.py", "--workers", "2", "--grace", "5",
                          "--", *me], args.timeout)[0]]
-    accumulation_works = bool(probes) and all(
-        p.get("distributed_accumulated", 1.0) <= PROBE_TOLERANCE for p in probes)
-    targets, setting = target_settings(rows, args, accumulation_works)
+    targets, setting = target_settings(rows, args)
 
     shown = " ".join(sys.argv[1:] if argv is None else argv)
     print(f"\n$ python benchmarks/bench_distributed.py {shown}".rstrip())

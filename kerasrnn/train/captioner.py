@@ -16,7 +16,7 @@ import numpy as np
 
 from kerasrnn import metrics as scores
 from kerasrnn import run_dir, training_configs
-from kerasrnn.config_checks import check_accumulation, check_max_seconds, resumed_settings
+from kerasrnn.config_checks import check_max_seconds, resumed_settings
 from kerasrnn.data.caption_vocab import END, START, CaptionVocabulary
 from kerasrnn.data.captions import caption_dataset, load_captions, reference_captions
 from kerasrnn.data.image_files import read_image
@@ -25,8 +25,8 @@ from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
 from kerasrnn.models.captioner import beam_search_batch, greedy_decode
 from kerasrnn.train.attention_correctness import attention_correctness_loss
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
-from kerasrnn.train.distribution import (prepare_run, record_distribution, replica_sum,
-                                         resume_position, without_distribution)
+from kerasrnn.train.distribution import (epoch_run_start, prepare_run, record_distribution,
+                                         replica_sum, without_distribution)
 from kerasrnn.trained_runs import CAPTIONER, load_captioner
 
 KIND = CAPTIONER
@@ -128,12 +128,8 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
         raise InputError(f"the {config.dataset} training split has {pairs} captions, fewer than "
                          f"one batch of {batch}; lower batch_size")
     steps_per_epoch = pairs // batch
-    check_accumulation(config.gradient_accumulation_steps, steps_per_epoch, "an epoch")
-    position = resume_position(dist, own, steps_per_epoch) if resume else run_dir.Position(0, 0)
-    if resume and position.step >= config.epochs * steps_per_epoch:
-        raise InputError(f"resume: {out} has already trained {position.epoch} epochs; "
-                         "pass a larger epochs to train further")
-    start_epoch, skip = divmod(position.step, steps_per_epoch)
+    position, start_epoch, skip = epoch_run_start(dist, own, out, resume, steps_per_epoch,
+                                                  config.epochs, config.gradient_accumulation_steps)
     whole_batches = dist.replicas > 1
     val_pairs = sum(len(ex.captions) for ex in splits["val"])
     if whole_batches and val_pairs < batch:

@@ -20,6 +20,7 @@ import socket
 import tensorflow as tf
 
 from kerasrnn import run_dir
+from kerasrnn.config_checks import check_accumulation
 from kerasrnn.data.shards import shard_rows
 from kerasrnn.errors import InputError
 from kerasrnn.files import FileError
@@ -323,6 +324,27 @@ def replica_sum(value):
     """`value` summed over the replicas of the step being run (`strategy.run`'s replica
     context; in one process, `value`)."""
     return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def epoch_run_start(distribution, own_dir, out_dir, resume, steps_per_epoch, epochs,
+                    gradient_accumulation_steps):
+    """Where a run trained in epochs (the ST-CNN, the captioner) starts.
+
+    Returns:
+        `(position, start_epoch, skip)`: the `run_dir.Position` (step 0 for a new run), the epoch
+        the step lies in and the batches of that epoch already trained.
+
+    Raises:
+        InputError: `gradient_accumulation_steps` does not divide `steps_per_epoch`, or the run
+            in `out_dir` has already trained `epochs` epochs.
+        FileError: The workers' backups cannot be brought to one step (`resume_position`).
+    """
+    check_accumulation(gradient_accumulation_steps, steps_per_epoch, "an epoch")
+    position = resume_position(distribution, own_dir, steps_per_epoch) if resume else run_dir.Position(0, 0)
+    if resume and position.step >= epochs * steps_per_epoch:
+        raise InputError(f"resume: {out_dir} has already trained {position.epoch} epochs; "
+                         "pass a larger epochs to train further")
+    return (position, *divmod(position.step, steps_per_epoch))
 
 
 def resume_position(distribution, own_dir, steps_per_epoch):

@@ -13,12 +13,12 @@ import pathlib
 import keras
 
 from kerasrnn import run_dir, training_configs
-from kerasrnn.config_checks import check_accumulation, check_max_seconds, resumed_settings
+from kerasrnn.config_checks import check_max_seconds, resumed_settings
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
 from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, build_stn_classifier
 from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
-from kerasrnn.train.distribution import (prepare_run, record_distribution, resume_position,
+from kerasrnn.train.distribution import (epoch_run_start, prepare_run, record_distribution,
                                          without_distribution)
 from kerasrnn.train.lr_multiplier import with_lr_multiplier
 from kerasrnn.trained_runs import STN_CLASSIFIER
@@ -110,12 +110,8 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
     (x, y), (x_test, y_test) = data
     (x_train, y_train), (x_val, y_val) = split_train_val(x, y, config)
     steps_per_epoch = len(x_train) // config.batch_size
-    check_accumulation(config.gradient_accumulation_steps, steps_per_epoch, "an epoch")
-    position = resume_position(dist, own, steps_per_epoch) if resume else run_dir.Position(0, 0)
-    if resume and position.step >= config.epochs * steps_per_epoch:
-        raise InputError(f"resume: {out_dir} has already trained {position.epoch} epochs; "
-                         "pass a larger epochs to train further")
-    start_epoch, skip = divmod(position.step, steps_per_epoch)
+    position, start_epoch, skip = epoch_run_start(dist, own, out_dir, resume, steps_per_epoch,
+                                                  config.epochs, config.gradient_accumulation_steps)
 
     batch, distortion = config.batch_size, config.distortion
     whole_batches = dist.replicas > 1
