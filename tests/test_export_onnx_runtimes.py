@@ -33,11 +33,11 @@ from kerasrnn.export.captioner.verify import graph_cases  # noqa: E402
 from kerasrnn.export.onnx import remove_no_ops, to_onnx  # noqa: E402
 from kerasrnn.export.stn.signatures import with_probabilities  # noqa: E402
 from kerasrnn.models.char_rnn import build_char_rnn  # noqa: E402
-from kerasrnn.models.stn_classifier import build_stn_classifier, rectifier  # noqa: E402
+from kerasrnn.models.stn_classifier import rectifier  # noqa: E402
 from kerasrnn.trained_runs import (CAPTIONER, load_captioner, load_char_model, load_stn_model,  # noqa: E402
                                    write_char_run_config)
 from kerasrnn.training_configs import CaptionerConfig  # noqa: E402
-from tiny_runs import captioner_run, char_run  # noqa: E402
+from tiny_runs import captioner_run, char_run, st_cnn_run  # noqa: E402
 
 ATOL = 1e-4
 RUNTIMES = {r.name: r for r in onnx_runtimes.find_runtimes()}
@@ -63,22 +63,6 @@ def char_cell_run(cell, embedding_dim):
         directory.mkdir()
         write_char_run_config(directory, config, {"sample_prime": "def "}, vocab)
         run_dir.save_trained_model(directory, build_char_rnn(**config), {"epochs": 0})
-    return make
-
-
-def st_cnn_run(transform):
-    """An untrained ST-CNN (so its version has `rectifier.onnx` too), every weight moved by noise:
-    the localization head starts at the identity transform, which would make the rectifier
-    sample exactly at the pixels."""
-    def make(directory):
-        config = {"input_size": 28, "model": "st-cnn", "transform": transform, "filters": [4, 8]}
-        directory.mkdir()
-        run_dir.write_run_config(directory, "stn_classifier", config, {"distortion": "R"})
-        model = build_stn_classifier(**config)
-        rng = np.random.default_rng(0)
-        for weight in model.weights:
-            weight.assign(np.asarray(weight) + rng.normal(0, 0.1, weight.shape).astype(np.float32))
-        run_dir.save_trained_model(directory, model, {"epochs": 0})
     return make
 
 

@@ -1,6 +1,7 @@
 """Untrained tiny run directories of each model kind, written directly (no training), for export
-and serving tests: a char LSTM (hidden 8), a CNN classifier on 28 x 28 digits, a captioner on
-32 x 32 images with a 14-word vocabulary and captions of up to 6 words.
+and serving tests: a char LSTM (hidden 8), a CNN classifier on 28 x 28 digits, an ST-CNN with
+its weights moved by noise, a captioner on 32 x 32 images with a 14-word vocabulary and captions
+of up to 6 words.
 
 And trained ones, for the tests of damaged runs: an ST-CNN and a captioner trained one epoch on
 tiny data by their training functions, so they hold every file training writes (`backup/`,
@@ -10,6 +11,8 @@ A helper module the tests import, not a test file: it asserts nothing itself; th
 its runs check them."""
 
 import dataclasses
+
+import numpy as np
 
 from kerasrnn import run_dir
 from kerasrnn.data.caption_vocab import CaptionVocabulary
@@ -36,6 +39,22 @@ def stn_run(directory):
     run_dir.save_trained_model(directory, build_stn_classifier(**config), {"epochs": 0})
 
 
+def st_cnn_run(transform):
+    """An untrained ST-CNN (so its version has `rectifier.onnx` too), every weight moved by noise:
+    the localization head starts at the identity transform, which would make the rectifier
+    sample exactly at the pixels."""
+    def make(directory):
+        config = {"input_size": 28, "model": "st-cnn", "transform": transform, "filters": [4, 8]}
+        directory.mkdir()
+        run_dir.write_run_config(directory, "stn_classifier", config, {"distortion": "R"})
+        model = build_stn_classifier(**config)
+        rng = np.random.default_rng(0)
+        for weight in model.weights:
+            weight.assign(np.asarray(weight) + rng.normal(0, 0.1, weight.shape).astype(np.float32))
+        run_dir.save_trained_model(directory, model, {"epochs": 0})
+    return make
+
+
 def captioner_run(directory):
     config = CaptionerConfig(image_size=32, max_length=6, embedding_dim=16, units=32, attention_units=16)
     vocab = CaptionVocabulary([f"w{i}" for i in range(14)])
@@ -47,8 +66,6 @@ def captioner_run(directory):
 
 def random_mnist(path, train=96, test=16):
     """A `mnist.npz` of random 28 x 28 uint8 images and labels (enough to train and plot)."""
-    import numpy as np
-
     rng = np.random.default_rng(0)
     arrays = {f"x_{split}": rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
               for split, n in (("train", train), ("test", test))}
