@@ -164,7 +164,7 @@ def main(argv=None):
     import keras
 
     from kerasrnn.cli import format_limits
-    from kerasrnn.export.version_dir import read_model_card
+    from kerasrnn.export.version_files import read_model_card
     from kerasrnn.export.write_version import export_model
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -134,7 +134,7 @@ def char_runners(version, length, seed):
     import tensorflow as tf
 
     from kerasrnn.export.char import onnx_driver as driver
-    from kerasrnn.export.version_dir import read_model_card
+    from kerasrnn.export.version_files import read_model_card
 
     card = read_model_card(version)
     loaded = tf.saved_model.load(str(version))

@@ -82,7 +82,7 @@ def main(argv=None):
 
 def export(args):
     from kerasrnn.cli import format_limits
-    from kerasrnn.export.version_dir import read_model_card
+    from kerasrnn.export.version_files import read_model_card
     from kerasrnn.export.write_version import export_model
 
     options = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}

@@ -20,7 +20,7 @@ import keras  # noqa: E402
 
 from kerasrnn import run_dir  # noqa: E402
 from kerasrnn.errors import InputError  # noqa: E402
-from kerasrnn.export import kinds, version_dir, write_version  # noqa: E402
+from kerasrnn.export import kinds, version_dir, version_files, write_version  # noqa: E402
 from kerasrnn.export.stn import kind as stn_kind  # noqa: E402
 from kerasrnn.export.stn.signatures import with_probabilities  # noqa: E402
 from kerasrnn.export.onnx import to_onnx  # noqa: E402
@@ -165,7 +165,7 @@ def test_library_errors_are_input_errors(run, tmp_path):
     with pytest.raises(InputError, match="version must be an integer >= 1"):
         write_version.export_model(run, tmp_path, "m", version=-3)
     with pytest.raises(InputError, match="is not an exported kerasrnn model version"):
-        version_dir.read_model_card(run)
+        version_files.read_model_card(run)
     assert not any(tmp_path.iterdir())
     np.testing.assert_equal(version_dir.versions(tmp_path / "m"), [])
 

@@ -12,7 +12,7 @@ import numpy as np
 from kerasrnn.errors import InputError
 from kerasrnn.export import onnx_runtimes, version_files
 from kerasrnn.export.kinds import _check_options, kind_module
-from kerasrnn.export.version_dir import CARD_FILE, EXTRA_DIR, read_model_card
+from kerasrnn.export.version_files import CARD_FILE, EXTRA_DIR, read_model_card
 
 ATOL = 1e-4  # verify's limit on max |delta| between Keras, SavedModel and ONNX outputs (every runtime)
 

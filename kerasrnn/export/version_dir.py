@@ -24,14 +24,9 @@ import pathlib
 import tensorflow as tf
 
 from kerasrnn.errors import InputError
-from kerasrnn.export import version_files
 
-EXTRA_DIR, CARD_FILE, WARMUP_FILE = "assets.extra", "model_card.json", "tf_serving_warmup_requests"
+WARMUP_FILE = "tf_serving_warmup_requests"
 ONNX_DIR = "onnx"
-CARD_FORMAT, CARD_FORMAT_VERSION = "kerasrnn.model_card", 1
-# The model card fields every kind has, checked on reading (a kind's module adds its own).
-CARD_FIELDS = {"name": str, "version": int, "kind": str, "run_dir": str, "signatures": dict,
-               "default_signature": str, "limits": dict, "onnx": dict}
 
 
 def versions(model_dir):
@@ -45,26 +40,6 @@ def versions(model_dir):
 def next_version(model_dir):
     """One above the highest version in `model_dir` (1 for a new model)."""
     return max(versions(model_dir), default=0) + 1
-
-
-def read_model_card(version_dir):
-    """Reads `assets.extra/model_card.json` of an exported version (the fields every kind has
-    are checked; `verification.verify_version` checks the kind's own).
-
-    Raises:
-        InputError: The folder is not a kerasrnn export version, or its card is damaged.
-    """
-    version_dir = pathlib.Path(version_dir)
-    path = version_dir / EXTRA_DIR / CARD_FILE
-    if not version_dir.is_dir():
-        raise InputError(f"{version_dir} does not exist; give BASE/NAME/VERSION of an export")
-    if not path.is_file() or not (version_dir / "saved_model.pb").is_file():
-        raise InputError(f"{version_dir} is not an exported kerasrnn model version (no "
-                         f"saved_model.pb or {EXTRA_DIR}/{CARD_FILE}); give BASE/NAME/VERSION")
-    card = version_files.read_json(path)
-    if card.get("format") != CARD_FORMAT or card.get("format_version") != CARD_FORMAT_VERSION:
-        raise InputError(f"{path} is not a kerasrnn model card of format version {CARD_FORMAT_VERSION}")
-    return version_files.require(card, CARD_FIELDS, path)
 
 
 def load_saved_model(version_dir):

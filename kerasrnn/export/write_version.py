@@ -21,9 +21,9 @@ import tensorflow as tf
 from kerasrnn import __version__, run_dir
 from kerasrnn.errors import InputError
 from kerasrnn.export.kinds import kind_module, run_kind, split_options
-from kerasrnn.export.version_dir import (CARD_FILE, CARD_FORMAT, CARD_FORMAT_VERSION, EXTRA_DIR,
-                                          WARMUP_FILE, next_version)
-from kerasrnn.export.version_files import MODEL_NAME
+from kerasrnn.export.version_dir import WARMUP_FILE, next_version
+from kerasrnn.export.version_files import (CARD_FILE, CARD_FORMAT, CARD_FORMAT_VERSION, EXTRA_DIR,
+                                           MODEL_NAME)
 from kerasrnn.files import write_json_atomic
 
 

@@ -15,7 +15,7 @@
 `kerasrnn.models.beam_search_numpy.beam_search`, the numpy search `beam_search_batch` runs too, so a
 user with numpy and onnxruntime gets the captions the SavedModel's `caption` signature gives:
 
-    from kerasrnn.export.captioner_onnx_driver import CaptionerONNX
+    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
     captioner = CaptionerONNX("saved_models/scenes/1/onnx")
     for c in captioner.beam_search(images, beam_width=3):   # images: float32 (B, S, S, 3)
         print(captioner.decode(c.tokens), c.score)

@@ -44,7 +44,7 @@ def export(run_dir, staging_dir, limits=CharLimits()):
         "signatures": signatures,
         "generate": {"start_char": driver.start_char(vocab.chars),
                      "unknown_chars": "skipped, counted in the 'skipped' output",
-                     "random": "splitmix64(seed, generated index), see kerasrnn/export/char_onnx_driver.py"},
+                     "random": "splitmix64(seed, generated index), see kerasrnn/export/char/onnx_driver.py"},
         "step_states": dict(zip(module.state_names, module.state_sizes)),
         "onnx": {"opset": DEFAULT_OPSET, "files": [f"{ONNX_DIR}/{driver.STEP_FILE}",
                                                    f"{ONNX_DIR}/{Vocabulary.FILENAME}",

@@ -7,7 +7,7 @@ generation loop over them with `kerasrnn.models.token_choice.choose_next`, the r
 (temperature, top-k, argmax at temperature 0, inverse-CDF sampling), so a user with only numpy
 and onnxruntime gets the text the SavedModel's `generate` signature gives:
 
-    from kerasrnn.export.char_onnx_driver import CharGenerator
+    from kerasrnn.export.char.onnx_driver import CharGenerator
     gen = CharGenerator("saved_models/shakespeare/1/onnx")
     print(gen.generate("ROMEO:", 200, temperature=0.8, top_k=20, seed=1))
 

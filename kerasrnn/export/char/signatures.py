@@ -52,7 +52,7 @@ from kerasrnn.export.request_limits import CharLimits
 
 
 def counter_uniform(seed, index):
-    """`char_onnx_driver.counter_uniform` in TensorFlow ops: int64 `seed`, `index` -> float64."""
+    """`kerasrnn.export.char.onnx_driver.counter_uniform` in TensorFlow ops: int64 `seed`, `index` -> float64."""
     u64 = tf.uint64
 
     def c(v):
