@@ -2,15 +2,21 @@
 drivers compute, in a real headless Chromium, and shows bad input as a message in the page.
 
 Fast (no browser, no TensorFlow): the server serves the page, ONNX Runtime Web's WASM build and,
-of a version, only the card and the ONNX files it lists, each with its MIME type; it refuses
-every path outside those (404), and bad input ends in one `error:` line and exit status 2.
+of a version, only the card and the ONNX files it lists, each file's own bytes with its MIME
+type; it refuses every path outside those (404), and bad input ends in one `error:` line and
+exit status 2.
 
 Slow (marked `slow`): tiny untrained exports of each kind, each served by `serve_web.py` in its
 own process, driven by Selenium in headless Chromium: the char text for a seed, temperature and
 top-k is `CharGenerator.generate`'s; the captions (greedy and beam 3, the image chosen or
-dropped) are `CaptionerONNX`'s tokens for the same pixels (a PNG at the model's input size); the digit class and probabilities
-are those of `classifier.onnx` in ONNX Runtime (Python); a text file named .png, a prime
-character outside the vocabulary and limits of the model card show a message in the page.
+dropped) are `CaptionerONNX`'s tokens for the same pixels (a PNG at the model's input size, and
+of other sizes resized as `resize_image` resizes), and the attention map drawn for a word holds
+and shows that word's weights; the digit class and probabilities are those of `classifier.onnx`
+in ONNX Runtime (Python), the rectified image drawn is `rectifier.onnx`'s, and a digit drawn
+with the pointer is prepared as documented (a Python reference of it) and classified as
+`classifier.onnx` classifies the prepared pixels; a text file named .png, a PNG claiming more
+pixels than max_image_pixels, a prime character outside the vocabulary and limits of the model
+card show a message in the page.
 Without Chromium and chromedriver (Debian: `apt-get install chromium chromium-driver`),
 Selenium or ONNX Runtime Web (`make install`) they skip, saying which is missing.
 """
@@ -23,10 +29,12 @@ import runpy
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -45,30 +53,34 @@ def fake_version(directory, files=("onnx/step.onnx", "onnx/vocab.json", "onnx/li
     """A version folder with a model card listing `files` (each written), a SavedModel's files
     and an ONNX file the card does not list."""
     card = {"format": "kerasrnn.model_card", "format_version": 1, "name": "tiny", "version": 1,
-            "kind": "char_rnn", "limits": {}, "onnx": {"opset": 17, "files": list(files)}}
+            "kind": "char_rnn", "run_dir": "runs/tiny", "signatures": {}, "default_signature": "generate",
+            "limits": {}, "onnx": {"opset": 17, "files": list(files)}}
     (directory / "assets.extra").mkdir(parents=True)
     (directory / "assets.extra" / "model_card.json").write_text(json.dumps(card))
     (directory / "onnx").mkdir()
-    for name in files:
-        (directory / name).write_bytes(b"{}" if name.endswith(".json") else b"onnx bytes")
+    for name in files:  # each file's bytes name it: a wrong file served is seen
+        (directory / name).write_text(json.dumps({"file": name}) if name.endswith(".json") else f"onnx {name}")
     (directory / "onnx" / "unlisted.onnx").write_bytes(b"not listed")
     (directory / "saved_model.pb").write_bytes(b"graph")
     return directory
 
 
 def fake_page(directory, ort=True):
-    """A page folder: index.html, a module, a stylesheet, a driver module, files never served,
-    and (if `ort`) ONNX Runtime Web's files."""
+    """A page folder: index.html, a module, a stylesheet, a driver module, the other kinds of
+    page file (.html, .js, .png, .svg, .ico), files never served, and (if `ort`) ONNX Runtime
+    Web's files; each file's bytes name it."""
     (directory / "driver").mkdir(parents=True)
+    (directory / "images").mkdir()
     for name, text in {"index.html": "<!doctype html>", "page.mjs": "export {};", "style.css": "body {}",
-                       "driver/kind.mjs": "export {};", "package.json": "{}", ".hidden.mjs": "secret",
-                       "notes.txt": "not a page file"}.items():
-        (directory / name).write_text(text)
+                       "driver/kind.mjs": "export {};", "help.html": "<!doctype html>", "extra.js": "0;",
+                       "images/logo.png": "\x89PNG", "images/logo.svg": "<svg/>", "favicon.ico": "ico",
+                       "package.json": "{}", ".hidden.mjs": "secret", "notes.txt": "not a page file"}.items():
+        (directory / name).write_text(f"{text} {name}")
     if ort:
         dist = directory / web_files.ORT_DIST
         dist.mkdir(parents=True)
         for name in (*web_files.ORT_FILES, "ort.all.min.mjs"):
-            (dist / name).write_bytes(b"\0asm" if name.endswith(".wasm") else b"export {};")
+            (dist / name).write_bytes((b"\0asm " if name.endswith(".wasm") else b"export {}; ") + name.encode())
     return directory
 
 
@@ -111,6 +123,11 @@ SERVED = {
     "/page.mjs": "text/javascript; charset=utf-8",
     "/driver/kind.mjs": "text/javascript; charset=utf-8",
     "/style.css": "text/css; charset=utf-8",
+    "/help.html": "text/html; charset=utf-8",
+    "/extra.js": "text/javascript; charset=utf-8",
+    "/images/logo.png": "image/png",
+    "/images/logo.svg": "image/svg+xml",
+    "/favicon.ico": "image/x-icon",
     "/ort/ort.wasm.min.mjs": "text/javascript; charset=utf-8",
     "/ort/ort-wasm-simd-threaded.mjs": "text/javascript; charset=utf-8",
     "/ort/ort-wasm-simd-threaded.wasm": "application/wasm",
@@ -121,11 +138,21 @@ SERVED = {
 }
 
 
-def test_the_server_serves_the_page_onnx_runtime_web_and_the_listed_model_files(site):
+def served_file(tmp_path, path):
+    """The file of the `site` fixture (built in `tmp_path`) that a served path names."""
+    relative = path.split("?", 1)[0][1:] or "index.html"
+    if relative.startswith("model/"):
+        return tmp_path / "models" / "tiny" / "1" / relative[len("model/"):]
+    if relative.startswith("ort/"):
+        return tmp_path / "web" / web_files.ORT_DIST / relative[len("ort/"):]
+    return tmp_path / "web" / relative
+
+
+def test_the_server_serves_the_page_onnx_runtime_web_and_the_listed_model_files(site, tmp_path):
     for path, mime in SERVED.items():
         status, content_type, body = fetch(site, path)
         assert (status, content_type) == (200, mime), path
-        assert body
+        assert body == served_file(tmp_path, path).read_bytes(), path
     _, policy, _ = fetch(site, "/", response_header="Content-Security-Policy")
     assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
     status, content_type, body = fetch(site, "/ort/ort-wasm-simd-threaded.wasm", "HEAD")
@@ -170,8 +197,9 @@ def one_error_line(capsys):
 
 
 @pytest.mark.parametrize("case,expected", [
-    ("missing", "is not a folder; give BASE/NAME/VERSION"),
-    ("no card", "is not an exported kerasrnn model version (no assets.extra/model_card.json)"),
+    ("missing", "does not exist; give BASE/NAME/VERSION"),
+    ("no card",
+     "is not an exported kerasrnn model version (no saved_model.pb or assets.extra/model_card.json)"),
     ("missing onnx file", "onnx/step.onnx is missing (the model card lists it); export the model again"),
     ("no onnx files listed", "lists no ONNX files (onnx.files)"),
     ("damaged card", "model_card.json"),
@@ -199,7 +227,7 @@ def test_bad_input_ends_in_one_error_line(tmp_path, capsys, script, case, expect
         if case == "port in use":
             busy.bind(("127.0.0.1", 0))
             busy.listen()
-            argv = [str(version), "--port", str(busy.getsockname()[1])]
+            argv = [str(version), "--port", str(busy.getsockname()[1]), "--page-dir", str(page)]
         assert script("export/serve_web.py")(argv) == 2
     finally:
         busy.close()
@@ -261,8 +289,7 @@ def versions(browser, tmp_path_factory):
     import keras
 
     from kerasrnn.export import write_version
-    from test_export_onnx_runtimes import st_cnn_run
-    from tiny_runs import captioner_run, char_run
+    from tiny_runs import captioner_run, char_run, st_cnn_run
 
     root = tmp_path_factory.mktemp("web")
     out = {}
@@ -407,6 +434,43 @@ def write_png(path, pixels):
     return path
 
 
+def word_alphas(captioner, caption):
+    """The attention map (L,) of each word of `caption` (a `Caption`): its tokens before <end>,
+    without <pad> and <start>, as the page shows them."""
+    maps = []
+    for token, alphas in zip(caption.tokens, caption.alphas):
+        if token == captioner.end_id:
+            break
+        if token not in (captioner.pad_id, captioner.start_id):
+            maps.append(np.reshape(alphas, -1))
+    return maps
+
+
+def drawn_attention(browser):
+    """`(word index, weights, alpha)` of the attention map the page shows: the index of the word,
+    the weights it holds (data-weights) and the canvas's alpha channel (H, W)."""
+    word, weights, width, alpha = browser.execute_script("""
+        const c = document.getElementById('caption-attention');
+        const a = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return [c.dataset.word, c.dataset.weights, c.width, Array.from(a.filter((_, i) => i % 4 === 3))];""")
+    return int(word), np.asarray(json.loads(weights)), np.reshape(alpha, (-1, width))
+
+
+def check_attention_drawn(alpha, weights):
+    """The map drawn over the image is `weights` upscaled: at each grid cell's centre the alpha
+    the page gives the cell (dimmer where the model weighed less), the most weighed cell the
+    least dimmed."""
+    g = int(round(np.sqrt(weights.size)))
+    assert g * g == weights.size
+    rows = ((np.arange(g) + 0.5) * alpha.shape[0] / g).astype(int)
+    columns = ((np.arange(g) + 0.5) * alpha.shape[1] / g).astype(int)
+    centres = alpha[np.ix_(rows, columns)].reshape(-1).astype(float)
+    share = weights / weights.max()
+    want = 255 * (0.62 * (1 - share) + 0.42 * share)
+    np.testing.assert_allclose(centres, want, atol=1.5)  # 8-bit rounding and the upscaling filter
+    assert np.corrcoef(centres, want)[0, 1] > 0.9  # these weights in these cells, not transposed or shifted
+
+
 @pytest.mark.slow
 def test_the_captioner_page_captions_as_the_python_driver_and_draws_attention(browser, versions, urls,
                                                                             tmp_path):
@@ -428,15 +492,19 @@ def test_the_captioner_page_captions_as_the_python_driver_and_draws_attention(br
         want = captioner.beam_search(images, beam_width=beam)[0].tokens
         assert [int(t) for t in tokens.split()] == want, beam
     words = browser.find_elements("css selector", "#caption-words .word")
-    assert [w.text for w in words] == captioner.caption(images, beam_width=3)[0].split()
+    want = captioner.beam_search(images, beam_width=3)[0]
+    assert [w.text for w in words] == captioner.decode(want.tokens).split()
     assert words, "the tiny captioner wrote an empty caption; pick another test image"
-    shown = ("const c = document.getElementById('caption-attention'); "
-             "const a = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; "
-             "let n = 0; for (let i = 3; i < a.length; i += 4) n += a[i] > 0; return [c.dataset.word, n]")
-    word, darkened = browser.execute_script(shown)
-    assert word == "0" and darkened > 0
+    maps = word_alphas(captioner, want)
+    word, weights, alpha = drawn_attention(browser)
+    assert word == 0
+    np.testing.assert_allclose(weights, maps[0], atol=1e-5)
+    check_attention_drawn(alpha, weights)
     words[-1].click()
-    assert browser.execute_script(shown)[0] == str(len(words) - 1)
+    word, weights, alpha = drawn_attention(browser)
+    assert word == len(words) - 1
+    np.testing.assert_allclose(weights, maps[-1], atol=1e-5)
+    check_attention_drawn(alpha, weights)
 
     set_value(browser, "beam", "11")
     assert act(browser, lambda: click(browser, "caption-button")) == "error"
@@ -451,13 +519,41 @@ def test_the_captioner_page_captions_as_the_python_driver_and_draws_attention(br
 
 
 @pytest.mark.slow
-def test_a_file_that_is_no_image_shows_a_message(browser, urls, tmp_path):
+def test_the_captioner_page_resizes_as_training_does(browser, versions, urls, tmp_path):
+    """An image of another size is resized as training resized it (`resize_image`): the page's
+    caption is `CaptionerONNX`'s of the resized pixels."""
+    from kerasrnn.data.image_files import resize_image
+    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
+
+    captioner = CaptionerONNX(versions["captioner"] / "onnx")
+    open_page(browser, urls["captioner"])
+    set_value(browser, "beam", "3")
+    rng = np.random.default_rng(11)
+    for shape in ((50, 70, 3), (17, 23, 3)):  # shrunk and enlarged
+        pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+        image = write_png(tmp_path / f"scene-{shape[0]}.png", pixels)
+        assert act(browser, lambda: choose_file(browser, "caption-file", image)) == "ready", error_text(browser)
+        tokens = browser.execute_script("return document.getElementById('caption-words').dataset.tokens")
+        want = captioner.beam_search(resize_image(pixels, captioner.image_size).numpy()[None], beam_width=3)[0]
+        assert [int(t) for t in tokens.split()] == want.tokens, shape
+
+
+@pytest.mark.slow
+def test_a_file_that_is_no_image_or_too_large_shows_a_message(browser, urls, tmp_path):
+    """A file the browser cannot decode, and a PNG whose header claims more pixels than
+    max_image_pixels (refused before decoding: its pixel data is missing)."""
     bad = tmp_path / "notes.png"
     bad.write_text("these are notes, not a picture\n")
+    huge = tmp_path / "huge.png"
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", 5000, 5000, 8, 2, 0, 0, 0)
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr)))
     for kind, input_id in (("captioner", "caption-file"), ("stn", "stn-file")):
         open_page(browser, urls[kind])
         assert act(browser, lambda: choose_file(browser, input_id, bad)) == "error"
         assert "notes.png is not an image the browser can decode" in error_text(browser), kind
+        assert act(browser, lambda: choose_file(browser, input_id, huge)) == "error"
+        assert "huge.png is 5000 x 5000 pixels, more than the model takes (max_image_pixels 16777216)" \
+            in error_text(browser), kind
 
 
 def digit_pixels():
@@ -471,34 +567,105 @@ def digit_pixels():
     return np.asarray(image)
 
 
+def canvas_pixels(browser, element_id):
+    """The RGBA pixels (H, W, 4) of a canvas of the page."""
+    width, data = browser.execute_script("""
+        const c = document.getElementById(arguments[0]);
+        return [c.width, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)];""",
+                                         element_id)
+    return np.asarray(data, np.uint8).reshape(-1, width, 4)
+
+
+def classified_input(browser, size=28):
+    """The image the page last classified (#stn-draw's data-input), RGBA (size, size, 4)."""
+    encoded = browser.execute_script("return document.getElementById('stn-draw').dataset.input")
+    return np.frombuffer(base64.b64decode(encoded), np.uint8).reshape(size, size, 4)
+
+
+def shown_probabilities(browser):
+    """`(class shown, probabilities shown)` of the STN page."""
+    shown = browser.execute_script("return document.getElementById('stn-class').dataset.class")
+    got = json.loads(browser.execute_script("return document.getElementById('stn-probabilities').dataset.values"))
+    return int(shown), np.asarray(got)
+
+
+def centre_of_mass(grey):
+    """`(row, column)` of a grey image's centre of mass."""
+    rows, columns = np.indices(grey.shape)
+    return np.array([(rows * grey).sum(), (columns * grey).sum()]) / grey.sum()
+
+
+def prepared_like_mnist(drawing, size=28):
+    """The documented preparation of a drawing (grey, dark background), in Python: the strokes'
+    bounding box scaled to fit 20 / 28 of `size` (aspect kept), placed with its centre of mass at
+    the centre of a `size` x `size` image."""
+    from PIL import Image
+
+    rows, columns = np.nonzero(drawing)
+    box = drawing[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+    scale = (size * 20 / 28) / max(box.shape)
+    height, width = (max(1, round(n * scale)) for n in box.shape)
+    small = np.asarray(Image.fromarray(box).resize((width, height), Image.Resampling.BOX), np.float64)
+    out = np.zeros((size, size))
+    top, left = (size - height) // 2, (size - width) // 2
+    out[top:top + height, left:left + width] = small
+    shift = np.round((size - 1) / 2 - centre_of_mass(out)).astype(int)
+    return np.roll(out, shift, axis=(0, 1))
+
+
 @pytest.mark.slow
 def test_the_stn_page_classifies_as_onnx_runtime_and_shows_the_rectified_image(browser, versions, urls,
                                                                              tmp_path):
     import onnxruntime
     from selenium.webdriver.common.action_chains import ActionChains
 
+    onnx_dir = versions["stn"] / "onnx"
+    classifier, rectifier = (onnxruntime.InferenceSession(str(onnx_dir / f"{name}.onnx"),
+                                                          providers=["CPUExecutionProvider"])
+                             for name in ("classifier", "rectifier"))
     pixels = digit_pixels()
     image = write_png(tmp_path / "seven.png", pixels)
-    session = onnxruntime.InferenceSession(str(versions["stn"] / "onnx" / "classifier.onnx"),
-                                           providers=["CPUExecutionProvider"])
-    want = session.run(["probabilities"], {"images": pixels[None, :, :, None].astype(np.float32) / 255})[0][0]
+    images = pixels[None, :, :, None].astype(np.float32) / np.float32(255)
+    want = classifier.run(["probabilities"], {"images": images})[0][0]
     open_page(browser, urls["stn"])
     assert act(browser, lambda: choose_file(browser, "stn-file", image)) == "ready", error_text(browser)
-    shown = browser.execute_script("return document.getElementById('stn-class').dataset.class")
-    got = json.loads(browser.execute_script("return document.getElementById('stn-probabilities').dataset.values"))
-    assert int(shown) == int(np.argmax(want))
+    # An image at the model's input size is classified pixel for pixel.
+    np.testing.assert_array_equal(classified_input(browser)[..., :3], np.repeat(pixels[..., None], 3, axis=-1))
+    shown, got = shown_probabilities(browser)
+    assert shown == int(np.argmax(want))
     np.testing.assert_allclose(got, want, atol=1e-5)
+    # The rectified image drawn is rectifier.onnx's output, 8-bit, each pixel scaled up to a block.
     assert browser.find_element("id", "stn-rectified-figure").is_displayed()
-    drawn = ("const c = document.getElementById('stn-rectified'); "
-             "const a = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; "
-             "let n = 0; for (let i = 0; i < a.length; i += 4) n += a[i] > 0; return n")
-    assert browser.execute_script(drawn) > 0
+    rectified = rectifier.run(["rectified"], {"images": images})[0][0]
+    drawn = canvas_pixels(browser, "stn-rectified")
+    rows = ((np.arange(rectified.shape[0]) + 0.5) * drawn.shape[0] / rectified.shape[0]).astype(int)
+    columns = ((np.arange(rectified.shape[1]) + 0.5) * drawn.shape[1] / rectified.shape[1]).astype(int)
+    blocks = drawn[np.ix_(rows, columns)]
+    want_drawn = np.round(255 * np.clip(rectified, 0, 1))
+    np.testing.assert_allclose(blocks[..., :3], np.broadcast_to(want_drawn, blocks[..., :3].shape), atol=1)
+    assert (blocks[..., 3] == 255).all() and want_drawn.max() > 0
 
-    # A digit drawn with the pointer is classified when the stroke ends.
+    # A digit drawn with the pointer is prepared as MNIST's digits were and classified when the
+    # stroke ends.
     click(browser, "stn-clear")
     canvas = browser.find_element("id", "stn-draw")
     stroke = (ActionChains(browser).move_to_element_with_offset(canvas, -60, -80).click_and_hold()
               .move_by_offset(120, 0).move_by_offset(-70, 170).release())
     assert act(browser, stroke.perform) == "ready", error_text(browser)
-    got = json.loads(browser.execute_script("return document.getElementById('stn-probabilities').dataset.values"))
-    assert len(got) == 10 and abs(sum(got) - 1) < 1e-5
+    drawing = canvas_pixels(browser, "stn-draw")[..., 0]
+    prepared = classified_input(browser)
+    grey = prepared[..., 0].astype(np.float64)
+    assert (prepared[..., 0] == prepared[..., 1]).all() and (prepared[..., 0] == prepared[..., 2]).all()
+    reference = prepared_like_mnist(drawing)
+    # Within the browser's and PIL's filters of each other: the same box and centre of mass.
+    assert np.abs(grey - reference).mean() < 8
+    boxes = [np.array([f(np.nonzero(a > 64)[axis]) for axis in (0, 1) for f in (np.min, np.max)])
+             for a in (grey, reference)]
+    assert np.abs(boxes[0] - boxes[1]).max() <= 1, boxes
+    assert max(boxes[0][1] - boxes[0][0], boxes[0][3] - boxes[0][2]) + 1 in (19, 20, 21), boxes
+    assert np.abs(centre_of_mass(grey) - 13.5).max() <= 0.6
+    images = (grey / 255).astype(np.float32)[None, :, :, None]  # float32(byte) / 255, as the driver reads it
+    want = classifier.run(["probabilities"], {"images": images})[0][0]
+    shown, got = shown_probabilities(browser)
+    assert shown == int(np.argmax(want))
+    np.testing.assert_allclose(got, want, atol=1e-5)

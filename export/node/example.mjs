@@ -22,15 +22,14 @@ import { parseArgs } from "node:util";
 
 import { Captioner } from "../web/driver/captioner.mjs";
 import { CharGenerator } from "../web/driver/char.mjs";
-import { checkImageBytes } from "../web/driver/image_bytes.mjs";
-import { readKind } from "../web/driver/kind.mjs";
+import { checkByteCount, checkImageBytes } from "../web/driver/image_bytes.mjs";
+import { kindOf } from "../web/driver/kind.mjs";
+import { readCard } from "../web/driver/load.mjs";
 import { resizeImage } from "../web/driver/resize.mjs";
 import { STNClassifier } from "../web/driver/stn.mjs";
 
 const USAGE = "usage: node example.mjs VERSION_DIR [--prime TEXT] [--length N] [--temperature T] " +
   "[--top-k K] [--seed S] [--image FILE] [--beam K] [--json]";
-
-class UsageError extends Error {}
 
 function options(argv) {
   let parsed;
@@ -43,10 +42,10 @@ function options(argv) {
       },
     });
   } catch (e) {
-    throw new UsageError(`${e.message.split("\n").join(" ")} ${USAGE}`);
+    throw new Error(`${e.message.split("\n").join(" ")} ${USAGE}`);
   }
   if (parsed.values.help) return { help: true };
-  if (parsed.positionals.length !== 1) throw new UsageError(`give one model version folder; ${USAGE}`);
+  if (parsed.positionals.length !== 1) throw new Error(`give one model version folder; ${USAGE}`);
   return { dir: parsed.positionals[0], ...parsed.values };
 }
 
@@ -63,13 +62,13 @@ function forKind(args, kind) {
   const known = OPTIONS[kind];
   for (const name of Object.keys(OPTIONS).flatMap((k) => Object.keys(OPTIONS[k]))) {
     if (args[name] !== undefined && !(name in known)) {
-      throw new UsageError(`--${name} does not apply to ${WHAT[kind]} (it takes ${Object.keys(known).map((n) => `--${n}`).join(", ")})`);
+      throw new Error(`--${name} does not apply to ${WHAT[kind]} (it takes ${Object.keys(known).map((n) => `--${n}`).join(", ")})`);
     }
   }
   const out = { ...args };
   for (const [name, fallback] of Object.entries(known)) {
     if (out[name] === undefined && fallback === undefined) {
-      throw new UsageError(`${WHAT[kind]} needs --${name} FILE (PNG or JPEG)`);
+      throw new Error(`${WHAT[kind]} needs --${name} FILE (PNG or JPEG)`);
     }
     if (out[name] === undefined) out[name] = fallback;
   }
@@ -77,13 +76,13 @@ function forKind(args, kind) {
 }
 
 function integer(text, name) {
-  if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`--${name} must be an integer, got ${JSON.stringify(text)}`);
+  if (!/^-?\d+$/.test(text.trim())) throw new Error(`--${name} must be an integer, got ${JSON.stringify(text)}`);
   return Number(text);
 }
 
 function number(text, name) {
   const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got ${JSON.stringify(text)}`);
+  if (text.trim() === "" || !Number.isFinite(value)) throw new Error(`--${name} must be a number, got ${JSON.stringify(text)}`);
   return value;
 }
 
@@ -92,15 +91,31 @@ function folderLoader(dir) {
   return (name) => fs.promises.readFile(path.join(dir, name));
 }
 
-/** Decodes a PNG or JPEG file to RGBA pixels, after the header checks of `limits`. */
-async function decodeImage(file, limits) {
+/**
+ * Decodes a PNG or JPEG file to RGBA pixels, after the checks of `limits` (its size in bytes
+ * before it is read, the pixels its header claims before it is decoded) and, if `size` is given
+ * ([height, width]), after checking that its header claims that size.
+ */
+async function decodeImage(file, limits, size = null) {
+  let stat;
+  try {
+    stat = fs.statSync(file);
+  } catch (e) {
+    throw new Error(`cannot read ${file} (${e.code || e.message})`);
+  }
+  if (!stat.isFile()) throw new Error(`cannot read ${file} (not a file)`);
+  checkByteCount(stat.size, limits, file);
   let bytes;
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
     throw new Error(`cannot read ${file} (${e.code || e.message})`);
   }
-  const { format } = checkImageBytes(bytes, limits, ["png", "jpeg"], file);
+  const { format, width, height } = checkImageBytes(bytes, limits, ["png", "jpeg"], file);
+  if (size !== null && (height !== size[0] || width !== size[1])) {
+    throw new Error(`${file} is ${width} x ${height} pixels; the model takes ${size[1]} x ${size[0]} ` +
+                    "(its input size): resize it first");
+  }
   try {
     if (format === "png") {
       const { PNG } = (await import("pngjs")).default;
@@ -118,15 +133,14 @@ async function decodeImage(file, limits) {
   }
 }
 
-async function runChar(ort, loadFile, args, out) {
-  const generator = await CharGenerator.create(ort, loadFile);
+async function runChar(ort, loadFile, card, args, out) {
+  const generator = await CharGenerator.create(ort, loadFile, { card });
   integer(args.seed, "seed");  // checked here, passed on as a decimal string: exact beyond 2**53
-  const request = [args.prime, integer(args.length, "length"), {
-    temperature: number(args.temperature, "temperature"), topK: integer(args["top-k"], "top-k"),
-    seed: args.seed.trim()}];
-  generator.check(...request);  // a bad request fails before anything is printed
+  const options = { temperature: number(args.temperature, "temperature"), topK: integer(args["top-k"], "top-k"),
+                    seed: args.seed.trim() };
   let text = "";
-  for await (const c of generator.generate(...request)) {
+  // generate checks the request before its first character: a bad one fails before anything is printed
+  for await (const c of generator.generate(args.prime, integer(args.length, "length"), options)) {
     if (args.json) text += c;
     else out.write(c);
   }
@@ -135,11 +149,13 @@ async function runChar(ort, loadFile, args, out) {
   await generator.release();
 }
 
-async function runCaptioner(ort, loadFile, args, out) {
-  const captioner = await Captioner.create(ort, loadFile);
+async function runCaptioner(ort, loadFile, card, args, out) {
+  const captioner = await Captioner.create(ort, loadFile, { card });
   const beam = integer(args.beam, "beam");
-  if (beam < 1 || beam > captioner.limits.max_beam_width) {
-    throw new UsageError(`--beam must be between 1 (greedy) and ${captioner.limits.max_beam_width} (max_beam_width), got ${beam}`);
+  try {
+    captioner.check({ beam });  // before the image is read
+  } catch (e) {
+    throw new Error(`--${e.message}`);  // "--beam must be between ...": the option as typed
   }
   let image = await decodeImage(args.image, captioner.limits);
   const s = captioner.imageSize;
@@ -153,9 +169,9 @@ async function runCaptioner(ort, loadFile, args, out) {
   await captioner.release();
 }
 
-async function runSTN(ort, loadFile, args, out) {
-  const classifier = await STNClassifier.create(ort, loadFile);
-  const image = await decodeImage(args.image, {});
+async function runSTN(ort, loadFile, card, args, out) {
+  const classifier = await STNClassifier.create(ort, loadFile, { card });
+  const image = await decodeImage(args.image, {}, classifier.inputShape);
   const result = await classifier.classify(image);
   if (args.json) {
     const r = result.rectified;
@@ -179,7 +195,8 @@ async function main(argv) {
     throw new Error(`${args.dir} does not exist; give the folder of an exported model version (saved_models/NAME/VERSION)`);
   }
   const loadFile = folderLoader(args.dir);
-  const kind = await readKind(loadFile);
+  const card = await readCard(loadFile);
+  const kind = kindOf(card);
   const request = forKind(args, kind);
   let ort;
   try {
@@ -188,7 +205,7 @@ async function main(argv) {
     throw new Error("onnxruntime-node is not installed; run `npm ci --ignore-scripts` in export/node");
   }
   const run = { char: runChar, captioner: runCaptioner, stn: runSTN }[kind];
-  await run(ort, loadFile, request, process.stdout);
+  await run(ort, loadFile, card, request, process.stdout);
 }
 
 main(process.argv.slice(2)).catch((e) => {

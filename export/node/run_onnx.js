@@ -39,7 +39,7 @@ function readNpy(file) {
   const [type, Typed] = DTYPES[descr];
   const bytes = Uint8Array.from(buf.subarray(start + length));  // a copy, aligned for Typed
   const data = new Typed(bytes.buffer, 0, bytes.length / Typed.BYTES_PER_ELEMENT);
-  return new ort.Tensor(type, type === "bool" ? Uint8Array.from(data) : data, shape);
+  return new ort.Tensor(type, data, shape);
 }
 
 function writeNpy(file, tensor) {

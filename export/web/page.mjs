@@ -1,19 +1,23 @@
-// The page: reads the served model's card, starts the worker (worker.mjs, where ONNX Runtime Web
-// and the model run) and shows the controls of the model's kind. Everything the model computes
+// The page: starts the worker (worker.mjs, where ONNX Runtime Web and the model run; it reads the
+// served model's card) and shows the controls of the model's kind. Everything the model computes
 // arrives as messages from the worker; this thread only decodes images and draws.
 //
 // For scripts driving the page (the tests): <body data-state> is "loading", "busy", "ready" or
 // "error" (the last request failed; #error holds its message), and <body data-runs> counts the
-// requests that finished, failed ones included.
+// requests that finished, failed ones included. #caption-attention's data-weights holds the
+// attention weights of the word drawn (JSON); #stn-draw's data-input the image last classified,
+// as the classifier got it (base64 of its RGBA bytes, the model's input size).
+
+import { checkByteCount, checkImageBytes, checkPixelCount, sniffImage } from "./driver/image_bytes.mjs";
 
 const $ = (id) => document.getElementById(id);
-const CARD_URL = "model/assets.extra/model_card.json";
-// Bounds on an image file before and after decoding, where the model card sets none (the
-// captioner's card does: limits.max_image_bytes, limits.max_image_pixels).
+// Bounds on an image file, where the export's onnx/limits.json sets none: a captioner export's
+// defaults (a captioner's limits.json sets its own; a digit classifier's sets none).
 const DEFAULT_IMAGE_LIMITS = { max_image_bytes: 8 * 2 ** 20, max_image_pixels: 4096 * 4096 };
 
 let card = null;
 let kind = null;
+let imageLimits = DEFAULT_IMAGE_LIMITS;  // the export's limits over the defaults, once loaded
 let worker = null;
 let pending = null;  // {resolve, reject, onText} of the request the worker is answering
 
@@ -94,31 +98,43 @@ function startWorker() {
 
 // -- images ------------------------------------------------------------------------------------
 
-function imageLimits() {
-  return { ...DEFAULT_IMAGE_LIMITS, ...(card?.limits ?? {}) };
-}
-
-// A File -> ImageBitmap, refusing files over the limits and files the browser cannot decode.
+// A File -> ImageBitmap, refusing files over the limits and files the browser cannot decode. The
+// file's size is checked before it is read, the pixels a PNG, JPEG or BMP header claims before
+// it is decoded (the drivers' checks); other formats the browser decodes (GIF, WebP, ...) are
+// checked once decoded.
 async function decodeFile(file) {
-  const limits = imageLimits();
   const name = file.name || "the file";
-  if (file.size > limits.max_image_bytes) {
-    throw new Error(`${name} is too large: ${file.size} bytes, at most ${limits.max_image_bytes} ` +
-                    "(the model card's limits.max_image_bytes)");
-  }
+  const { max_image_bytes, max_image_pixels } = imageLimits;  // any format the browser decodes
+  const limits = { max_image_bytes, max_image_pixels };
+  checkByteCount(file.size, limits, name);
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const sniffed = sniffImage(bytes) !== null;
+  if (sniffed) checkImageBytes(bytes, limits, ["png", "jpeg", "bmp"], name);
   let bitmap;
   try {
-    bitmap = await createImageBitmap(file, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    const options = { colorSpaceConversion: "none", premultiplyAlpha: "none" };
+    bitmap = await createImageBitmap(new Blob([bytes]), options);
   } catch {
     throw new Error(`${name} is not an image the browser can decode (PNG, JPEG, GIF, WebP, BMP)`);
   }
-  if (bitmap.width * bitmap.height > limits.max_image_pixels) {
-    const size = `${bitmap.width} x ${bitmap.height}`;
-    bitmap.close();
-    throw new Error(`${name} is too large: ${size} pixels, at most ${limits.max_image_pixels} ` +
-                    "(the model card's limits.max_image_pixels)");
+  if (!sniffed) {
+    try {
+      checkPixelCount(bitmap.width, bitmap.height, limits, name);
+    } catch (error) {
+      bitmap.close();
+      throw error;
+    }
   }
   return bitmap;
+}
+
+// An ImageBitmap -> {data (RGBA), width, height}, pixel for pixel.
+function rgbaOf(bitmap) {
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  context.drawImage(bitmap, 0, 0);
+  const { data, width, height } = context.getImageData(0, 0, bitmap.width, bitmap.height);
+  return { data, width, height };
 }
 
 // Any drawable -> {data (RGBA), width, height} at size x size. An image already that size is
@@ -189,7 +205,7 @@ function setUpChar() {
 
 // -- captioner ---------------------------------------------------------------------------------
 
-let captionImage = null;  // {data, width, height} at the model's input size
+let captionImage = null;  // {data, width, height}: the decoded image (the worker resizes it)
 let attentionMaps = [];
 let attentionGrid = null;  // [rows, columns] of the image locations the maps weigh
 
@@ -201,7 +217,9 @@ function showAttention(index) {
     word.classList.toggle("shown", Number(word.dataset.index) === index);
   }
   const map = attentionMaps[index];
+  delete canvas.dataset.weights;
   if (!map) return;
+  canvas.dataset.weights = JSON.stringify(Array.from(map));
   if (!attentionGrid || attentionGrid[0] * attentionGrid[1] !== map.length) return;  // no grid to draw on
   const [rows, columns] = attentionGrid;
   const most = Math.max(...map) || 1;
@@ -245,7 +263,6 @@ async function captionNow() {
 }
 
 function setUpCaptioner() {
-  const size = card.image_size;
   dropZone($("caption-drop"), $("caption-file"), (file) => run("Captioning…", async () => {
     captionImage = null;
     $("caption-words").replaceChildren();
@@ -254,7 +271,7 @@ function setUpCaptioner() {
     const display = $("caption-image").getContext("2d");
     display.clearRect(0, 0, 256, 256);
     const bitmap = await decodeFile(file);
-    captionImage = pixelsOf(bitmap, size);
+    captionImage = rgbaOf(bitmap);
     display.imageSmoothingQuality = "high";
     display.drawImage(bitmap, 0, 0, display.canvas.width, display.canvas.height);
     bitmap.close();
@@ -274,22 +291,20 @@ function clearDrawing() {
   stnImage = null;
 }
 
-// `rectified`: {data, width, height[, channels]} with data RGBA bytes, or floats in [0, 1]
-// (gray or RGB); drawn scaled up on the rectified canvas.
+// `rectified`: STNClassifier#classify's {data (floats in [0, 1]-ish), width, height, channels
+// (1 or 3)}, or null (a plain CNN); drawn scaled up on the rectified canvas.
 function showRectified(rectified) {
   const canvas = $("stn-rectified");
   $("stn-rectified-figure").hidden = !rectified;
   if (!rectified) return;
-  const { data, width, height } = rectified;
+  const { data, width, height, channels } = rectified;
   const pixels = new ImageData(width, height);
-  const channels = rectified.channels ?? Math.round(data.length / (width * height));
-  const bytes = data instanceof Uint8ClampedArray || data instanceof Uint8Array;
   for (let i = 0; i < width * height; i++) {
     for (let c = 0; c < 3; c++) {
       const v = data[i * channels + Math.min(c, channels - 1)];
-      pixels.data[4 * i + c] = bytes ? v : Math.round(255 * Math.min(1, Math.max(0, v)));
+      pixels.data[4 * i + c] = Math.round(255 * Math.min(1, Math.max(0, v)));
     }
-    pixels.data[4 * i + 3] = channels === 4 ? data[4 * i + 3] : 255;
+    pixels.data[4 * i + 3] = 255;
   }
   const small = new OffscreenCanvas(width, height);
   small.getContext("2d").putImageData(pixels, 0, 0);
@@ -298,8 +313,7 @@ function showRectified(rectified) {
   context.drawImage(small, 0, 0, canvas.width, canvas.height);
 }
 
-function showProbabilities(probabilities) {
-  const best = probabilities.indexOf(Math.max(...probabilities));
+function showProbabilities(probabilities, best) {
   $("stn-class").textContent = `Class ${best} (${(100 * probabilities[best]).toFixed(1)}%)`;
   $("stn-class").dataset.class = String(best);
   $("stn-probabilities").dataset.values = JSON.stringify(probabilities);
@@ -356,10 +370,11 @@ function drawnDigit(canvas, size) {
 }
 
 async function classifyNow() {
-  const size = card.input_shape?.[0] ?? 28;
+  const size = card.input_shape[0];
   const image = stnImage ?? drawnDigit($("stn-draw"), size);
-  const { probabilities, rectified } = await request({ type: "classify", image });
-  showProbabilities(probabilities);
+  $("stn-draw").dataset.input = btoa(String.fromCharCode(...image.data));
+  const { probabilities, classId, rectified } = await request({ type: "classify", image });
+  showProbabilities(probabilities, classId);
   showRectified(rectified);
 }
 
@@ -412,7 +427,7 @@ function setUpSTN() {
   });
   $("stn-classify").addEventListener("click", classify);
   dropZone($("stn-drop"), $("stn-file"), (file) => run("Classifying…", async () => {
-    const size = card.input_shape?.[0] ?? 28;
+    const size = card.input_shape[0];
     const bitmap = await decodeFile(file);
     stnImage = pixelsOf(bitmap, size);
     context.imageSmoothingEnabled = false;
@@ -429,22 +444,20 @@ const KIND_NAMES = { char: "character model", captioner: "image captioner", stn:
 async function start() {
   setState("loading");
   try {
-    const response = await fetch(CARD_URL);
-    if (!response.ok) throw new Error(`cannot read the model card (HTTP ${response.status})`);
-    card = await response.json();
     startWorker();
     const answer = await request({ type: "load" });
-    kind = answer.kind;
+    ({ kind, card } = answer);
+    imageLimits = { ...DEFAULT_IMAGE_LIMITS, ...answer.limits };
   } catch (error) {
     setStatus("");
     showError(`The model did not load: ${error?.message ?? error}`);
     setState("error");
     return;
   }
-  $("model-info").textContent = `${card.name}, version ${card.version}: ${KIND_NAMES[kind] ?? kind}` +
+  $("model-info").textContent = `${card.name}, version ${card.version}: ${KIND_NAMES[kind]}` +
     " running in this tab (ONNX Runtime Web, WebAssembly)";
   ({ char: setUpChar, captioner: setUpCaptioner, stn: setUpSTN })[kind]();
-  $(`${kind === "char" ? "char" : kind}-ui`).hidden = false;
+  $(`${kind}-ui`).hidden = false;
   setStatus("Ready.");
   setState("ready");
 }

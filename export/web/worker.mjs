@@ -1,35 +1,40 @@
 // The page's Web Worker: loads ONNX Runtime Web and the served model, runs every request off the
 // page's thread, so the tab stays responsive while a model computes.
 //
-// Messages from the page, one at a time (the page waits for each answer):
-//   {type: "load"}                                        -> {type: "ready", kind}
+// Messages from the page, one at a time (the page sends the next only after the answer):
+//   {type: "load"}               -> {type: "ready", kind, card, limits}
 //   {type: "generate", prime, length, temperature, topK, seed}
-//                                                         -> {type: "text", text} per piece, then {type: "done"}
-//   {type: "stop"}                                        (ends a generation early, then "done")
-//   {type: "caption", image, beam}                        -> {type: "caption", tokens, words, attention, grid}
-//   {type: "classify", image}                             -> {type: "classified", probabilities, rectified}
+//                                -> {type: "text", text} per piece, then {type: "done", stopped}
+//   {type: "stop"}               ends a generation early (then "done"); may come at any time
+//   {type: "caption", image, beam}
+//                                -> {type: "caption", tokens, words, attention, grid}
+//   {type: "classify", image}    -> {type: "classified", probabilities, classId, rectified}
 // and {type: "error", message} instead of an answer when the request (or the model) fails.
-// `image` is {data: RGBA Uint8ClampedArray, width, height}. Model files come from `model/`, the
-// server's view of the exported version (see export/serve_web.py).
+// `image` is {data: RGBA Uint8ClampedArray, width, height}: for "caption" the decoded image at
+// any size (resized here as training resized it, `resizeImage`), for "classify" at the model's
+// input size. `kind` is "char", "captioner" or "stn", `card` the model card, `limits` the
+// export's onnx/limits.json. Model files come from `model/`, the server's view of the exported
+// version (see export/serve_web.py).
 
 import * as ort from "./ort/ort.wasm.min.mjs";
+import { Captioner } from "./driver/captioner.mjs";
+import { CharGenerator } from "./driver/char.mjs";
+import { kindOf } from "./driver/kind.mjs";
+import { readCard } from "./driver/load.mjs";
+import { resizeImage } from "./driver/resize.mjs";
+import { STNClassifier } from "./driver/stn.mjs";
 
 // Single-threaded WASM: multi-threaded WASM needs a cross-origin isolated page (COOP/COEP
 // headers), and these models are small enough for one thread.
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
 
-const DRIVERS = {
-  char: ["./driver/char.mjs", "CharGenerator"],
-  captioner: ["./driver/captioner.mjs", "Captioner"],
-  stn: ["./driver/stn.mjs", "STNClassifier"],
-};
+// kindOf's names -> the driver class (kindOf refuses any other kind).
+const DRIVERS = { char: CharGenerator, captioner: Captioner, stn: STNClassifier };
 
 let model = null;
 let kind = null;
 let stopRequested = false;
-const queue = [];
-let working = false;
 
 async function loadFile(path) {
   const url = new URL("model/" + path, self.location.href);
@@ -57,13 +62,10 @@ function yieldToMessages() {
 }
 
 async function load() {
-  const { readKind } = await import("./driver/kind.mjs");
-  kind = await readKind(loadFile);
-  if (!(kind in DRIVERS)) throw new Error(`this page cannot run a model of kind ${kind}`);
-  const [file, className] = DRIVERS[kind];
-  const driver = await import(file);
-  model = await driver[className].create(ort, loadFile);
-  return { type: "ready", kind };
+  const card = await readCard(loadFile);
+  kind = kindOf(card);
+  model = await DRIVERS[kind].create(ort, loadFile, { card });
+  return { type: "ready", kind, card, limits: model.limits };
 }
 
 function need(wanted) {
@@ -88,39 +90,32 @@ async function handle(message) {
     }
     case "caption": {
       need("captioner");
-      const { tokens, words, attention, grid } = await model.caption(message.image, { beam: message.beam });
-      return { type: "caption", tokens: Array.from(tokens), words: Array.from(words),
-               attention: Array.from(attention, (map) => Array.from(map)), grid: grid ?? null };
+      const { beam } = message;
+      model.check({ beam });  // before resizing a large image for nothing
+      const size = model.imageSize;
+      let { image } = message;
+      if (image.width !== size || image.height !== size) image = resizeImage(image, size);
+      const { tokens, words, attention, grid } = await model.caption(image, { beam });
+      return { type: "caption", tokens, words, attention, grid };
     }
     case "classify": {
       need("stn");
-      const { probabilities, rectified } = await model.classify(message.image);
-      return { type: "classified", probabilities: Array.from(probabilities), rectified: rectified ?? null };
+      const { probabilities, classId, rectified } = await model.classify(message.image);
+      return { type: "classified", probabilities: Array.from(probabilities), classId, rectified };
     }
     default:
       throw new Error(`unknown request ${message.type}`);
   }
 }
 
-async function work() {
-  if (working) return;
-  working = true;
-  while (queue.length) {
-    const message = queue.shift();
-    try {
-      self.postMessage(await handle(message));
-    } catch (error) {
-      self.postMessage({ type: "error", message: error?.message ?? String(error) });
-    }
-  }
-  working = false;
-}
-
-self.onmessage = (event) => {
+self.onmessage = async (event) => {
   if (event.data?.type === "stop") {
     stopRequested = true;
     return;
   }
-  queue.push(event.data);
-  work();
+  try {
+    self.postMessage(await handle(event.data));
+  } catch (error) {
+    self.postMessage({ type: "error", message: error?.message ?? String(error) });
+  }
 };

@@ -33,7 +33,7 @@ ORT_DIST = pathlib.Path("node_modules") / ORT_PACKAGE / "dist"
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 INSTALL_HINT = "run `make install` (or `npm ci --ignore-scripts` in export/web)"
 
-CARD_PATH = "assets.extra/model_card.json"
+CARD_PATH = f"{version_files.EXTRA_DIR}/{version_files.CARD_FILE}"
 PAGE_SUFFIXES = (".html", ".mjs", ".js", ".css", ".png", ".svg", ".ico")
 PAGE_EXCLUDED = {"node_modules", "package.json", "package-lock.json"}
 
@@ -74,14 +74,12 @@ class WebSite:
     """The files one page server serves (see the module docstring).
 
     Attributes:
-        version_dir: The exported version, `BASE/NAME/VERSION`.
-        card: Its model card.
+        card: The exported version's model card.
         model_files: `{path relative to version_dir: file}`, what `/model/` serves.
         page_dir: The page's folder.
         ort_dir: ONNX Runtime Web's `dist/` folder.
     """
 
-    version_dir: pathlib.Path
     card: dict
     model_files: dict
     page_dir: pathlib.Path
@@ -104,9 +102,7 @@ class WebSite:
             return None
         if not path.startswith("/") or posixpath.normpath(path) != path and path != "/":
             return None  # `..`, `//`, `/./`: never rewritten into another path
-        relative = path[1:]
-        if relative in ("", "index.html"):
-            return _inside(self.page_dir, "index.html")
+        relative = path[1:] or "index.html"
         if relative.startswith("model/"):
             return self.model_files.get(relative[len("model/"):])
         if relative.startswith("ort/"):
@@ -129,15 +125,9 @@ def web_site(version_dir, page_dir):
         InputError: Not an exported version, a damaged card, an ONNX file the card lists that
             is missing, no page, or ONNX Runtime Web not installed (says how to install it).
     """
-    version_dir = pathlib.Path(version_dir)
-    page_dir = pathlib.Path(page_dir)
-    if not version_dir.is_dir():
-        raise InputError(f"{version_dir} is not a folder; give BASE/NAME/VERSION of an exported model")
+    version_dir, page_dir = pathlib.Path(version_dir), pathlib.Path(page_dir)
+    card = version_files.read_model_card(version_dir)
     card_file = version_dir / CARD_PATH
-    if not card_file.is_file():
-        raise InputError(f"{version_dir} is not an exported kerasrnn model version (no {CARD_PATH}); "
-                         "give BASE/NAME/VERSION")
-    card = version_files.read_json(card_file, {"name": str, "version": int, "kind": str, "onnx": dict})
     listed = card["onnx"].get("files")
     if not isinstance(listed, list) or not listed or not all(
             isinstance(f, str) and f.startswith("onnx/") for f in listed):
@@ -157,4 +147,4 @@ def web_site(version_dir, page_dir):
     if missing:
         raise InputError(f"{ORT_PACKAGE} is not installed in {page_dir / 'node_modules'} (no "
                          f"{', '.join(missing)}); {INSTALL_HINT}")
-    return WebSite(version_dir, card, model_files, page_dir, ort_dir)
+    return WebSite(card, model_files, page_dir, ort_dir)

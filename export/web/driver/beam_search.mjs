@@ -10,7 +10,7 @@ import { pairwiseSum } from "./sum.mjs";
  * @param {number} v the row length V
  * @returns {Float64Array} (rows * V,)
  */
-export function logSoftmax(logits, v) {
+function logSoftmax(logits, v) {
   const out = new Float64Array(logits.length);
   const e = new Float64Array(v);
   for (let start = 0; start < logits.length; start += v) {

@@ -24,19 +24,17 @@ function gatherRows(data, index) {
 }
 
 export class Captioner {
-  /** The files of the version folder this driver reads. */
-  static FILES = ["assets.extra/model_card.json", "onnx/encoder.onnx", "onnx/decoder_step.onnx",
-                  "onnx/vocab.json", "onnx/decoding.json", "onnx/limits.json"];
-
   /**
    * Loads a captioner version.
    * @param {Object} ort the onnxruntime-node or onnxruntime-web module
    * @param {import("./load.mjs").LoadFile} loadFile reads a file of the version folder
-   * @param {{sessionOptions?: Object}} [options] passed to `InferenceSession.create`
+   * @param {{sessionOptions?: Object, card?: Object}} [options] sessionOptions: passed to
+   *   `InferenceSession.create`; card: the version's model card if already read (`readCard`),
+   *   else it is read here
    * @returns {Promise<Captioner>}
    */
-  static async create(ort, loadFile, { sessionOptions = {} } = {}) {
-    const card = await readCard(loadFile);
+  static async create(ort, loadFile, { sessionOptions = {}, card = null } = {}) {
+    card ??= await readCard(loadFile);
     if (card.kind !== "captioner") throw new Error(`this version holds a ${card.kind} model, not a captioner`);
     const vocab = await readJson(loadFile, "onnx/vocab.json", { special: "array", words: "array" });
     const words = [...vocab.special, ...vocab.words];
@@ -74,6 +72,17 @@ export class Captioner {
   }
 
   /**
+   * Checks a request's settings before any image is decoded (Error: what is wrong).
+   * @param {{beam?: number}} [options] as `caption` takes them
+   */
+  check({ beam = 1 } = {}) {
+    const limit = this.limits.max_beam_width;
+    if (!Number.isInteger(beam) || beam < 1 || beam > limit) {
+      throw new Error(`beam must be between 1 (greedy) and ${limit} (max_beam_width), a whole number; got ${beam}`);
+    }
+  }
+
+  /**
    * Captions one image: greedy decoding at beam 1, else beam search.
    *
    * @param {import("./pixels.mjs").Image} image RGB or RGBA pixels, exactly imageSize x imageSize
@@ -85,10 +94,7 @@ export class Captioner {
    *   attention: one map (L,) per entry of `words`, L = grid[0] * grid[1] image locations, row-major
    */
   async caption(image, { beam = 1 } = {}) {
-    const limit = this.limits.max_beam_width;
-    if (!Number.isInteger(beam) || beam < 1 || beam > limit) {
-      throw new Error(`beam must be an integer between 1 (greedy) and ${limit} (max_beam_width), got ${beam}`);
-    }
+    this.check({ beam });
     const s = this.imageSize;
     if (!image || image.width !== s || image.height !== s) {
       throw new Error(`the image must be ${s} x ${s} pixels (the model's input size), got ` +

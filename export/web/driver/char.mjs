@@ -9,23 +9,22 @@ import { chooseNext } from "./sampling.mjs";
 const LIMIT_NAMES = ["max_rows", "max_length", "max_prime_length", "max_request_chars", "max_step_tokens"];
 
 /** The character an empty prime starts from: a newline if the vocabulary has one, else its first. */
-export function startChar(chars) {
+function startChar(chars) {
   return chars.includes("\n") ? "\n" : chars[0];
 }
 
 export class CharGenerator {
-  /** The files of the version folder this driver reads. */
-  static FILES = ["assets.extra/model_card.json", "onnx/step.onnx", "onnx/vocab.json", "onnx/limits.json"];
-
   /**
    * Loads a char model version.
    * @param {Object} ort the onnxruntime-node or onnxruntime-web module
    * @param {import("./load.mjs").LoadFile} loadFile reads a file of the version folder
-   * @param {{sessionOptions?: Object}} [options] passed to `InferenceSession.create`
+   * @param {{sessionOptions?: Object, card?: Object}} [options] sessionOptions: passed to
+   *   `InferenceSession.create`; card: the version's model card if already read (`readCard`),
+   *   else it is read here
    * @returns {Promise<CharGenerator>}
    */
-  static async create(ort, loadFile, { sessionOptions = {} } = {}) {
-    const card = await readCard(loadFile);
+  static async create(ort, loadFile, { sessionOptions = {}, card = null } = {}) {
+    card ??= await readCard(loadFile);
     if (card.kind !== "char_rnn") throw new Error(`this version holds a ${card.kind} model, not a char model`);
     const { chars } = await readJson(loadFile, "onnx/vocab.json", { chars: "array" });
     if (!chars.length || !chars.every((c) => typeof c === "string" && [...c].length === 1)

@@ -37,6 +37,35 @@ export function sniffImage(bytes) {
 }
 
 /**
+ * Checks an image file's size in bytes against `limits.max_image_bytes` (if set), before it is
+ * read: a caller that knows the size (a `File`, `fs.stat`) need not read a huge file to refuse it.
+ * @param {number} count the file's size in bytes
+ * @param {{max_image_bytes?: number}} limits
+ * @param {string} [name] the file's name, for the message
+ */
+export function checkByteCount(count, limits, name = "the image") {
+  if (limits.max_image_bytes !== undefined && count > limits.max_image_bytes) {
+    throw new Error(`${name} has ${count} bytes, more than the model takes (max_image_bytes ` +
+                    `${limits.max_image_bytes}); shrink or recompress it`);
+  }
+}
+
+/**
+ * Checks an image's size in pixels against `limits.max_image_pixels` (if set): what its header
+ * claims before decoding or, for a format `sniffImage` does not know, its decoded size.
+ * @param {number} width
+ * @param {number} height
+ * @param {{max_image_pixels?: number}} limits
+ * @param {string} [name] the file's name, for the message
+ */
+export function checkPixelCount(width, height, limits, name = "the image") {
+  if (limits.max_image_pixels !== undefined && width * height > limits.max_image_pixels) {
+    throw new Error(`${name} is ${width} x ${height} pixels, more than the model takes ` +
+                    `(max_image_pixels ${limits.max_image_pixels}); shrink it`);
+  }
+}
+
+/**
  * Checks an encoded image against the export's limits before it is decoded.
  * @param {Uint8Array} bytes the file
  * @param {{max_image_bytes?: number, max_image_pixels?: number, image_formats?: string[]}} limits
@@ -46,10 +75,7 @@ export function sniffImage(bytes) {
  * @returns {{format: string, width: number, height: number}}
  */
 export function checkImageBytes(bytes, limits, decodable = ["png", "jpeg", "bmp"], name = "the image") {
-  if (limits.max_image_bytes !== undefined && bytes.length > limits.max_image_bytes) {
-    throw new Error(`${name} has ${bytes.length} bytes, more than the model takes (max_image_bytes ` +
-                    `${limits.max_image_bytes}); shrink or recompress it`);
-  }
+  checkByteCount(bytes.length, limits, name);
   const header = sniffImage(bytes);
   const allowed = (limits.image_formats || ["png", "jpeg", "bmp"]).filter((f) => decodable.includes(f));
   const names = allowed.map((f) => f.toUpperCase()).join(" or ");
@@ -58,9 +84,6 @@ export function checkImageBytes(bytes, limits, decodable = ["png", "jpeg", "bmp"
     throw new Error(`${name} is a ${header.format.toUpperCase()} image; give a ${names} image`);
   }
   if (header.width < 1 || header.height < 1) throw new Error(`${name}'s header claims an empty image`);
-  if (limits.max_image_pixels !== undefined && header.width * header.height > limits.max_image_pixels) {
-    throw new Error(`${name} is ${header.width} x ${header.height} pixels, more than the model takes ` +
-                    `(max_image_pixels ${limits.max_image_pixels}); shrink it`);
-  }
+  checkPixelCount(header.width, header.height, limits, name);
   return header;
 }

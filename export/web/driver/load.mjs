@@ -4,9 +4,9 @@
 // cannot be read.
 
 /** The model card, relative to the version folder (`saved_models/NAME/VERSION/`). */
-export const CARD_FILE = "assets.extra/model_card.json";
-export const CARD_FORMAT = "kerasrnn.model_card";
-export const CARD_FORMAT_VERSION = 1;
+const CARD_FILE = "assets.extra/model_card.json";
+const CARD_FORMAT = "kerasrnn.model_card";
+const CARD_FORMAT_VERSION = 1;
 const AGAIN = "export the model again";
 
 /**
@@ -21,7 +21,7 @@ const AGAIN = "export the model again";
  * @param {string} path
  * @returns {Promise<Uint8Array>}
  */
-export async function readBytes(loadFile, path) {
+async function readBytes(loadFile, path) {
   let data;
   try {
     data = await loadFile(path);
@@ -118,7 +118,7 @@ export async function readLimits(loadFile, names) {
 }
 
 /** The first line of an error's message (at most 160 characters). */
-export function firstLine(e) {
+function firstLine(e) {
   const text = String((e && e.message) || e).trim();
   return (text.split("\n")[0] || (e && e.name) || "error").slice(0, 160);
 }

@@ -32,11 +32,12 @@ export function channelsOf(image, allowed) {
  * TensorFlow compute from uint8 pixels; b / 255 in float64 rounded to float32 is that exactly);
  * a float is rounded to float32.
  */
-function unit(value, floats) {
+export function unit(value, floats) {
   return floats ? Math.fround(value) : Math.fround(value / 255);
 }
 
-function isFloat(data) {
+/** Whether pixel data holds floats in [0, 1] (a Float32Array or Float64Array), not bytes. */
+export function isFloat(data) {
   return data instanceof Float32Array || data instanceof Float64Array;
 }
 

@@ -2,7 +2,7 @@
 // (`tf.image.resize(image / 255, (S, S), "bilinear", antialias=True)` clipped to [0, 1], TensorFlow's
 // scale-and-translate with a triangle kernel widened by the scale when shrinking).
 
-import { channelsOf } from "./pixels.mjs";
+import { channelsOf, isFloat, unit } from "./pixels.mjs";
 
 const f = Math.fround;
 
@@ -48,7 +48,7 @@ function spans(inSize, outSize) {
 export function resizeImage(image, size) {
   const channels = channelsOf(image, [3, 4]);
   const { width, height, data } = image;
-  const floats = data instanceof Float32Array || data instanceof Float64Array;
+  const floats = isFloat(data);
   const rows = spans(height, size);
   const cols = spans(width, size);
   // Rows first: (size, width, 3), then columns: (size, size, 3), as TensorFlow gathers.
@@ -59,7 +59,7 @@ export function resizeImage(image, size) {
       const src = (rows.starts[y] + k) * width;
       for (let x = 0; x < width; x++) {
         for (let c = 0; c < 3; c++) {
-          const value = floats ? data[(src + x) * channels + c] : f(data[(src + x) * channels + c] / 255);
+          const value = unit(data[(src + x) * channels + c], floats);
           middle[(y * width + x) * 3 + c] += w[k] * value;
         }
       }

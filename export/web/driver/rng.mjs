@@ -13,9 +13,9 @@
 const MASK = (1n << 64n) - 1n;
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
-export const GOLDEN = 0x9E3779B97F4A7C15n;
-export const MIX_1 = 0xBF58476D1CE4E5B9n;
-export const MIX_2 = 0x94D049BB133111EBn;
+const GOLDEN = 0x9E3779B97F4A7C15n;
+const MIX_1 = 0xBF58476D1CE4E5B9n;
+const MIX_2 = 0x94D049BB133111EBn;
 
 /**
  * A seed or index as a BigInt int64, checked.

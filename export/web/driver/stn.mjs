@@ -6,39 +6,40 @@ import { greyFloats, rgbFloats } from "./pixels.mjs";
 import { argmax } from "./sampling.mjs";
 
 export class STNClassifier {
-  /** The files of the version folder this driver reads (`onnx/rectifier.onnx` if the card lists it). */
-  static FILES = ["assets.extra/model_card.json", "onnx/classifier.onnx", "onnx/rectifier.onnx", "onnx/limits.json"];
-
   /**
    * Loads an STN classifier version.
    * @param {Object} ort the onnxruntime-node or onnxruntime-web module
    * @param {import("./load.mjs").LoadFile} loadFile reads a file of the version folder
-   * @param {{sessionOptions?: Object}} [options] passed to `InferenceSession.create`
+   * @param {{sessionOptions?: Object, card?: Object}} [options] sessionOptions: passed to
+   *   `InferenceSession.create`; card: the version's model card if already read (`readCard`),
+   *   else it is read here
    * @returns {Promise<STNClassifier>}
    */
-  static async create(ort, loadFile, { sessionOptions = {} } = {}) {
-    const card = await readCard(loadFile);
+  static async create(ort, loadFile, { sessionOptions = {}, card = null } = {}) {
+    card ??= await readCard(loadFile);
     if (card.kind !== "stn_classifier") throw new Error(`this version holds a ${card.kind} model, not a digit classifier`);
     const shape = card.input_shape;
     if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)
         || ![1, 3].includes(shape[2])) {
       throw new Error("the model card's input_shape is not [height, width, 1 or 3]; export the model again");
     }
-    await readLimits(loadFile, ["max_rows"]);
+    const limits = await readLimits(loadFile, ["max_rows"]);
     const files = (card.onnx && Array.isArray(card.onnx.files)) ? card.onnx.files : [];
     const classifier = await createSession(ort, loadFile, "onnx/classifier.onnx", sessionOptions);
     const rectifier = files.includes("onnx/rectifier.onnx")
       ? await createSession(ort, loadFile, "onnx/rectifier.onnx", sessionOptions) : null;
-    return new STNClassifier(ort, classifier, rectifier, shape);
+    return new STNClassifier(ort, classifier, rectifier, shape, limits);
   }
 
   /** Use `STNClassifier.create`. */
-  constructor(ort, classifier, rectifier, shape) {
+  constructor(ort, classifier, rectifier, shape, limits) {
     this.ort = ort;
     this.classifier = classifier;
     this.rectifier = rectifier;
     /** [height, width, channels] of the model's input (e.g. [28, 28, 1]). */
     this.inputShape = shape;
+    /** @type {Object<string, number>} the export's request limits (onnx/limits.json) */
+    this.limits = limits;
   }
 
   /**
