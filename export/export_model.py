@@ -48,8 +48,8 @@ def parse_args(argv=None):
     p.add_argument("--model", required=True, help="trained model directory (a training script's --out)")
     p.add_argument("--name", required=True,
                    help="model name: the folder under --base, TF Serving's model name")
-    p.add_argument("--version", type=int,
-                   help="integer version >= 1 (default: one above the highest existing)")
+    p.add_argument("--version",
+                   help="integer version >= 1, digits 0-9 (default: one above the highest existing)")
     p.add_argument("--base", default="saved_models", help="models folder (default saved_models)")
     p.add_argument("--max-rows", type=int, help="rows (primes, images) per request")
     p.add_argument("--max-length", type=int,
@@ -82,11 +82,13 @@ def main(argv=None):
 
 def export(args):
     from kerasrnn.cli import format_limits
+    from kerasrnn.export.version_dir import parse_version
     from kerasrnn.export.version_files import read_model_card
     from kerasrnn.export.write_version import export_model
 
     options = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
-    path = export_model(args.model, args.base, args.name, args.version, **options)
+    version = None if args.version is None else parse_version(args.version)
+    path = export_model(args.model, args.base, args.name, version, **options)
     card = read_model_card(path)
     signatures = ", ".join(n for n in card["signatures"] if n != "serving_default")
     print(f"exported {card['kind']} model {args.model} as {args.name} version {card['version']}: {path}")

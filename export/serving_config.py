@@ -7,8 +7,8 @@ Example:
   python export/serving_config.py --base saved_models --prefix /models  # paths inside the container
 
 Writes BASE/models.config, one entry per model folder of BASE (a folder with at least one
-integer version holding a saved_model.pb; TF Serving serves the highest version of each and
-picks up new versions as they appear):
+integer version, a subfolder named by the digits 0-9 only, holding a saved_model.pb; TF Serving
+serves the highest version of each and picks up new versions as they appear):
 
   model_config_list {
     config {
@@ -46,9 +46,9 @@ Then:
       --model_config_file=/models/models.config \\
       --enable_batching --batching_parameters_file=/models/batching_parameters.txt ...
 
-Refused, with nothing written: a model folder name TF Serving cannot take (letters, digits, `_`,
-`.`, `-`, starting with a letter or digit), a --prefix (or --base path) with control characters, a
-config that does not parse with TF Serving's own ModelServerConfig proto (checked where the
+Refused, with nothing written: a model folder name TF Serving cannot take (at most 100 letters,
+digits, `_`, `.`, `-`, starting with a letter or digit), a --prefix (or --base path) with
+control characters, a config that does not parse with TF Serving's own ModelServerConfig proto (checked where the
 tensorflow-serving-api package is installed), an unreadable model card, and a --max-batch-size
 above a model's `limits.max_rows` (its model card, BASE/NAME/VERSION/assets.extra/model_card.json
 of the highest version; a card without `limits` sets no bound).
@@ -122,7 +122,10 @@ def parse_args(argv=None):
 
 
 def _versions(folder):
-    return [v for v in folder.iterdir() if v.name.isdigit() and (v / "saved_model.pb").is_file()]
+    """The version folders (named by ASCII digits only) of `folder` that hold a saved_model.pb."""
+    from kerasrnn.export.version_dir import version_dirs
+
+    return [v for v in version_dirs(folder) if (v / "saved_model.pb").is_file()]
 
 
 def model_folders(base):
@@ -139,12 +142,12 @@ def latest_version(folder):
 
 def check_name(folder):
     """Raises ValueError unless the folder's name can be a model name in models.config."""
-    name = pathlib.Path(folder).name
-    from kerasrnn.export.version_files import MODEL_NAME
+    from kerasrnn.export.version_files import MODEL_NAME_RULE, model_name_problem
 
-    if not MODEL_NAME.fullmatch(name):
-        raise ValueError(f"model folder {str(folder)!r} has a name TF Serving cannot take ({name!r}: use "
-                         "letters, digits, '_', '.' and '-', starting with a letter or digit); rename it")
+    problem = model_name_problem(pathlib.Path(folder).name)
+    if problem is not None:
+        raise ValueError(f"model folder {str(folder)!r} has a name TF Serving cannot take ({problem}: "
+                         f"{MODEL_NAME_RULE}); rename it")
 
 
 def check_prefix(prefix, what):

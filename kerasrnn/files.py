@@ -1,10 +1,13 @@
-"""Files written whole or not at all, JSON files read with their shape checked, and disk errors
-as one line: what every floor that writes or reads a user's files shares.
+"""Files written whole or not at all, files read with a size cap and JSON files with their shape
+checked, and disk errors as one line: what every floor that writes or reads a user's files shares.
 
-A write goes to a temporary file that is renamed over the target (readers see the old file or
-the whole new one; a failed write leaves nothing behind). A problem a user can fix (a damaged
-file, a full disk, a read-only folder) raises `FileError`, an `InputError` whose message names
-the file and what to do.
+A write goes to a new temporary file beside the target, created exclusively under a random
+name (`.tmp-NAME-XXXXXXXX`, so no planted file or link is ever opened), which is renamed over
+the target: readers see the old file or the whole new one, a link at the target's name is
+replaced, not followed, and a failed write leaves nothing behind. A read checks the file's size
+before it reads, so a huge file is refused before it takes memory. A problem a user can fix (a
+damaged or oversized file, a full disk, a read-only folder) raises `FileError`, an
+`InputError` whose message names the file and what to do.
 """
 
 import errno
@@ -12,12 +15,27 @@ import json
 import os
 import pathlib
 import shutil
+import tempfile
+import time
 
 from kerasrnn.errors import InputError
 
 RESTORE = "retrain or restore the file"
 RESUME_HINT = "free disk space or make the folder writable, then continue the run with `resume`"
 AGAIN_HINT = "free disk space or make the folder writable, then run the command again"
+
+MiB = 1024 * 1024
+# The most bytes of a JSON file any reader takes (a run's settings, vocabulary, metrics and
+# history, a model card, request limits): the largest real ones (a captioner's vocabulary of
+# 100,000 words, the history of thousands of epochs) hold a few MB, and `json.loads` needs
+# about ten times a file's size in memory, so a bigger file is damage or a trap.
+JSON_MAX_BYTES = 16 * MiB
+# `config.json` of a run: the builder's arguments and the training settings, a few kB.
+CONFIG_MAX_BYTES = 1 * MiB
+# Temporary files of `write_bytes_atomic` left by a process killed mid-write are removed by the
+# next write into the same folder once they are this old (a live write renames its own within
+# seconds; this leaves any write in progress alone).
+STALE_TEMPORARY_SECONDS = 15 * 60
 
 
 class FileError(InputError):
@@ -42,32 +60,88 @@ def write_problem_error(path, e, hint=RESUME_HINT):
     return FileError(f"cannot write {path} ({_write_problem(e)}); {hint}")
 
 
-def _write_bytes(tmp, data):
-    """Writes `data` to the new file `tmp` and flushes it to the disk (the lowest write)."""
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+def _write_bytes(f, data):
+    """Writes `data` to the new file object `f` and flushes it to the disk (the lowest write;
+    `f.name` is the temporary file's path)."""
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _temporary_prefix(path):
+    return f".tmp-{path.name}-"
+
+
+def creation_mode(folder=False):
+    """The permissions `open(path, "w")` gives a new file (`folder`: `os.mkdir` a new folder):
+    0o666 (0o777) less the process's umask, read from /proc where there is one (setting the
+    umask to read it is not thread-safe). `tempfile` makes its files 0o600 and folders 0o700;
+    what it makes to keep is given these instead."""
+    umask = None
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    if umask is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return (0o777 if folder else 0o666) & ~umask
+
+
+def remove_stale_temporaries(path, older_than=STALE_TEMPORARY_SECONDS):
+    """Removes the temporary files of writes of `path` (`.tmp-NAME-*` beside it) that a killed
+    process left behind, those not modified for `older_than` seconds. Regular files only: a
+    link or folder of that name is left alone."""
+    path = pathlib.Path(path)
+    prefix, now = _temporary_prefix(path), time.time()
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if entry.is_file(follow_symlinks=False) and now - info.st_mtime > older_than:
+                os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 def write_bytes_atomic(path, data, hint=RESUME_HINT):
     """Writes `data` to `path` through a temporary file renamed over it: readers see the old
     file or the whole new one, and a failed write leaves no temporary file behind.
 
+    The temporary file, `.tmp-NAME-XXXXXXXX` beside `path`, is created exclusively under a
+    random name (`tempfile.mkstemp`: nothing planted there, link or file, is opened) and given
+    the permissions a plain `open(path, "w")` would (0o666 less the umask); `os.replace` then
+    puts it in place, replacing a link at `path` rather than writing through it. Temporary
+    files of `path` that a killed process left are removed here once they are
+    `STALE_TEMPORARY_SECONDS` old (`remove_stale_temporaries`); no reader looks at them.
+
     Raises:
         FileError: The write failed (a full disk, a read-only folder), naming `path`.
     """
     path = pathlib.Path(path)
-    tmp = path.with_name("tmp-" + path.name)
+    remove_stale_temporaries(path)
+    tmp = None
     try:
-        _write_bytes(tmp, data)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path))
+        with open(tmp, "wb", opener=lambda _name, _flags: fd) as f:
+            os.fchmod(f.fileno(), creation_mode())
+            _write_bytes(f, data)
         os.replace(tmp, path)
+        tmp = None
     except OSError as e:
         raise write_problem_error(path, e, hint) from None
     finally:
-        if tmp.exists():
+        if tmp is not None:
             try:
-                tmp.unlink()
+                os.unlink(tmp)
             except OSError:
                 pass
 
@@ -82,23 +156,30 @@ def write_json_atomic(path, obj, hint=RESUME_HINT):
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", hint)
 
 
-def disk_error(e):
+def disk_error(e, where=None, hint=RESUME_HINT):
     """A `FileError` for an exception that is a failed write (full disk, read-only or
-    unwritable folder), from Python or TensorFlow; None for any other exception."""
+    unwritable folder), from Python or TensorFlow; None for any other exception.
+
+    Args:
+        where: What was being written, for the message where the exception does not name a
+            file (TensorFlow's never do). Default: the TensorBoard logs, the one thing TensorFlow
+            writes while a script trains; code that writes with TensorFlow itself (an export)
+            names its own output.
+        hint: What to do, after the problem.
+    """
     if isinstance(e, FileError):
         return e
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES,
                                                errno.EPERM, errno.EDQUOT, errno.ENOTDIR):
-        where = e.filename or "the output folder"
-        return write_problem_error(where, e)
+        return write_problem_error(e.filename or where or "the output folder", e, hint)
     if type(e).__module__.startswith("tensorflow"):
         text = str(e)
         for phrase, code in (("No space left on device", errno.ENOSPC),
                              ("Read-only file system", errno.EROFS),
                              ("Permission denied", errno.EACCES)):
             if phrase in text:
-                return FileError(f"cannot write the TensorBoard logs "
-                                   f"({_write_problem(OSError(code, phrase))}); {RESUME_HINT}")
+                return write_problem_error(where or "the TensorBoard logs",
+                                           OSError(code, phrase), hint)
     return None
 
 
@@ -113,27 +194,58 @@ def check_free_space(directory, needed, what, hint=RESUME_HINT):
                           f"free, about {needed:,} needed); {hint}")
 
 
-def read_json_file(path, fix=RESTORE):
-    """Reads a JSON file (of a run directory, an exported version, ...).
+def read_bytes_capped(path, max_bytes, fix=RESTORE):
+    """The bytes of the file at `path`, refused when it holds more than `max_bytes`: its size is
+    checked before reading, and at most `max_bytes + 1` bytes are read (a file that grows
+    meanwhile, or a device that reports no size, is refused too).
 
     Raises:
-        FileError: The file cannot be read or is not JSON (damaged), naming it.
+        FileError: The file is missing, unreadable or larger than `max_bytes`, naming it.
     """
     path = pathlib.Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size <= max_bytes:
+                raw = f.read(max_bytes + 1)
+                size = max(size, len(raw))
     except FileNotFoundError:
         raise FileError(f"{path} is missing; {fix}") from None
     except OSError as e:
         raise FileError(f"cannot read {path} ({e.strerror or type(e).__name__}); {fix}") from None
+    if size > max_bytes:
+        raise damaged(path, f"{size:,} bytes or more, above the {max_bytes:,} such a file may "
+                            "hold", fix)
+    return raw
+
+
+def parse_json_bytes(path, raw, fix=RESTORE):
+    """`raw`, the bytes of the JSON file `path`, parsed.
+
+    Raises:
+        FileError: Empty, not UTF-8, not JSON or nested too deep for the parser, naming `path`.
+    """
     if not raw.strip():
         raise damaged(path, "empty", fix)
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise damaged(path, "not UTF-8 text", fix) from None
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise damaged(path, "nested too deeply", fix) from None
+    except ValueError:
         raise damaged(path, "not JSON", fix) from None
+
+
+def read_json_file(path, fix=RESTORE, max_bytes=JSON_MAX_BYTES):
+    """Reads a JSON file (of a run directory, an exported version, ...), at most `max_bytes`
+    long (`read_bytes_capped`).
+
+    Raises:
+        FileError: The file cannot be read, is too large or is not JSON (damaged), naming it.
+    """
+    path = pathlib.Path(path)
+    return parse_json_bytes(path, read_bytes_capped(path, max_bytes, fix), fix)
 
 
 def type_name(value):

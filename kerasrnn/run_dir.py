@@ -31,8 +31,8 @@ from kerasrnn import __version__
 from kerasrnn.data.caption_vocab import CaptionVocabulary
 from kerasrnn.data.text import Vocabulary
 from kerasrnn.errors import InputError
-from kerasrnn.files import (AGAIN_HINT, FileError, check_free_space,
-                            check_object, damaged, read_json_file, type_name,
+from kerasrnn.files import (AGAIN_HINT, CONFIG_MAX_BYTES, JSON_MAX_BYTES, MiB, FileError,
+                            check_free_space, check_object, damaged, read_json_file, type_name,
                             value_has_type, write_bytes_atomic, write_json_atomic,
                             write_problem_error, write_text_atomic)
 from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
@@ -43,6 +43,13 @@ HISTORY_FILE = "history.json"
 BACKUP_DIR, BACKUP_WEIGHTS, BACKUP_METADATA = "backup", "latest.weights.h5", "training_metadata.json"
 BACKUP_RNG = "rng_states.npz"  # the random-number generators' states (dropout, sampling)
 LOG_MARGIN_BYTES = 256 * 1024  # TensorBoard events and the JSON files of a few epochs
+# `model.keras` is a zip that Keras writes uncompressed (`ZIP_STORED`): its entries unpack to
+# about the file's size. Before Keras opens one, each entry's declared size is checked: the
+# JSON entries (`config.json`, `metadata.json`: the architecture, kB) against `JSON_MAX_BYTES`,
+# all of them together against `MODEL_MAX_EXPANSION` times the file's size plus
+# `MODEL_EXPANSION_SLACK` (room for a repacked, compressed file; a zip bomb unpacks to
+# hundreds of times its size).
+MODEL_MAX_EXPANSION, MODEL_EXPANSION_SLACK = 4, 1 * MiB
 
 # The `config.json` sections of each kind: its training config class (the settings `training`
 # may hold), the `model` keys with their types, and the keys that must be there (the code reads
@@ -162,7 +169,7 @@ def write_run_config(directory, kind, model_config, training_config):
 def update_training_config(directory, training_config):
     """Rewrites the `training` part of a run's `config.json` (a resume's new rate or length)."""
     path = pathlib.Path(directory) / CONFIG_FILE
-    config = read_json_file(path)
+    config = read_json_file(path, max_bytes=CONFIG_MAX_BYTES)
     if not isinstance(config, dict):
         raise damaged(path, f"the file is {type_name(config)}, not an object")
     config["training"] = training_config
@@ -176,7 +183,7 @@ def read_run_config(directory, kind):
     if not path.is_file():
         raise InputError(f"{directory} is not a kerasrnn {kind} model directory (no {CONFIG_FILE}); "
                          "give the run directory its training script wrote")
-    config = read_json_file(path)
+    config = read_json_file(path, max_bytes=CONFIG_MAX_BYTES)
     if not isinstance(config, dict):
         raise damaged(path, f"the file is {type_name(config)}, not an object")
     fmt = config.get("format")
@@ -406,6 +413,12 @@ def _backup_metadata(backup):
     return metadata
 
 
+def _sha256(path):
+    """The sha256 of the file at `path`, read in blocks (a backup may be large)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def _check_backup_weights(weights, sha256, fix):
     """Checks a backup's weights file against the checksum its metadata records (HDF5 has
     none: changed bytes inside an array would load silently) and reads every array, so that a
@@ -413,7 +426,7 @@ def _check_backup_weights(weights, sha256, fix):
     (`RunBackup`)."""
     import h5py
 
-    if sha256 is not None and hashlib.sha256(weights.read_bytes()).hexdigest() != sha256:
+    if sha256 is not None and _sha256(weights) != sha256:
         raise FileError(f"cannot restore {weights}: its bytes do not match the checksum in "
                         f"{BACKUP_METADATA} (the file is damaged); {fix}")
 
@@ -596,6 +609,34 @@ def save_trained_model(directory, model, metrics):
     write_json_atomic(directory / METRICS_FILE, metrics, hint)
 
 
+def check_model_archive(path):
+    """Checks the zip `model.keras` at `path` by its entries' declared sizes before anything
+    unpacks it: a JSON entry above `JSON_MAX_BYTES`, or entries that together would unpack to
+    more than `MODEL_MAX_EXPANSION` times the file's size plus `MODEL_EXPANSION_SLACK`, are
+    refused. (`zipfile` stops reading an entry at its declared size, so the check holds.)
+
+    Raises:
+        FileError: Not a zip, or an entry too large, naming the file.
+    """
+    path = pathlib.Path(path)
+    fix = "retrain or restore it"
+    try:
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError) as e:
+        raise FileError(f"cannot load {path} ({type(e).__name__}); the file is damaged: "
+                        f"{fix}") from None
+    for entry in entries:
+        if entry.filename.endswith(".json") and entry.file_size > JSON_MAX_BYTES:
+            raise damaged(path, f"its {entry.filename} would unpack to {entry.file_size:,} bytes, "
+                                f"above the {JSON_MAX_BYTES:,} it may hold", fix)
+    total, most = sum(e.file_size for e in entries), MODEL_MAX_EXPANSION * size + MODEL_EXPANSION_SLACK
+    if total > most:
+        raise damaged(path, f"its entries would unpack to {total:,} bytes, above the {most:,} a "
+                            f"{size:,}-byte model file may hold", fix)
+
+
 def load_trained_model(directory, kind):
     """Loads `model.keras` of a finished run of model `kind`.
 
@@ -621,6 +662,7 @@ def load_trained_model(directory, kind):
         fix = "restore it, or delete it (it holds only the run's results)"
         if not isinstance(read_json_file(metrics, fix), dict):
             raise damaged(metrics, "not a JSON object", fix)
+    check_model_archive(directory / MODEL_FILE)
     try:
         model = keras.saving.load_model(directory / MODEL_FILE)
     except Exception as e:  # Keras raises many types for a damaged zip or config

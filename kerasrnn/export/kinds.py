@@ -22,11 +22,11 @@ A kind's `kind` module provides:
 import functools
 import importlib
 import inspect
-import json
 import pathlib
 
 from kerasrnn import run_dir
 from kerasrnn.errors import InputError
+from kerasrnn.files import CONFIG_MAX_BYTES, damaged, read_json_file, type_name
 
 KIND_PACKAGES = ("char", "stn", "captioner")  # kerasrnn/export/<package>/kind.py
 
@@ -49,10 +49,10 @@ def run_kind(directory):
     if not path.is_file():
         raise InputError(f"{directory} is not a kerasrnn model directory (no {run_dir.CONFIG_FILE}); "
                          "give the run directory a training script wrote")
-    try:
-        fmt = json.loads(path.read_text()).get("format", "")
-    except (json.JSONDecodeError, AttributeError):
-        raise InputError(f"{path} is corrupt (not a JSON object); retrain or restore the file") from None
+    config = read_json_file(path, max_bytes=CONFIG_MAX_BYTES)
+    if not isinstance(config, dict):
+        raise damaged(path, f"the file is {type_name(config)}, not an object")
+    fmt = config.get("format", "")
     if not isinstance(fmt, str) or not fmt.startswith("kerasrnn."):
         raise InputError(f"{directory} is not a kerasrnn model directory ({run_dir.CONFIG_FILE} "
                          f"has format {fmt!r})")

@@ -16,9 +16,25 @@ CARD_FORMAT, CARD_FORMAT_VERSION = "kerasrnn.model_card", 1
 # The model card fields every kind has, checked on reading (a kind's module adds its own).
 CARD_FIELDS = {"name": str, "version": int, "kind": str, "run_dir": str, "signatures": dict,
                "default_signature": str, "limits": dict, "onnx": dict}
-# A model's name: its folder under the models folder and TF Serving's model name. Match it whole
-# (`fullmatch`): a `$` would let a trailing newline through, which breaks a models.config.
-MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# A model's name: its folder under the models folder and TF Serving's model name, at most
+# `MODEL_NAME_MAX` characters (a file name may have 255 bytes; a name is also part of URLs, paths
+# and log lines). Match it whole (`fullmatch`): a `$` would let a trailing newline through,
+# which breaks a models.config. `model_name_problem` says what is wrong with one.
+MODEL_NAME_MAX = 100
+MODEL_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MODEL_NAME_MAX - 1}}}")
+MODEL_NAME_RULE = (f"use at most {MODEL_NAME_MAX} letters, digits, '_', '-' and '.', starting with a "
+                   "letter or digit")
+
+
+def model_name_problem(name):
+    """None if `name` can be a model's name (`MODEL_NAME`), else what is wrong, in words."""
+    if not isinstance(name, str):
+        return f"{name!r} is not a string"
+    if len(name) > MODEL_NAME_MAX:
+        return f"{len(name)} characters ({name[:20]!r}...), above {MODEL_NAME_MAX}"
+    if not MODEL_NAME.fullmatch(name):
+        return f"{name!r} has characters a model name cannot have"
+    return None
 
 
 def session(path):

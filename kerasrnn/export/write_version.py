@@ -3,17 +3,19 @@ TF Serving warm-up requests (the layout: `kerasrnn.export.version_dir`).
 
 Versions are never overwritten: the next free version is one above the highest existing one
 (TF Serving would not serve a lower one), a version is written into a hidden temporary folder
-`BASE/NAME/.tmp-<version>-<pid>` (not all digits, so a server never loads it) and renamed into
-place when complete, and a failed export removes its temporary folder (and the model folder, if
-it made it and it is empty). A process killed outright can leave a `.tmp-*` folder behind; the
-next export into the same model folder removes those whose process is gone.
+`BASE/NAME/.tmp-<version>-XXXXXXXX-<pid>` (not all digits, so a server never loads it; made
+exclusively under a random name, so nothing planted there is written into) and renamed into
+place when complete. A failed export removes its temporary folder and the folders it made for
+`BASE/NAME` that are left empty, and names the cause (a full disk: "cannot write
+BASE/NAME/VERSION (no space left on the disk)"). A process killed outright can leave a `.tmp-*`
+folder behind; the next export into the same model folder removes those whose process is gone.
 """
 
 import datetime
-import json
 import os
 import pathlib
 import shutil
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -21,17 +23,16 @@ import tensorflow as tf
 from kerasrnn import __version__, run_dir
 from kerasrnn.errors import InputError
 from kerasrnn.export.kinds import kind_module, run_kind, split_options
-from kerasrnn.export.version_dir import WARMUP_FILE, next_version
+from kerasrnn.export.version_dir import WARMUP_FILE, is_version_name, next_version
 from kerasrnn.export.version_files import (CARD_FILE, CARD_FORMAT, CARD_FORMAT_VERSION, EXTRA_DIR,
-                                           MODEL_NAME)
-from kerasrnn.files import write_json_atomic
-
+                                           MODEL_NAME_RULE, model_name_problem)
+from kerasrnn.files import AGAIN_HINT, creation_mode, disk_error, read_json_file, write_json_atomic
 
 
 def _check_target(base, name, version):
-    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
-        raise InputError(f"name {name!r}: use letters, digits, '_', '-' and '.', starting with a "
-                         "letter or digit")
+    problem = model_name_problem(name)
+    if problem is not None:
+        raise InputError(f"name {problem}: {MODEL_NAME_RULE}")
     model_dir = pathlib.Path(base) / name
     if model_dir.exists() and not model_dir.is_dir():
         raise InputError(f"{model_dir} is a file; give another model name or base folder")
@@ -40,7 +41,7 @@ def _check_target(base, name, version):
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise InputError(f"version must be an integer >= 1, got {version!r}")
     existing = [p for p in (model_dir.iterdir() if model_dir.is_dir() else ())
-                if p.name.isdigit() and int(p.name) == version]
+                if is_version_name(p.name) and int(p.name) == version]
     if existing:
         raise InputError(f"{existing[0]} already exists; versions are never overwritten: "
                          f"export without a version (the next free one is {next_version(model_dir)}) "
@@ -49,10 +50,10 @@ def _check_target(base, name, version):
 
 
 def _clean_stale_staging(model_dir):
-    """Removes `.tmp-<version>-<pid>` folders of exports whose process is gone."""
+    """Removes `.tmp-<version>-...-<pid>` folders of exports whose process is gone."""
     for path in model_dir.glob(".tmp-*-*"):
         pid = path.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or int(pid) == os.getpid():
+        if not is_version_name(pid) or int(pid) == os.getpid():
             continue
         try:
             os.kill(int(pid), 0)
@@ -60,6 +61,25 @@ def _clean_stale_staging(model_dir):
             shutil.rmtree(path, ignore_errors=True)
         except (PermissionError, OverflowError):
             pass
+
+
+def _missing_folders(folder):
+    """`folder` and those above it that do not exist yet, deepest first."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if path.exists():
+            break
+        missing.append(path)
+    return missing
+
+
+def _remove_empty(folders):
+    """Removes each of `folders` (deepest first) that is empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def write_saved_model(directory, models, endpoints):
@@ -126,10 +146,6 @@ def write_warmup_requests(path, model_name, requests):
     return len(requests)
 
 
-def _read_json(path):
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def export_model(model_run_dir, base, name, version=None, **options):
     """Exports a trained run to `base/name/<version>/` (SavedModel, ONNX, model card, warm-up).
 
@@ -148,6 +164,8 @@ def export_model(model_run_dir, base, name, version=None, **options):
     Raises:
         InputError: Not an exportable run, a bad name or version, or the version exists; all
             checked before anything is written.
+        FileError: A write failed (a full disk, a read-only folder), naming the version; nothing
+            is left behind.
     """
     model_run_dir = pathlib.Path(model_run_dir)
     kind = run_kind(model_run_dir)
@@ -158,18 +176,20 @@ def export_model(model_run_dir, base, name, version=None, **options):
     limits, options = split_options(module, options, kind)
     model_dir, version = _check_target(base, name, version)
 
-    made_model_dir = not model_dir.exists()
-    model_dir.mkdir(parents=True, exist_ok=True)
-    _clean_stale_staging(model_dir)
-    staging = model_dir / f".tmp-{version}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    done = False
+    target = model_dir / str(version)
+    made = _missing_folders(model_dir)
+    staging, done = None, False
     try:
-        staging.mkdir()
+        model_dir.mkdir(parents=True, exist_ok=True)
+        _clean_stale_staging(model_dir)
+        staging = pathlib.Path(tempfile.mkdtemp(dir=model_dir, prefix=f".tmp-{version}-",
+                                                suffix=f"-{os.getpid()}"))
+        staging.chmod(creation_mode(folder=True))  # the version keeps a plain mkdir's permissions
         result = module.export(model_run_dir, staging, limits=limits, **options)
         extra = staging / EXTRA_DIR
         extra.mkdir(exist_ok=True)
         warmup = write_warmup_requests(extra / WARMUP_FILE, name, result.get("warmup", []))
+        metrics = model_run_dir / run_dir.METRICS_FILE
         card = {
             "format": CARD_FORMAT, "format_version": CARD_FORMAT_VERSION,
             "name": name, "version": version, "kind": kind,
@@ -181,7 +201,7 @@ def export_model(model_run_dir, base, name, version=None, **options):
             "trained_with_kerasrnn": config.get("kerasrnn_version"),
             "model": config.get("model"),
             "training": config.get("training"),
-            "metrics": _read_json(model_run_dir / run_dir.METRICS_FILE),
+            "metrics": read_json_file(metrics) if metrics.is_file() else None,
             "warmup_requests": (warmup if warmup is not None else
                                 "not written: tensorflow-serving-api is not installed (pip "
                                 "install tensorflow-serving-api; --no-deps next to tensorflow-cpu)"),
@@ -189,13 +209,21 @@ def export_model(model_run_dir, base, name, version=None, **options):
             "limits": limits.as_dict(),
             **result["card"],
         }
-        write_json_atomic(extra / CARD_FILE, card)
-        if (model_dir / str(version)).exists():  # another exporter got there first
-            raise InputError(f"{model_dir / str(version)} appeared while exporting; not overwritten")
-        os.rename(staging, model_dir / str(version))
+        write_json_atomic(extra / CARD_FILE, card, AGAIN_HINT)
+        if target.exists():  # another exporter got there first
+            raise InputError(f"{target} appeared while exporting; not overwritten")
+        os.rename(staging, target)
         done = True
+    except Exception as e:  # a failed write, in Python or inside TensorFlow, named as one
+        if isinstance(e, OSError):  # named by the version, not by a file of the staging folder
+            e = OSError(e.errno, e.strerror)
+        problem = disk_error(e, where=target, hint=AGAIN_HINT)
+        if problem is None or problem is e:
+            raise
+        raise problem from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not done and made_model_dir and not any(model_dir.iterdir()):
-            model_dir.rmdir()
-    return model_dir / str(version)
+        if staging is not None and not done:
+            shutil.rmtree(staging, ignore_errors=True)
+        if not done:
+            _remove_empty(made)
+    return target
