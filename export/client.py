@@ -12,7 +12,10 @@ Inputs (--input NAME=VALUE, one per signature input; the model card or `saved_mo
 lists them):
   NAME=JSON     a JSON value: one row (a number, a string) or a list with one entry per row
   NAME=@FILE    FILE.npy: a numpy array (first axis = rows); FILE.json: its JSON value; any other
-                file: its bytes, one row (an encoded image); repeat the flag to add rows
+                file: its bytes, one row (an encoded image); repeat the flag to add rows. A
+                FILE above 64 MiB (a .json above 16 MiB) is refused before it is read: TF
+                Serving refuses requests above 32 MiB by default (serving_config.py
+                --max-request-bytes)
 An input given for one row is repeated for every row, so every input has one value per row:
 what the REST row format needs, and what TF Serving's server-side batching needs in any format.
 
@@ -27,11 +30,17 @@ Exit status 0: answered; 1: the server refused the request (its error is printed
 
 import argparse
 import base64
+import io
 import json
 import pathlib
 import sys
 
 import numpy as np
+
+# The most bytes of one @FILE input: twice the largest request TF Serving takes by default (a
+# larger file could not be sent anyway); .json files are capped lower, by
+# `kerasrnn.files.JSON_MAX_BYTES`, as parsing takes about ten times a file's size.
+INPUT_FILE_MAX_BYTES = 64 * 1024 * 1024
 
 # TF Serving DataType names -> numpy dtypes for the inputs our signatures take.
 NUMPY_DTYPES = {"DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np.int32,
@@ -46,7 +55,7 @@ def parse_args(argv=None):
     where.add_argument("--grpc", metavar="HOST:PORT", help="gRPC endpoint, e.g. localhost:8500")
     p.add_argument("--name", required=True, help="the served model's name")
     p.add_argument("--signature", default="serving_default", help="signature (default serving_default)")
-    p.add_argument("--version", type=int, help="model version (default: the served one)")
+    p.add_argument("--version", help="model version, digits 0-9 (default: the served one)")
     p.add_argument("--format", choices=("row", "columnar"), default="row",
                    help="REST body: row ('instances', default) or columnar ('inputs')")
     p.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
@@ -59,6 +68,9 @@ def parse_args(argv=None):
 
 def parse_inputs(specs):
     """`["NAME=VALUE", ...]` -> `{name: list of rows or numpy array}` (see the module docstring)."""
+    from kerasrnn.errors import InputError
+    from kerasrnn.files import read_bytes_capped, read_json_file
+
     inputs = {}
     for spec in specs:
         name, sep, value = spec.partition("=")
@@ -68,15 +80,19 @@ def parse_inputs(specs):
             path = pathlib.Path(value[1:])
             if not path.is_file():
                 raise ValueError(f"--input {name}: {path} is not a file")
+            fix = "give another file"
             try:
-                if path.suffix == ".npy":
-                    rows = np.load(path, allow_pickle=False)
-                elif path.suffix == ".json":
-                    rows = json.loads(path.read_text(encoding="utf-8"))
+                if path.suffix == ".json":  # sized, decoded and parsed in one place
+                    rows = read_json_file(path, fix)
                 else:
-                    inputs.setdefault(name, []).append(path.read_bytes())
-                    continue
-            except (OSError, ValueError, EOFError) as e:  # unreadable, or not .npy / JSON
+                    raw = read_bytes_capped(path, INPUT_FILE_MAX_BYTES, fix)
+                    if path.suffix != ".npy":
+                        inputs.setdefault(name, []).append(raw)
+                        continue
+                    rows = np.load(io.BytesIO(raw), allow_pickle=False)
+            except InputError as e:  # too large, unreadable, not JSON (the message names the file)
+                raise ValueError(f"--input {name}: {e}") from None
+            except (OSError, ValueError, EOFError) as e:  # not .npy
                 raise ValueError(f"--input {name}: cannot read {path} ({type(e).__name__}: "
                                  f"{' '.join(str(e).split())})") from None
         else:
@@ -262,14 +278,17 @@ def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import run
 
-    return run(lambda: send(args))
+    return run(lambda: send(args), {"version": "--version"})
 
 
 def send(args):
     """Sends the request `args` describe and prints the answer; returns the exit status."""
     from kerasrnn.errors import InputError
+    from kerasrnn.export.version_dir import parse_version
 
     try:
+        if args.version is not None:
+            args.version = parse_version(args.version)
         inputs = parse_inputs(args.input)
         if not inputs:
             raise ValueError("give the signature's inputs with --input NAME=VALUE")

@@ -33,6 +33,7 @@ and their attention maps and log-probabilities (<= 1e-4).
 
 import argparse
 import os
+import pathlib
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
@@ -63,6 +64,13 @@ def verify(args):
     from kerasrnn.errors import InputError
     from kerasrnn.export.onnx_runtimes import find_runtimes
     from kerasrnn.export.verification import verify_version
+    from kerasrnn.export.version_dir import is_version_name
+    from kerasrnn.export.version_files import read_model_card
+
+    read_model_card(args.version_dir)  # a missing folder or one that is no export, named as such
+    if not is_version_name(pathlib.Path(args.version_dir).resolve().name):
+        raise InputError(f"{args.version_dir} is not a version folder (BASE/NAME/VERSION, VERSION "
+                         "in the digits 0-9: TF Serving serves no other); give one")
 
     options = {k: v for k, v in dict(prime=args.prime, length=args.length, temperature=args.temperature,
                                      top_k=args.top_k, seed=args.seed).items() if v is not None}

@@ -51,19 +51,26 @@ def fail_writes(monkeypatch, code, matching=lambda path: True):
     after writing half the bytes."""
     real = files._write_bytes
 
-    def write(tmp, data):
-        if not matching(pathlib.Path(tmp)):
-            return real(tmp, data)
-        pathlib.Path(tmp).write_bytes(data[: len(data) // 2])
+    def write(f, data):
+        tmp = pathlib.Path(f.name)
+        if not matching(tmp):
+            return real(f, data)
+        f.write(data[: len(data) // 2])
+        f.flush()
         raise OSError(code, os.strerror(code), str(tmp))
 
     monkeypatch.setattr(files, "_write_bytes", write)
 
 
+def temporary_of(name):
+    """Matches the temporary files `kerasrnn.files` writes `name` through."""
+    return lambda path: path.name.startswith(f".tmp-{name}-")
+
+
 def leftovers(directory):
     """Temporary files left in `directory`."""
     return sorted(p.name for p in pathlib.Path(directory).rglob("*")
-                  if p.name.startswith("tmp-") or p.name.endswith(".tmp"))
+                  if p.name.startswith((".tmp-", "tmp-")) or p.name.endswith(".tmp"))
 
 
 def one_error_line(err):
@@ -95,7 +102,7 @@ def test_out_in_a_folder_without_write_permission_is_refused(tmp_path, train):
 
 @pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC])
 def test_a_failed_first_write_leaves_nothing_behind(tmp_path, train, monkeypatch, code):
-    fail_writes(monkeypatch, code, lambda path: path.name == "tmp-config.json")
+    fail_writes(monkeypatch, code, temporary_of("config.json"))
     out = tmp_path / "run"
     status, err = train(out, "--steps", "5")
     assert status == 2 and one_error_line(err)
@@ -109,7 +116,7 @@ def test_a_full_disk_during_training_keeps_the_last_whole_backup(tmp_path, train
     assert train(out, "--steps", "5")[0] == 0
     weights = out / "backup" / "latest.weights.h5"
     before = weights.read_bytes()
-    fail_writes(monkeypatch, errno.ENOSPC, lambda path: path.name == "tmp-latest.weights.h5")
+    fail_writes(monkeypatch, errno.ENOSPC, temporary_of("latest.weights.h5"))
     code, err = train(out, "--resume", "--steps", "10")
     assert code == 2 and one_error_line(err)
     staged = out / "backup.next" / "latest.weights.h5"  # a backup is written whole, then swapped in
@@ -124,18 +131,18 @@ def test_a_full_disk_writing_the_history_is_one_line_and_leaves_no_temporary_fil
         tmp_path, train, monkeypatch):
     """history.json is written by a Keras callback every epoch; a full disk there still ends in
     one line, and no half-written or temporary file is left."""
-    fail_writes(monkeypatch, errno.ENOSPC, lambda path: path.name == "tmp-history.json")
+    fail_writes(monkeypatch, errno.ENOSPC, temporary_of("history.json"))
     out = tmp_path / "run"
     code, err = train(out, "--steps", "5")
     assert code == 2 and one_error_line(err)
     assert "history.json (no space left on the disk)" in err and "--resume" in err
     assert not (out / "model.keras").exists()
-    assert not list(out.rglob("tmp-*")) and not (out / "history.json").exists()
+    assert not list(out.rglob(".tmp-*")) and not (out / "history.json").exists()
 
 
 def test_a_full_disk_at_the_final_save_leaves_no_model_and_the_run_can_finish(
         tmp_path, train, monkeypatch):
-    fail_writes(monkeypatch, errno.ENOSPC, lambda path: path.name == "tmp-model.keras")
+    fail_writes(monkeypatch, errno.ENOSPC, temporary_of("model.keras"))
     out = tmp_path / "run"
     code, err = train(out, "--steps", "5")
     assert code == 2 and one_error_line(err)
