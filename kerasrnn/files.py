@@ -69,7 +69,7 @@ def _write_bytes(f, data):
 
 
 def _temporary_prefix(path):
-    return f".tmp-{path.name}-"
+    return f".tmp-{path.name[:100]}-"  # room for the random part in a 255-byte name
 
 
 def creation_mode(folder=False):
