@@ -47,7 +47,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="trained model directory (a training script's --out)")
     p.add_argument("--name", required=True,
-                   help="model name: the folder under --base, TF Serving's model name")
+                   help="model name: the folder under --base, TF Serving's model name (at most "
+                        "100 letters, digits, '_', '-', '.', starting with a letter or digit)")
     p.add_argument("--version",
                    help="integer version >= 1, digits 0-9 (default: one above the highest existing)")
     p.add_argument("--base", default="saved_models", help="models folder (default saved_models)")
