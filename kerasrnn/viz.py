@@ -1,6 +1,6 @@
 """Plots for scripts and notebooks (matplotlib, written to files; no windows)."""
 
-import os
+import io
 import pathlib
 
 import keras
@@ -10,6 +10,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from kerasrnn import files  # noqa: E402
 from kerasrnn.metrics import attention_points  # noqa: E402
 
 
@@ -33,9 +34,7 @@ def plot_gradient_norms(curves, path, title="How far back the gradient reaches")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def saliency_maps(model, images, classes):
@@ -82,9 +81,7 @@ def plot_image_rows(rows, path, titles=None, row_labels=None, cmaps=None):
             if c == 0 and row_labels:
                 ax.set_ylabel(row_labels[r], fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_attention(image, captions, path, row_labels=None):
@@ -130,9 +127,14 @@ def plot_attention(image, captions, path, row_labels=None):
                 ax.set_xlim(0, size), ax.set_ylim(size, 0)
                 ax.set_title(words[c - 1], fontsize=8)
     fig.tight_layout()
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, format="png")
+    return _save(fig, path)
+
+
+def _save(fig, path):
+    """Writes `fig` as a PNG to `path` whole or not at all (`files.write_bytes_atomic`) and closes it."""
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
+    path = pathlib.Path(path)
+    files.write_bytes_atomic(path, png.getvalue())
     return path
