@@ -86,16 +86,14 @@ def fake_page(directory, ort=True):
 
 @pytest.fixture
 def site(tmp_path):
-    """`(host, port)` of the server's handler (`serve_web.handler_for`) on a fake page and
+    """`(host, port)` of the page server (`serve_web.make_server`) on a fake page and
     version, in a thread; `tmp_path/secret.txt` lies beside both."""
     (tmp_path / "secret.txt").write_text("secret")
     version = fake_version(tmp_path / "models" / "tiny" / "1")
     page = fake_page(tmp_path / "web")
     (page / "link.mjs").symlink_to(tmp_path / "secret.txt")
-    handler_for = runpy.run_path(str(SERVE))["handler_for"]
-    import http.server
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_for(web_files.web_site(version, page)))
+    make_server = runpy.run_path(str(SERVE))["make_server"]
+    server = make_server(web_files.web_site(version, page), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address

@@ -24,17 +24,10 @@ import pathlib
 import tensorflow as tf
 
 from kerasrnn.errors import InputError
+from kerasrnn.export.version_files import versions  # the rule, TensorFlow-free
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 ONNX_DIR = "onnx"
-
-
-def versions(model_dir):
-    """The versions in `BASE/NAME` (its all-digit subfolders), ascending."""
-    model_dir = pathlib.Path(model_dir)
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 def next_version(model_dir):

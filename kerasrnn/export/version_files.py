@@ -1,5 +1,6 @@
-"""Reading an exported version's files without TensorFlow: its model card, ONNX Runtime sessions
-and JSON files, with damage reported as one `InputError` naming the file.
+"""Reading an exported version's files without TensorFlow: the versions of a model, its model
+card, ONNX Runtime sessions and JSON files, with damage reported as one `InputError` naming the
+file.
 
 Imports only onnxruntime (lazily), the standard library and `kerasrnn.files`.
 """
@@ -19,6 +20,14 @@ CARD_FIELDS = {"name": str, "version": int, "kind": str, "run_dir": str, "signat
 # A model's name: its folder under the models folder and TF Serving's model name. Match it whole
 # (`fullmatch`): a `$` would let a trailing newline through, which breaks a models.config.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def versions(model_dir):
+    """The versions in `BASE/NAME` (its all-digit subfolders), ascending."""
+    model_dir = pathlib.Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 def session(path):
