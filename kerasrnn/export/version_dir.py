@@ -19,8 +19,6 @@ version without disturbing the server.
 against the Keras model it came from.
 """
 
-import pathlib
-
 import tensorflow as tf
 
 from kerasrnn.errors import InputError
