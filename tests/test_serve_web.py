@@ -21,114 +21,18 @@ The heavy cases (the issue's 80 clients on a 14 MB file, 300 simultaneous connec
 test_serve_web_load.py (slow tier).
 """
 
-import http.client
 import json
 import os
-import pathlib
 import runpy
 import select
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from fake_web import fake_page, fake_version
+from fake_web import CHUNK, SERVE, WASM, fake_version, get, request_and_never_read, serve, site_dirs  # noqa: F401
 from kerasrnn.export import web_files
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SERVE = ROOT / "export" / "serve_web.py"
-WASM = "/ort/ort-wasm-simd-threaded.wasm"
-CHUNK = 64 * 1024
-
-
-class Server:
-    """`serve_web.py` in its own process: its pid, address and log (stderr)."""
-
-    def __init__(self, version, page, log, *flags):
-        self.log_path = log
-        self.process = subprocess.Popen(
-            [sys.executable, str(SERVE), str(version), "--page-dir", str(page), "--port", "0", *flags],
-            stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
-        ready, _, _ = select.select([self.process.stdout], [], [], 30)
-        self.first_line = self.process.stdout.readline() if ready else ""
-        if " at http://" not in self.first_line:
-            self.process.kill()
-            pytest.fail(f"serve_web.py did not start: {self.first_line!r} {log.read_text()!r}")
-        host_port = self.first_line.split("http://", 1)[1].split("/", 1)[0]
-        self.address = (host_port.rsplit(":", 1)[0].strip("[]"), int(host_port.rsplit(":", 1)[1]))
-        if self.address[0] == "0.0.0.0":
-            self.address = ("127.0.0.1", self.address[1])
-
-    def status(self, key):
-        """A number of /proc/PID/status (`VmHWM` in kB, `Threads`)."""
-        for line in pathlib.Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        raise KeyError(key)
-
-    def log(self):
-        return self.log_path.read_text()
-
-    def wait_for_log(self, text, count, timeout):
-        """Waits until `text` is in `count` lines of the log (or `timeout` seconds); the count."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = sum(text in line for line in self.log().splitlines())
-            if found >= count or time.monotonic() > deadline:
-                return found
-            time.sleep(0.05)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def site_dirs(tmp_path):
-    """`(version_dir, page_dir)`: a fake version and page; the WASM file is 24 MB (sparse)."""
-    (tmp_path / "secret.txt").write_text("secret outside")
-    version = fake_version(tmp_path / "models" / "tiny" / "1")
-    page = fake_page(tmp_path / "web")
-    with open(page / web_files.ORT_DIST / "ort-wasm-simd-threaded.wasm", "r+b") as f:
-        f.truncate(24 * 2**20)
-    return version, page
-
-
-@pytest.fixture
-def serve(site_dirs, tmp_path):
-    """`serve(*flags)`: a started `Server` on `site_dirs`, stopped after the test."""
-    servers = []
-
-    def start(*flags, version=None):
-        servers.append(Server(version or site_dirs[0], site_dirs[1], tmp_path / f"log{len(servers)}", *flags))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-def get(address, path, timeout=10):
-    """`(status, body)` of GET `path`."""
-    connection = http.client.HTTPConnection(*address, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def request_and_never_read(address, path):
-    """A connection that sends GET `path` and reads nothing (a small receive buffer)."""
-    client = socket.socket()
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    client.connect(address)
-    client.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    return client
 
 
 def closed_within(client, seconds):
