@@ -6,7 +6,7 @@ Examples:
   python export/serve_web.py saved_models/shakespeare/1              # http://127.0.0.1:8000/
   python export/serve_web.py saved_models/shakespeare                # its latest version
   python export/serve_web.py saved_models/scenes/2 --port 8080
-  python export/serve_web.py saved_models/digits/1 --host 0.0.0.0    # reachable from other machines
+  python export/serve_web.py saved_models/digits/1 --host 0.0.0.0    # every interface (warns)
 
 What it serves (read-only, GET and HEAD; see kerasrnn/export/web_files.py): the page
 (export/web/), ONNX Runtime Web's WASM build from export/web/node_modules (`make install` puts
@@ -22,7 +22,7 @@ about 64 KiB per connection, not by the file's size. A client that goes away mid
 logged in one line.
 
 Exit status 130 after Ctrl-C; 2 on bad input (not an exported version, a missing ONNX file,
-ONNX Runtime Web not installed, a port in use), with one `error:` line.
+ONNX Runtime Web not installed, a port in use, a limit out of range), with one `error:` line.
 """
 
 import argparse
@@ -213,10 +213,11 @@ class PageServer(http.server.ThreadingHTTPServer):
         sys.stderr.write(f"{client_address[0]} - - connection ended: {type(error).__name__}: {error}\n")
 
 
-def every_interface(host):
-    """Whether listening on `host` listens on every interface of the machine."""
+def every_interface(address):
+    """Whether a socket bound to `address` (as bound: `0.0.0.0`, not `''`) listens on every
+    interface of the machine."""
     try:
-        return host == "" or ipaddress.ip_address(host.strip("[]")).is_unspecified
+        return ipaddress.ip_address(address.strip("[]")).is_unspecified
     except ValueError:  # a host name
         return False
 
@@ -257,10 +258,10 @@ def serve(args):
     version_dir, latest = version_to_serve(args.version_dir)
     site = web_site(version_dir, args.page_dir)
     server = make_server(site, args.host, args.port, args.max_connections, args.timeout)
-    if every_interface(args.host):
+    host, port = server.server_address[:2]
+    if every_interface(host):
         print(f"warning: --host {args.host!r} listens on every interface: anyone who can reach this "
               "machine can load the page and download the model", file=sys.stderr, flush=True)
-    host, port = server.server_address[:2]
     shown = f"[{host}]" if ":" in host else host
     which = f"the latest version in {args.version_dir}; " if latest else ""
     print(f"serving {site.title} at http://{shown}:{port}/ ({which}Ctrl-C to stop)", flush=True)
