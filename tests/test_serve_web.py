@@ -17,8 +17,8 @@ sockets), each against `serve_web.py` in its own process on a fake version and p
 - a model's folder serves its latest version and says so; `--host ''` warns that every
   interface is bound; bad limits end in one `error:` line.
 
-The heavy cases (the issue's 80 clients on a 14 MB file, 300 simultaneous connections) are in
-test_serve_web_load.py (slow tier).
+The heavy cases (80 clients on a 14 MB file, 500 half-sent requests, 300 simultaneous
+connections) are in test_serve_web_load.py (slow tier).
 """
 
 import json

@@ -1,6 +1,6 @@
-"""The page server (`export/serve_web.py`) under the loads that took the old one down, at full
-size (slow tier): each against `serve_web.py` in its own process, with its default limits (64
-connections, a listen queue of 128) unless said otherwise. Each prints what it measured
+"""The page server (`export/serve_web.py`) under heavy loads, at full size (slow tier): each
+against `serve_web.py` in its own process, with its default limits (64 connections, a listen
+queue of 128) unless said otherwise. Each prints what it measured
 (`pytest -s tests/test_serve_web_load.py`); docs/security.md quotes those figures.
 
 - 80 clients that request a 14 MB `.wasm` and never read raise the server's peak memory
