@@ -9,7 +9,7 @@ exit status 2.
 Slow (marked `slow`): tiny untrained exports of each kind, each served by `serve_web.py` in its
 own process, driven by Selenium in headless Chromium: the char text for a seed, temperature and
 top-k is `CharGenerator.generate`'s; the captions (greedy and beam 3, the image chosen or
-dropped) are `CaptionerONNX`'s tokens for the same pixels (a PNG at the model's input size, and
+dropped, its name then shown) are `CaptionerONNX`'s tokens for the same pixels (a PNG at the model's input size, and
 of other sizes resized as `resize_image` resizes), and the attention map drawn for a word holds
 and shows that word's weights; the digit class and probabilities are those of `classifier.onnx`
 in ONNX Runtime (Python), the rectified image drawn is `rectifier.onnx`'s, and a digit drawn
