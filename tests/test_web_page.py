@@ -9,7 +9,7 @@ exit status 2.
 Slow (marked `slow`): tiny untrained exports of each kind, each served by `serve_web.py` in its
 own process, driven by Selenium in headless Chromium: the char text for a seed, temperature and
 top-k is `CharGenerator.generate`'s; the captions (greedy and beam 3, the image chosen or
-dropped) are `CaptionerONNX`'s tokens for the same pixels (a PNG at the model's input size, and
+dropped, its name then shown) are `CaptionerONNX`'s tokens for the same pixels (a PNG at the model's input size, and
 of other sizes resized as `resize_image` resizes), and the attention map drawn for a word holds
 and shows that word's weights; the digit class and probabilities are those of `classifier.onnx`
 in ONNX Runtime (Python), the rectified image drawn is `rectifier.onnx`'s, and a digit drawn
@@ -39,6 +39,7 @@ import zlib
 import numpy as np
 import pytest
 
+from fake_web import fake_page, fake_version
 from kerasrnn.export import web_files
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -49,53 +50,16 @@ CHAR_MAX_LENGTH = 100  # the tiny char export's max_length limit
 
 # -- the server, without a browser ---------------------------------------------------------------
 
-def fake_version(directory, files=("onnx/step.onnx", "onnx/vocab.json", "onnx/limits.json")):
-    """A version folder with a model card listing `files` (each written), a SavedModel's files
-    and an ONNX file the card does not list."""
-    card = {"format": "kerasrnn.model_card", "format_version": 1, "name": "tiny", "version": 1,
-            "kind": "char_rnn", "run_dir": "runs/tiny", "signatures": {}, "default_signature": "generate",
-            "limits": {}, "onnx": {"opset": 17, "files": list(files)}}
-    (directory / "assets.extra").mkdir(parents=True)
-    (directory / "assets.extra" / "model_card.json").write_text(json.dumps(card))
-    (directory / "onnx").mkdir()
-    for name in files:  # each file's bytes name it: a wrong file served is seen
-        (directory / name).write_text(json.dumps({"file": name}) if name.endswith(".json") else f"onnx {name}")
-    (directory / "onnx" / "unlisted.onnx").write_bytes(b"not listed")
-    (directory / "saved_model.pb").write_bytes(b"graph")
-    return directory
-
-
-def fake_page(directory, ort=True):
-    """A page folder: index.html, a module, a stylesheet, a driver module, the other kinds of
-    page file (.html, .js, .png, .svg, .ico), files never served, and (if `ort`) ONNX Runtime
-    Web's files; each file's bytes name it."""
-    (directory / "driver").mkdir(parents=True)
-    (directory / "images").mkdir()
-    for name, text in {"index.html": "<!doctype html>", "page.mjs": "export {};", "style.css": "body {}",
-                       "driver/kind.mjs": "export {};", "help.html": "<!doctype html>", "extra.js": "0;",
-                       "images/logo.png": "\x89PNG", "images/logo.svg": "<svg/>", "favicon.ico": "ico",
-                       "package.json": "{}", ".hidden.mjs": "secret", "notes.txt": "not a page file"}.items():
-        (directory / name).write_text(f"{text} {name}")
-    if ort:
-        dist = directory / web_files.ORT_DIST
-        dist.mkdir(parents=True)
-        for name in (*web_files.ORT_FILES, "ort.all.min.mjs"):
-            (dist / name).write_bytes((b"\0asm " if name.endswith(".wasm") else b"export {}; ") + name.encode())
-    return directory
-
-
 @pytest.fixture
 def site(tmp_path):
-    """`(host, port)` of the server's handler (`serve_web.handler_for`) on a fake page and
+    """`(host, port)` of the page server (`serve_web.make_server`) on a fake page and
     version, in a thread; `tmp_path/secret.txt` lies beside both."""
     (tmp_path / "secret.txt").write_text("secret")
     version = fake_version(tmp_path / "models" / "tiny" / "1")
     page = fake_page(tmp_path / "web")
     (page / "link.mjs").symlink_to(tmp_path / "secret.txt")
-    handler_for = runpy.run_path(str(SERVE))["handler_for"]
-    import http.server
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_for(web_files.web_site(version, page)))
+    make_server = runpy.run_path(str(SERVE))["make_server"]
+    server = make_server(web_files.web_site(version, page), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address
@@ -372,6 +336,11 @@ def choose_file(browser, element_id, path):
     browser.find_element("id", element_id).send_keys(str(path))
 
 
+def chosen_name(browser, kind):
+    """The file name the page shows in the `kind` ("caption" or "stn") file zone."""
+    return browser.find_element("id", f"{'caption' if kind == 'captioner' else kind}-file-name").text
+
+
 def drop_file(browser, zone_id, path):
     """Drops the file at `path` on the element `zone_id`, as a user dragging it onto the page."""
     browser.execute_script("""
@@ -488,6 +457,7 @@ def test_the_captioner_page_captions_as_the_python_driver_and_draws_attention(br
         else:
             state = act(browser, lambda: click(browser, "caption-button"))
         assert state == "ready", error_text(browser)
+        assert chosen_name(browser, "caption") == "scene.png"  # not the emptied input's "No file chosen"
         tokens = browser.execute_script("return document.getElementById('caption-words').dataset.tokens")
         want = captioner.beam_search(images, beam_width=beam)[0].tokens
         assert [int(t) for t in tokens.split()] == want, beam
@@ -510,10 +480,12 @@ def test_the_captioner_page_captions_as_the_python_driver_and_draws_attention(br
     assert act(browser, lambda: click(browser, "caption-button")) == "error"
     assert "max_beam_width" in error_text(browser)
 
-    # the same image dropped on the page instead of chosen
+    # the same image dropped on the page instead of chosen (under another name, which is shown)
     set_value(browser, "beam", "1")
     browser.execute_script("document.getElementById('caption-words').dataset.tokens = ''")
-    assert act(browser, lambda: drop_file(browser, "caption-drop", image)) == "ready", error_text(browser)
+    dropped = pathlib.Path(shutil.copy(image, tmp_path / "dropped.png"))
+    assert act(browser, lambda: drop_file(browser, "caption-drop", dropped)) == "ready", error_text(browser)
+    assert chosen_name(browser, "caption") == "dropped.png"
     tokens = browser.execute_script("return document.getElementById('caption-words').dataset.tokens")
     assert [int(t) for t in tokens.split()] == captioner.beam_search(images, beam_width=1)[0].tokens
 
@@ -551,6 +523,7 @@ def test_a_file_that_is_no_image_or_too_large_shows_a_message(browser, urls, tmp
         open_page(browser, urls[kind])
         assert act(browser, lambda: choose_file(browser, input_id, bad)) == "error"
         assert "notes.png is not an image the browser can decode" in error_text(browser), kind
+        assert chosen_name(browser, kind) == "notes.png", kind
         assert act(browser, lambda: choose_file(browser, input_id, huge)) == "error"
         assert "huge.png is 5000 x 5000 pixels, more than the model takes (max_image_pixels 16777216)" \
             in error_text(browser), kind

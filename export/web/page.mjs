@@ -149,10 +149,17 @@ function pixelsOf(source, size) {
   return { data, width, height };
 }
 
+// A file chosen or dropped on `zone` -> onFile(file), its name shown in the zone's `.file-name`
+// (the file input itself is emptied, so that choosing the same file again is a new choice, and
+// is hidden: it would say that no file is chosen).
 function dropZone(zone, input, onFile) {
+  const chosen = (file) => {
+    zone.querySelector(".file-name").textContent = file.name || "an image";
+    onFile(file);
+  };
   input.addEventListener("change", () => {
-    if (input.files.length) onFile(input.files[0]);
-    input.value = "";  // choosing the same file again is a new choice
+    if (input.files.length) chosen(input.files[0]);
+    input.value = "";
   });
   zone.addEventListener("dragover", (event) => {
     event.preventDefault();
@@ -162,7 +169,7 @@ function dropZone(zone, input, onFile) {
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
     zone.classList.remove("over");
-    if (event.dataTransfer.files.length) onFile(event.dataTransfer.files[0]);
+    if (event.dataTransfer.files.length) chosen(event.dataTransfer.files[0]);
   });
 }
 
