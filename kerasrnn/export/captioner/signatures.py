@@ -75,9 +75,10 @@ def decode_image_bytes(data, image_size, limits=CaptionerLimits()):
     """Encoded image bytes (scalar string tensor) -> float32 `(S, S, 3)` in [0, 1].
 
     What `kerasrnn.data.image_files.load_image` does after reading the file (a test keeps the
-    two equal), with the header checked first against `limits` (`decode_untrusted`).
+    two equal), with the header and the decoding work checked first against `limits`
+    (`decode_untrusted`).
     """
-    image = decode_untrusted(data, limits.max_image_pixels, limits.image_formats)
+    image = decode_untrusted(data, limits.max_image_pixels, limits.image_formats, limits.max_decode_work)
     return resize_image(image, image_size)
 
 
