@@ -1,0 +1,203 @@
+"""The decoding work of an untrusted image, counted from its bytes before the decoder runs
+(`image_files.decode_work`, `decode_untrusted(..., max_decode_work)`), and the limit that bounds it
+(`CaptionerLimits.max_decode_work`, optional in an older export's limits.json).
+
+The hostile files are the real attacks scaled down: a progressive JPEG whose last scan repeats a
+few hundred times (each repeat is a few bytes and makes the decoder walk every block again), a
+PNG whose compressed data inflates far beyond its rows, a PNG header of 2^32 - 1 x 2^32 - 1.
+"""
+
+import io
+import json
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+Image = pytest.importorskip("PIL.Image")
+
+from kerasrnn.data import image_files  # noqa: E402
+from kerasrnn.data.image_files import JPEG_MAX_SCANS, decode_untrusted, decode_work  # noqa: E402
+from kerasrnn.errors import InputError  # noqa: E402
+from kerasrnn.export.request_limits import CaptionerLimits  # noqa: E402
+
+WORK = CaptionerLimits().max_decode_work
+
+
+# -- image files --------------------------------------------------------------------------------
+
+def pil_file(array, fmt, **options):
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, fmt, **options)
+    return out.getvalue()
+
+
+def smooth(height, width, channels=3):
+    """A smooth uint8 image (gradients), so a progressive JPEG's refinement scans are tiny."""
+    y, x = np.mgrid[0:height, 0:width]
+    image = np.stack([(x * 255 // max(width - 1, 1)), (y * 255 // max(height - 1, 1)),
+                      ((x + y) * 127 // max(height + width - 2, 1))], -1)[..., :channels]
+    return image.astype(np.uint8).squeeze()
+
+
+def progressive_jpeg(height=256, width=256, repeats=0):
+    """A progressive JPEG (libjpeg's 10 scans) whose last scan is repeated `repeats` more times."""
+    data = pil_file(np.full((height, width, 3), 90, np.uint8), "JPEG", progressive=True, quality=75)
+    last, end = data.rindex(b"\xff\xda"), data.rindex(b"\xff\xd9")
+    return data[:end] + data[last:end] * repeats + data[end:]
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_file(height, width, rows, depth=8, color_type=2, interlace=0, trailing=0):
+    """A PNG of raw (filtered) `rows` bytes, with `trailing` zero bytes more in its zlib stream."""
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, interlace)
+    stream = zlib.compressobj(9)
+    idat = stream.compress(rows)
+    for _ in range(trailing // 2**20):
+        idat += stream.compress(bytes(2**20))
+    idat += stream.compress(bytes(trailing % 2**20)) + stream.flush()
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat)
+            + png_chunk(b"IEND", b""))
+
+
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def interlaced_png(image):
+    """An Adam7-interlaced 8-bit RGB PNG of a uint8 `(H, W, 3)` image (PIL writes none)."""
+    rows = b""
+    for x0, y0, dx, dy in ADAM7:
+        part = image[y0::dy, x0::dx]
+        if part.size:
+            rows += b"".join(b"\0" + row.tobytes() for row in part)
+    return png_file(image.shape[0], image.shape[1], rows, interlace=1)
+
+
+def work_of(data):
+    work, scans = decode_work(tf.constant(data))
+    return float(work), int(scans)
+
+
+def refusal(data, **kwargs):
+    """The one-line message `decode_untrusted` refuses `data` with, and the seconds it took."""
+    start = time.perf_counter()
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        decode_untrusted(tf.constant(data), **kwargs)
+    return image_files.assertion_text(caught.value), time.perf_counter() - start
+
+
+# -- the reproductions ---------------------------------------------------------------------------
+
+def test_a_jpeg_whose_last_scan_repeats_is_refused_before_decoding():
+    data = progressive_jpeg(1024, 1024, repeats=300)  # 310 scans of which 300 are ~12 bytes
+    assert len(data) < 20_000 and work_of(data)[1] == 310
+    message, seconds = refusal(data, max_decode_work=WORK)
+    assert message == f"image needs too much decoding: a JPEG of at most {JPEG_MAX_SCANS} scans is accepted; it holds 310"
+    assert seconds < 0.5
+
+
+def test_a_jpeg_of_few_scans_but_too_much_work_is_refused():
+    data = progressive_jpeg(1024, 1024, repeats=20)  # 30 scans x 3 components x 1024 x 1024
+    work = 30 * 3 * 1024 * 1024
+    assert work_of(data) == (work, 30)
+    assert decode_untrusted(tf.constant(data), max_decode_work=work).shape == (1024, 1024, 3)
+    message, _ = refusal(data, max_decode_work=work - 1)
+    assert message == (f"image needs too much decoding: at most {work - 1} units of work (max_decode_work); "
+                       f"it needs {float(work)}")
+
+
+def test_a_png_whose_data_inflates_beyond_its_rows_is_refused():
+    rows = b"".join(b"\0" + bytes(16 * 3) for _ in range(16))
+    plain, bomb = png_file(16, 16, rows), png_file(16, 16, rows, trailing=20 * 2**20)
+    assert len(bomb) < 25_000 and work_of(bomb)[0] == 1032 * len(bomb) + 16 * 49
+    limit = 1032 * 1000
+    assert decode_untrusted(tf.constant(plain), max_decode_work=limit).shape == (16, 16, 3)
+    message, seconds = refusal(bomb, max_decode_work=limit)
+    assert message.startswith(f"image needs too much decoding: at most {limit} units of work") and seconds < 0.5
+
+
+def test_a_png_header_of_2_to_the_32_squared_is_too_large_not_an_overflow():
+    side = 2**32 - 1
+    data = png_file(side, side, b"\0" * 64)
+    message, _ = refusal(data)  # int64 height x width wraps negative: it passed the pixel limit
+    assert message == f"image too large: at most {4096 * 4096} pixels (max_image_pixels); the header says {side} x {side}"
+    assert work_of(data)[0] == pytest.approx(1032 * len(data) + side * (1 + side * 3), rel=1e-12)
+
+
+# -- the model's numbers, and ordinary images still decode ---------------------------------------
+
+def test_the_work_of_each_format_is_the_documented_count():
+    rgba16 = png_file(16, 1000, b"".join(b"\0" + bytes(1000 * 8) for _ in range(16)), depth=16, color_type=6)
+    bmp = pil_file(smooth(30, 33), "BMP")
+    baseline = pil_file(smooth(40, 70), "JPEG")
+    gray = pil_file(smooth(40, 70, 1), "JPEG", progressive=True)
+    assert work_of(rgba16) == (1032 * len(rgba16) + 16 * (1 + 1000 * 8), 0)
+    assert work_of(bmp) == (30 * 100, 0)  # 33 x 24 bits = 99 bytes, rows rounded up to 4
+    assert work_of(baseline) == (1 * 3 * 64 * 96, 1)
+    assert work_of(gray) == (6 * 1 * 64 * 96, 6)  # libjpeg's progression: 6 scans for one component
+    assert work_of(interlaced_png(smooth(9, 11)))[0] == 1032 * len(interlaced_png(smooth(9, 11))) + 2 * 9 * 34
+    assert work_of(b"GIF89a" + bytes(40)) == (0, 0)
+
+
+@pytest.mark.parametrize("name", ["baseline JPEG", "progressive JPEG", "gray progressive JPEG", "PNG",
+                                  "16-bit RGBA PNG", "interlaced PNG", "BMP"])
+def test_ordinary_images_decode_as_before(name):
+    image = smooth(120, 90)
+    data = {"baseline JPEG": lambda: pil_file(image, "JPEG"),
+            "progressive JPEG": lambda: pil_file(image, "JPEG", progressive=True),
+            "gray progressive JPEG": lambda: pil_file(image[..., 0], "JPEG", progressive=True),
+            "PNG": lambda: pil_file(image, "PNG"),
+            "16-bit RGBA PNG": lambda: png_file(120, 90, b"".join(
+                b"\0" + np.concatenate([image[r].astype(">u2") * 257, np.full((90, 1), 65535, ">u2")], 1).tobytes()
+                for r in range(120)), depth=16, color_type=6),
+            "interlaced PNG": lambda: interlaced_png(image),
+            "BMP": lambda: pil_file(image, "BMP")}[name]()
+    expected = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+    decoded = decode_untrusted(tf.constant(data), max_decode_work=WORK).numpy()
+    np.testing.assert_array_equal(decoded, expected)
+    if "JPEG" not in name:
+        np.testing.assert_array_equal(decoded, image)
+
+
+def test_the_largest_ordinary_images_are_within_the_default_work():
+    """At the default limits: a 4096 x 4096 progressive colour JPEG (10 scans) and a 1,000,000 x 16
+    16-bit RGBA PNG are accepted (their work only is computed, nothing decoded)."""
+    jpeg = progressive_jpeg(4096, 4096)
+    assert work_of(jpeg) == (10 * 3 * 4096 * 4096, 10) and work_of(jpeg)[0] <= WORK
+    rows = b"".join(b"\0" + bytes(16 * 8) for _ in range(1))  # the header is what counts; rows are short
+    png = png_file(16, 1_000_000, rows, depth=16, color_type=6)
+    assert work_of(png)[0] == 1032 * len(png) + 16 * (1 + 8_000_000) <= WORK
+
+
+# -- the limit ----------------------------------------------------------------------------------
+
+def test_an_older_limits_file_without_max_decode_work_loads_as_not_checked(tmp_path):
+    values = CaptionerLimits().as_dict()
+    del values["max_decode_work"]
+    (tmp_path / "limits.json").write_text(json.dumps(values))
+    assert CaptionerLimits.load(tmp_path).max_decode_work is None
+    CaptionerLimits().save(tmp_path)
+    assert CaptionerLimits.load(tmp_path).max_decode_work == 2**31
+    del values["max_beam_width"]  # a field every export wrote is still required
+    (tmp_path / "limits.json").write_text(json.dumps(values))
+    with pytest.raises(InputError, match="does not hold the limits"):
+        CaptionerLimits.load(tmp_path)
+    with pytest.raises(InputError, match="max_decode_work must be an integer >= 1, got 0"):
+        CaptionerLimits(max_decode_work=0)
+    # None (not checked) decodes what the old version decoded
+    data = progressive_jpeg(64, 64, repeats=150)
+    assert decode_untrusted(tf.constant(data), max_decode_work=None).shape == (64, 64, 3)
+
+
+def test_read_image_names_the_limit(tmp_path):
+    path = tmp_path / "scans.jpg"
+    path.write_bytes(progressive_jpeg(64, 64, repeats=150))
+    with pytest.raises(InputError, match=r"scans.jpg: image needs too much decoding: a JPEG of at most 100 scans"):
+        image_files.read_image(path, 8, max_image_pixels=4096 * 4096, max_decode_work=WORK)
+    assert image_files.read_image(path, 8, max_image_pixels=4096 * 4096).shape == (8, 8, 3)
