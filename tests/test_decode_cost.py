@@ -8,15 +8,18 @@ PNG whose compressed data inflates far beyond its rows, a PNG header of 2^32 - 1
 """
 
 import json
+import pathlib
+import sys
 import time
 
 import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 pytest.importorskip("PIL")
 
-from hostile_images import interlaced_png, pil_file, png_file, progressive_jpeg, smooth  # noqa: E402
+from costly_images import interlaced_png, pil_file, png_file, progressive_jpeg, smooth  # noqa: E402
 from kerasrnn.data import image_files  # noqa: E402
 from kerasrnn.data.image_files import JPEG_MAX_SCANS, decode_untrusted, decode_work  # noqa: E402
 from kerasrnn.errors import InputError  # noqa: E402
@@ -147,3 +150,20 @@ def test_read_image_names_the_limit(tmp_path):
     with pytest.raises(InputError, match=r"scans.jpg: image needs too much decoding: a JPEG of at most 100 scans"):
         image_files.read_image(path, 8, max_image_pixels=4096 * 4096, max_decode_work=WORK)
     assert image_files.read_image(path, 8, max_image_pixels=4096 * 4096).shape == (8, 8, 3)
+
+
+def test_the_benchmarks_worst_images_are_accepted_and_at_the_limits():
+    from costly_images import worst_bmp, worst_jpeg, worst_png
+
+    limit = 2 * 10**7
+    png, _ = worst_png(2**20, limit)
+    assert 0.99 * limit < work_of(png)[0] <= limit
+    assert decode_untrusted(tf.constant(png), max_decode_work=limit).shape == (16, 16, 3)
+    gray, what = worst_jpeg(256 * 256, WORK, channels=1)
+    assert work_of(gray) == (100 * 256 * 256, 100) and what == "gray progressive JPEG 256x256, 100 scans"
+    assert decode_untrusted(tf.constant(gray), max_decode_work=WORK).shape == (256, 256, 3)
+    colour, what = worst_jpeg(256 * 256, 30 * 256 * 256, channels=3)
+    assert work_of(colour) == (30 * 256 * 256, 10) and what.endswith("10 scans")
+    bmp, what = worst_bmp(4096 * 4096, 2**16)
+    assert len(bmp) <= 2**16 and what == "32-bit BMP 127x127"
+    assert decode_untrusted(tf.constant(bmp), max_decode_work=WORK).shape == (127, 127, 3)

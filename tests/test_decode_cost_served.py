@@ -15,11 +15,12 @@ import pytest
 
 pytestmark = pytest.mark.slow
 tf = pytest.importorskip("tensorflow")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 pytest.importorskip("tf2onnx")
 pytest.importorskip("PIL")
 
 import keras  # noqa: E402
-from hostile_images import interlaced_png, pil_file, png_file, progressive_jpeg, smooth  # noqa: E402
+from costly_images import interlaced_png, pil_file, png_file, progressive_jpeg, smooth  # noqa: E402
 from tiny_runs import captioner_run  # noqa: E402
 
 from kerasrnn.data.image_files import assertion_text  # noqa: E402

@@ -15,6 +15,7 @@ import pathlib
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -456,7 +457,8 @@ def test_the_js_decode_work_is_pythons_and_gates_the_image():
     header, and checks no work where the limits (an older export's) have no max_decode_work."""
     tf = pytest.importorskip("tensorflow")
     pytest.importorskip("PIL")
-    from hostile_images import interlaced_png, pil_file, png_file, progressive_jpeg, smooth
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from costly_images import interlaced_png, pil_file, png_file, progressive_jpeg, smooth
 
     from kerasrnn.data.image_files import decode_work
     from kerasrnn.export.request_limits import CaptionerLimits
@@ -491,7 +493,8 @@ def test_the_example_refuses_a_jpeg_of_too_many_scans_unless_the_export_is_older
     """The Node example refuses a JPEG whose last scan repeats before jpeg-js decodes it; a version
     exported before max_decode_work (its limits.json lacks it) loads and decodes it as before."""
     pytest.importorskip("PIL")
-    from hostile_images import progressive_jpeg
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from costly_images import progressive_jpeg
 
     (tmp_path / "scans.jpg").write_bytes(progressive_jpeg(1024, 1024, repeats=300))
     line = error_line(example(versions["captioner"], "--image", tmp_path / "scans.jpg"))
