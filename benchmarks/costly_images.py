@@ -93,9 +93,10 @@ def worst_png(max_bytes, max_work, height=16, width=16):
 
 
 def wide_png16(max_pixels, height=16):
-    """A 16-bit RGBA PNG of `height` rows as wide as `max_pixels` allows (a flat image: its rows
-    are huge, its file small); returns `(bytes, description)`."""
-    width = max_pixels // height
+    """A 16-bit RGBA PNG of `height` rows as wide as `max_pixels` and TensorFlow's PNG decoder
+    (libpng: at most 1,000,000 columns) allow (a flat image: its rows are huge, its file small);
+    returns `(bytes, description)`."""
+    width = min(max_pixels // height, 1_000_000)
     row = b"\0" + np.full(width * 4, 0x1234, ">u2").tobytes()
     return png_file(height, width, row * height, depth=16, color_type=6), f"16-bit RGBA PNG {width}x{height}"
 
