@@ -79,7 +79,7 @@ export function decodeWork(bytes, header) {
     return { work: scans * header.components * pad(h) * pad(w), scans };
   }
   if (header.format === "png") {
-    const channels = [1, 0, 3, 1, 2, 0, 4][header.colorType] ?? 0;
+    const channels = [1, 0, 3, 1, 2, 0, 4][Math.min(header.colorType, 6)];
     const rows = h * (1 + Math.ceil((w * channels * header.bitDepth) / 8));
     return { work: INFLATE_MAX_RATIO * bytes.length + (header.interlaced ? 2 : 1) * rows, scans: 0 };
   }
