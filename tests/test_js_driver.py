@@ -508,3 +508,14 @@ def test_the_example_refuses_a_jpeg_of_too_many_scans_unless_the_export_is_older
     done = example(older, "--image", tmp_path / "small.jpg")
     assert done.returncode == 0 and done.stdout.strip(), done.stderr
     assert error_line(example(versions["captioner"], "--image", tmp_path / "small.jpg"))
+
+
+@pytest.mark.slow
+def test_the_captioner_refuses_a_damaged_max_decode_work(versions, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(versions["captioner"], damaged)
+    limits = json.loads((damaged / "onnx" / "limits.json").read_text())
+    (damaged / "onnx" / "limits.json").write_text(json.dumps({**limits, "max_decode_work": -1}))
+    (tmp_path / "notes.png").write_text("not an image\n")
+    line = error_line(example(damaged, "--image", tmp_path / "notes.png"))
+    assert "onnx/limits.json does not hold the limit max_decode_work (an integer >= 1); export the model again" in line, line
