@@ -25,6 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv=None):
+    from kerasrnn.export.request_limits import CaptionerLimits  # no TensorFlow
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, action="append",
                    help="a run directory written by train_captioner.py; repeat it to compare models "
@@ -38,9 +40,10 @@ def parse_args(argv=None):
     p.add_argument("--out", help="attention PNG to write (default: <image stem>-attention.png)")
     p.add_argument("--max-image-pixels", type=int, default=4096 * 4096,
                    help="largest image accepted, height x width pixels (default 16777216 = 4096 x 4096)")
-    p.add_argument("--max-decode-work", type=int, default=2**31,
+    work = CaptionerLimits().max_decode_work
+    p.add_argument("--max-decode-work", type=int, default=work,
                    help="most work decoding the image may cost, counted from its bytes before "
-                        "decoding (docs/security.md; default 2147483648, an export's default)")
+                        f"decoding (docs/security.md; default {work}, an export's default)")
     return p.parse_args(argv)
 
 
