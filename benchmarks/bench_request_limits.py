@@ -12,7 +12,13 @@ The largest requests:
                   allows), and as few rows as needed for max_prime_length + max_length each
   char step       max_rows rows x max_step_tokens / max_rows tokens
   caption         max_rows JPEGs of max_image_pixels pixels each (smooth noise, under
-                  max_image_bytes), beam width max_beam_width
+                  max_image_bytes), beam width max_beam_width; max_rows 16-bit RGBA PNGs of 16
+                  rows x max_image_pixels / 16; and, one image per request, the worst image of
+                  each format the limits accept (costly_images.py: a gray and a colour
+                  progressive JPEG with the most scans max_decode_work allows, a PNG whose
+                  compressed data all inflates at zlib's largest ratio, the largest BMP). Images
+                  are decoded one at a time: a request of max_rows such images costs max_rows
+                  times as much.
   caption_images  max_rows images, beam width max_beam_width;  teacher_forced: max_rows captions
   classify, rectify   max_rows images
 
@@ -26,6 +32,7 @@ Usage:
   python benchmarks/bench_request_limits.py                 # about 5 minutes on 2 cores
   python benchmarks/bench_request_limits.py --char runs/lstm --max-request-chars 50000
   python benchmarks/bench_request_limits.py --quick         # smoke test: small models and limits
+  python benchmarks/bench_request_limits.py --kind captioner   # one kind only
 """
 
 import argparse
@@ -43,14 +50,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import costly_images  # noqa: E402
 from bench_serving import KINDS, untrained_runs  # noqa: E402
 
 QUICK_LIMITS = {"char": dict(max_rows=4, max_length=50, max_prime_length=50, max_request_chars=200,
                              max_step_tokens=64),
                 "stn": dict(max_rows=4),
-                "captioner": dict(max_rows=2, max_image_pixels=128 * 128, max_beam_width=3)}
+                "captioner": dict(max_rows=2, max_image_pixels=128 * 128, max_beam_width=3, max_decode_work=10**8)}
 LIMIT_FLAGS = ("max_rows", "max_length", "max_prime_length", "max_request_chars", "max_step_tokens",
-               "max_image_bytes", "max_image_pixels", "max_beam_width")
+               "max_image_bytes", "max_image_pixels", "max_beam_width", "max_decode_work")
 
 
 def parse_args(argv=None):
@@ -61,6 +69,7 @@ def parse_args(argv=None):
     for name in LIMIT_FLAGS:
         p.add_argument("--" + name.replace("_", "-"), type=int,
                        help="export with this limit instead of the default (kinds it applies to)")
+    p.add_argument("--kind", action="append", choices=KINDS, help="measure only this kind (repeatable)")
     p.add_argument("--quick", action="store_true", help="small models and limits, to check the script runs")
     return p.parse_args(argv)
 
@@ -124,10 +133,22 @@ def captioner_requests(card):
     ids = card["signatures"]["teacher_forced"]["inputs"]["captions"]["shape"][1]
     captions = np.full((rows, ids), 4, np.int32)
     captions[:, 0], captions[:, -1] = 2, 3
+    warm = {"image_bytes": np.array([small], object), "beam_width": np.array([1], np.int32)}
+
+    def caption(images, what):
+        return ("caption", what, {"image_bytes": np.array(images, object),
+                                  "beam_width": np.array([beam], np.int32)}, warm)
+
+    work = lim.get("max_decode_work") or 2**62  # an export without the limit: the pixels bound it
+    png16, png16_is = costly_images.wide_png16(lim["max_image_pixels"])
+    worst = [costly_images.worst_jpeg(lim["max_image_pixels"], work, 1),
+             costly_images.worst_jpeg(lim["max_image_pixels"], work, 3),
+             costly_images.worst_png(lim["max_image_bytes"], work),
+             costly_images.worst_bmp(lim["max_image_pixels"], lim["max_image_bytes"])]
     return [
-        ("caption", f"{rows} JPEGs of {side}x{side} ({len(data) / 2**20:.1f} MiB each), beam {beam}",
-         {"image_bytes": np.array([data] * rows, object), "beam_width": np.array([beam], np.int32)},
-         {"image_bytes": np.array([small], object), "beam_width": np.array([1], np.int32)}),
+        caption([data] * rows, f"{rows} JPEGs of {side}x{side} ({len(data) / 2**20:.1f} MiB each), beam {beam}"),
+        caption([png16] * rows, f"{rows} x {png16_is} ({len(png16) / 2**20:.1f} MiB each), beam {beam}"),
+        *(caption([image], f"1 {what} ({len(image) / 2**20:.2f} MiB), beam {beam}") for image, what in worst),
         ("caption_images", f"{rows} images, beam {beam}",
          {"images": images, "beam_width": np.array([beam], np.int32)},
          {"images": images[:1], "beam_width": np.array([1], np.int32)}),
@@ -170,14 +191,15 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         root = pathlib.Path(tmp)
         given = {k: getattr(args, k) for k in KINDS if getattr(args, k)}
-        runs = untrained_runs(root, [k for k in KINDS if k not in given], args.quick)
+        kinds = [k for k in KINDS if not args.kind or k in args.kind]
+        runs = untrained_runs(root, [k for k in kinds if k not in given], args.quick)
         runs.update({k: (pathlib.Path(v), v) for k, v in given.items()})
         print("# Largest allowed request per signature: peak memory above a warm server, and time\n")
         print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
               f"python benchmarks/bench_request_limits.py{' ' + ' '.join(sys.argv[1:]) if argv is None else ''}\n")
         print("| model | signature | largest allowed request | request MiB | peak growth MiB | seconds |")
         print("|---|---|---|---:|---:|---:|")
-        for kind in KINDS:
+        for kind in kinds:
             directory, about = runs[kind]
             keras.utils.set_random_seed(0)
             limits = dict(QUICK_LIMITS[kind]) if args.quick else {}

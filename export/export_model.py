@@ -65,11 +65,14 @@ def parse_args(argv=None):
     p.add_argument("--image-formats", type=lambda text: tuple(text.lower().split(",")),
                    help="captioner: comma-separated formats accepted, of jpeg,png,bmp")
     p.add_argument("--max-beam-width", type=int, help="captioner: largest beam width")
+    p.add_argument("--max-decode-work", type=int,
+                   help="captioner: work decoding one image may cost, counted from its bytes")
     return p.parse_args(argv)
 
 
 OPTIONS = ("max_rows", "max_length", "max_prime_length", "max_request_chars", "max_step_tokens",
-           "max_image_bytes", "max_image_pixels", "image_formats", "max_beam_width")
+           "max_image_bytes", "max_image_pixels", "image_formats", "max_beam_width",
+           "max_decode_work")
 
 
 

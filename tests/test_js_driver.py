@@ -15,6 +15,7 @@ import pathlib
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -430,3 +431,91 @@ def test_the_drivers_run_unchanged_with_onnxruntime_web(versions):
     assert got["texts"] == want_texts
     assert got["tokens"] == want_tokens
     np.testing.assert_allclose(got["probabilities"], want_probabilities[0], atol=1e-5)
+
+
+# --- the decoding work of an image file, counted before anything decodes it ----------------------
+
+DECODE_WORK_JS = """
+const m = await import(DRIVER + "image_bytes.mjs");
+const out = { work: {}, checks: {} };
+const bytesOf = (name) => new Uint8Array(Buffer.from(input.files[name], "base64"));
+for (const name of Object.keys(input.files)) {
+  const header = m.sniffImage(bytesOf(name));
+  out.work[name] = header && m.decodeWork(bytesOf(name), header);
+}
+for (const [key, [name, limits]] of Object.entries(input.checks)) {
+  try { m.checkImageBytes(bytesOf(name), limits); out.checks[key] = "ok"; }
+  catch (e) { out.checks[key] = e.message; }
+}
+console.log(JSON.stringify(out));
+"""
+
+
+def test_the_js_decode_work_is_pythons_and_gates_the_image():
+    """`decodeWork` counts what Python's `decode_work` counts, file for file; `checkImageBytes`
+    refuses a JPEG of too many scans, a PNG inflating past its rows and a 2^32-1 squared PNG
+    header, and checks no work where the limits (an older export's) have no max_decode_work."""
+    tf = pytest.importorskip("tensorflow")
+    pytest.importorskip("PIL")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from costly_images import interlaced_png, pil_file, png_file, progressive_jpeg, smooth
+
+    from kerasrnn.data.image_files import decode_work
+    from kerasrnn.export.request_limits import CaptionerLimits
+
+    rows = b"".join(b"\0" + bytes(48) for _ in range(16))
+    files = {"scans": progressive_jpeg(1024, 1024, repeats=300), "progressive": progressive_jpeg(64, 48),
+             "baseline": pil_file(smooth(40, 70), "JPEG"), "gray": pil_file(smooth(40, 70, 1), "JPEG"),
+             "png": pil_file(smooth(40, 70), "PNG"), "interlaced": interlaced_png(smooth(9, 11)),
+             "rgba16": png_file(16, 1000, b"".join(b"\0" + bytes(8000) for _ in range(16)), depth=16, color_type=6),
+             "bomb": png_file(16, 16, rows, trailing=20 * 2**20), "huge": png_file(2**32 - 1, 2**32 - 1, bytes(64)),
+             "bmp": pil_file(smooth(30, 33), "BMP")}
+    new, old = CaptionerLimits().as_dict(), CaptionerLimits().as_dict()
+    del old["max_decode_work"]
+    checks = {"scans": ["scans", new], "scans, older export": ["scans", old], "bomb": ["bomb", {**new, "max_decode_work": 10**6}],
+              "huge": ["huge", new], "progressive": ["progressive", new], "png": ["png", new]}
+    out = node_json(DECODE_WORK_JS, {"files": {k: base64.b64encode(v).decode() for k, v in files.items()},
+                                     "checks": checks})
+    for name, data in files.items():
+        work, scans = (float(x) for x in decode_work(tf.constant(data)))
+        assert out["work"][name] == {"work": pytest.approx(work, rel=1e-15), "scans": scans}, name
+    assert out["checks"] == {
+        "scans": "the image needs too much decoding: a JPEG of at most 100 scans is accepted; it holds 310",
+        "scans, older export": "ok",
+        "bomb": f"the image needs too much decoding: at most 1000000 units of work (max_decode_work); "
+                f"it needs {1032 * len(files['bomb']) + 16 * 49}",
+        "huge": "the image is 4294967295 x 4294967295 pixels, more than the model takes (max_image_pixels 16777216); shrink it",
+        "progressive": "ok", "png": "ok"}
+
+
+@pytest.mark.slow
+def test_the_example_refuses_a_jpeg_of_too_many_scans_unless_the_export_is_older(versions, tmp_path):
+    """The Node example refuses a JPEG whose last scan repeats before jpeg-js decodes it; a version
+    exported before max_decode_work (its limits.json lacks it) loads and decodes it as before."""
+    pytest.importorskip("PIL")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from costly_images import progressive_jpeg
+
+    (tmp_path / "scans.jpg").write_bytes(progressive_jpeg(1024, 1024, repeats=300))
+    line = error_line(example(versions["captioner"], "--image", tmp_path / "scans.jpg"))
+    assert "scans.jpg needs too much decoding: a JPEG of at most 100 scans is accepted; it holds 310" in line, line
+    older = tmp_path / "older"
+    shutil.copytree(versions["captioner"], older)
+    limits = json.loads((older / "onnx" / "limits.json").read_text())
+    del limits["max_decode_work"]
+    (older / "onnx" / "limits.json").write_text(json.dumps(limits))
+    (tmp_path / "small.jpg").write_bytes(progressive_jpeg(32, 32, repeats=150))
+    done = example(older, "--image", tmp_path / "small.jpg")
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr
+    assert error_line(example(versions["captioner"], "--image", tmp_path / "small.jpg"))
+
+
+@pytest.mark.slow
+def test_the_captioner_refuses_a_damaged_max_decode_work(versions, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(versions["captioner"], damaged)
+    limits = json.loads((damaged / "onnx" / "limits.json").read_text())
+    (damaged / "onnx" / "limits.json").write_text(json.dumps({**limits, "max_decode_work": -1}))
+    (tmp_path / "notes.png").write_text("not an image\n")
+    line = error_line(example(damaged, "--image", tmp_path / "notes.png"))
+    assert "onnx/limits.json does not hold the limit max_decode_work (an integer >= 1); export the model again" in line, line

@@ -512,8 +512,9 @@ def test_the_captioner_page_resizes_as_training_does(browser, versions, urls, tm
 
 @pytest.mark.slow
 def test_a_file_that_is_no_image_or_too_large_shows_a_message(browser, urls, tmp_path):
-    """A file the browser cannot decode, and a PNG whose header claims more pixels than
-    max_image_pixels (refused before decoding: its pixel data is missing)."""
+    """A file the browser cannot decode, a PNG whose header claims more pixels than
+    max_image_pixels (refused before decoding: its pixel data is missing), and a JPEG of more
+    scans than the captioner's decoding work allows."""
     bad = tmp_path / "notes.png"
     bad.write_text("these are notes, not a picture\n")
     huge = tmp_path / "huge.png"
@@ -527,6 +528,15 @@ def test_a_file_that_is_no_image_or_too_large_shows_a_message(browser, urls, tmp
         assert act(browser, lambda: choose_file(browser, input_id, huge)) == "error"
         assert "huge.png is 5000 x 5000 pixels, more than the model takes (max_image_pixels 16777216)" \
             in error_text(browser), kind
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from costly_images import progressive_jpeg
+
+    scans = tmp_path / "scans.jpg"  # the captioner's max_decode_work: refused before the browser decodes it
+    scans.write_bytes(progressive_jpeg(64, 64, repeats=300))
+    open_page(browser, urls["captioner"])
+    assert act(browser, lambda: choose_file(browser, "caption-file", scans)) == "error"
+    assert "scans.jpg needs too much decoding: a JPEG of at most 100 scans is accepted; it holds 310" \
+        in error_text(browser)
 
 
 def digit_pixels():

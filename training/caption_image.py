@@ -11,7 +11,9 @@ Prints the caption (and its score) and writes the per-word attention overlay PNG
 <image name>-attention.png beside the current directory). Grayscale and RGBA images are
 converted to RGB; any size is resized to the model's input size. --image takes JPEG, PNG or BMP
 (told by the file's first bytes) of at most --max-image-pixels pixels, read from the file's header
-before anything is decoded, so a small file that claims a huge size is refused.
+before anything is decoded, so a small file that claims a huge size is refused, and of at most
+--max-decode-work units of decoding work counted from its bytes (a progressive JPEG of thousands
+of scans is refused; docs/security.md states the count).
 """
 
 import argparse
@@ -23,6 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv=None):
+    from kerasrnn.export.request_limits import CaptionerLimits  # no TensorFlow
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, action="append",
                    help="a run directory written by train_captioner.py; repeat it to compare models "
@@ -36,6 +40,10 @@ def parse_args(argv=None):
     p.add_argument("--out", help="attention PNG to write (default: <image stem>-attention.png)")
     p.add_argument("--max-image-pixels", type=int, default=4096 * 4096,
                    help="largest image accepted, height x width pixels (default 16777216 = 4096 x 4096)")
+    work = CaptionerLimits().max_decode_work
+    p.add_argument("--max-decode-work", type=int, default=work,
+                   help="most work decoding the image may cost, counted from its bytes before "
+                        f"decoding (docs/security.md; default {work}, an export's default)")
     return p.parse_args(argv)
 
 
@@ -55,8 +63,9 @@ def caption(args):
     if not 1 <= args.beam <= 100 or not 1 <= (args.max_length or 1) <= 1000:
         raise InputError(f"--beam must be at most 100 and --max-length between 1 and 1000; got "
                          f"{args.beam} and {args.max_length}")
-    if args.max_image_pixels < 1:
-        raise InputError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
+    for flag, value in (("--max-image-pixels", args.max_image_pixels), ("--max-decode-work", args.max_decode_work)):
+        if value < 1:
+            raise InputError(f"{flag} must be >= 1, got {value}")
     out = pathlib.Path(args.out or f"{pathlib.Path(args.image).stem if args.image else f'scene-{args.scene}'}-attention.png")
     if out.exists():
         raise InputError(f"--out {out} exists; choose another file name")
@@ -74,7 +83,8 @@ def caption(args):
             if args.image:
                 from kerasrnn.data.image_files import read_image
 
-                image = read_image(args.image, training["image_size"], max_image_pixels=args.max_image_pixels)
+                image = read_image(args.image, training["image_size"], max_image_pixels=args.max_image_pixels,
+                                   max_decode_work=args.max_decode_work)
             else:
                 image = example_images([test_split_example(training, args.scene)], training["image_size"])[0]
         elif image.shape[0] != training["image_size"]:

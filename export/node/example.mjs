@@ -93,7 +93,8 @@ function folderLoader(dir) {
 
 /**
  * Decodes a PNG or JPEG file to RGBA pixels, after the checks of `limits` (its size in bytes
- * before it is read, the pixels its header claims before it is decoded) and, if `size` is given
+ * before it is read, the pixels its header claims and the work decoding it may cost, counted
+ * from its bytes, before it is decoded) and, if `size` is given
  * ([height, width]), after checking that its header claims that size.
  */
 async function decodeImage(file, limits, size = null) {

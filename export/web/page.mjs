@@ -104,8 +104,8 @@ function startWorker() {
 // checked once decoded.
 async function decodeFile(file) {
   const name = file.name || "the file";
-  const { max_image_bytes, max_image_pixels } = imageLimits;  // any format the browser decodes
-  const limits = { max_image_bytes, max_image_pixels };
+  const { max_image_bytes, max_image_pixels, max_decode_work } = imageLimits;  // any format the browser decodes
+  const limits = { max_image_bytes, max_image_pixels, max_decode_work };
   checkByteCount(file.size, limits, name);
   const bytes = new Uint8Array(await file.arrayBuffer());
   const sniffed = sniffImage(bytes) !== null;

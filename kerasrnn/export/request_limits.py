@@ -22,14 +22,19 @@ LIMITS_FILE = "limits.json"
 
 @dataclasses.dataclass(frozen=True)
 class RequestLimits:
-    """Base of the per-kind limits: every field is an integer >= 1 (or a tuple of names)."""
+    """Base of the per-kind limits: every field is an integer >= 1 (or a tuple of names).
+
+    A field added after versions were first exported is declared with
+    `dataclasses.field(default=..., metadata={"added": True})`: `load` fills it with None when an
+    older `limits.json` lacks it, meaning "not checked" (that version's behaviour).
+    """
 
     max_rows: int = 32
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, tuple):
+            if isinstance(value, tuple) or (value is None and field.metadata.get("added")):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{field.name} must be an integer >= 1, got {value!r}")
@@ -51,7 +56,7 @@ class RequestLimits:
 
     @classmethod
     def load(cls, directory):
-        """Reads `directory/limits.json` written by `save`.
+        """Reads `directory/limits.json` written by `save` (an added field it lacks is None).
 
         Raises:
             InputError: The file is missing or damaged (it is named).
@@ -61,9 +66,11 @@ class RequestLimits:
             raise InputError(f"{directory} has no {LIMITS_FILE}; export the model again")
         values = version_files.read_json(path)
         names = set(cls.option_names())
-        if not names <= set(values):
+        added = {f.name for f in dataclasses.fields(cls) if f.metadata.get("added")}
+        if not names - added <= set(values):
             raise InputError(f"{path} does not hold the limits {sorted(names)}; export the model again")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
+        values.update({k: None for k in added - set(values)})
         try:
             return cls(**values)
         except InputError as e:
@@ -106,6 +113,10 @@ class CaptionerLimits(RequestLimits):
             before decoding.
         image_formats: The encoded formats accepted, told by their magic bytes.
         max_beam_width: Largest beam width a request may ask for.
+        max_decode_work: Work decoding one image may cost, counted from its bytes before
+            decoding (`image_files.decode_work`, units of about one byte or coefficient the
+            decoder handles; a JPEG of more than 100 scans is refused too); None (a version
+            exported before this limit): not checked.
     """
 
     max_rows: int = 32
@@ -113,6 +124,7 @@ class CaptionerLimits(RequestLimits):
     max_image_pixels: int = 4096 * 4096
     image_formats: tuple = IMAGE_FORMATS
     max_beam_width: int = 10
+    max_decode_work: int = dataclasses.field(default=2**31, metadata={"added": True})
 
     def __post_init__(self):
         super().__post_init__()

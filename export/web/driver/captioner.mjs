@@ -46,6 +46,10 @@ export class Captioner {
       throw new Error(`onnx/decoding.json is damaged (ids, max_length or image_size out of range); ${AGAIN}`);
     }
     const limits = await readLimits(loadFile, ["max_rows", "max_beam_width"]);
+    const work = limits.max_decode_work;  // absent in a version exported before it: not checked
+    if (work !== undefined && work !== null && !(Number.isInteger(work) && work >= 1)) {
+      throw new Error(`onnx/limits.json does not hold the limit max_decode_work (an integer >= 1); ${AGAIN}`);
+    }
     const encoder = await createSession(ort, loadFile, "onnx/encoder.onnx", sessionOptions);
     const decoder = await createSession(ort, loadFile, "onnx/decoder_step.onnx", sessionOptions);
     return new Captioner(ort, encoder, decoder, words, settings, limits);

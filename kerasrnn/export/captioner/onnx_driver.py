@@ -10,6 +10,8 @@
     decoding.json      start/end/pad ids, max_length, length_penalty, image_size, state names
     limits.json        the export's request limits (`request_limits.CaptionerLimits`): images
                        per call and beam width are checked here as the SavedModel checks them
+                       (the driver takes pixels, never encoded images: the image limits are
+                       for whoever decodes them)
 
 `CaptionerONNX` runs greedy decoding and beam search over them with
 `kerasrnn.models.beam_search_numpy.beam_search`, the numpy search `beam_search_batch` runs too, so a

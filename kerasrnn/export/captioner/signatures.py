@@ -42,8 +42,8 @@ are refused although TensorFlow's decoder reads them) or that do not decode, a b
 1..max_beam_width, a beam_width with neither 1 nor B values, images of the wrong size or dtype,
 caption ids outside the vocabulary. What one request may cost is bounded by the export's
 `request_limits.CaptionerLimits` (model card `limits`): images per request, bytes per image, the
-pixels an image's header claims (checked before decoding, `image_files.decode_untrusted`), beam
-width; captions have at most `max_length` tokens. Every check runs before the work it guards
+pixels an image's header claims and the work decoding it may cost (both checked before decoding,
+`image_files.decode_untrusted`), beam width; captions have at most `max_length` tokens. Every check runs before the work it guards
 (`request_checks.gate`), and images are decoded one at a time. (With TF Serving's server-side
 batching on, such an error fails the other requests merged into the same batch too, as any error
 does; and batching needs beam_width with one value per image, as the row format sends it.)
@@ -75,9 +75,10 @@ def decode_image_bytes(data, image_size, limits=CaptionerLimits()):
     """Encoded image bytes (scalar string tensor) -> float32 `(S, S, 3)` in [0, 1].
 
     What `kerasrnn.data.image_files.load_image` does after reading the file (a test keeps the
-    two equal), with the header checked first against `limits` (`decode_untrusted`).
+    two equal), with the header and the decoding work checked first against `limits`
+    (`decode_untrusted`).
     """
-    image = decode_untrusted(data, limits.max_image_pixels, limits.image_formats)
+    image = decode_untrusted(data, limits.max_image_pixels, limits.image_formats, limits.max_decode_work)
     return resize_image(image, image_size)
 
 

@@ -1,0 +1,78 @@
+"""The decoding-work limit where images arrive: the exported captioner's `caption` signature and
+`training/caption_image.py` refuse a progressive JPEG whose last scan repeats (a few hundred
+times here), before decoding it, and still caption ordinary images of every accepted format.
+
+A tiny untrained captioner (tests/tiny_runs.py), exported with the default limits.
+"""
+
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+tf = pytest.importorskip("tensorflow")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+pytest.importorskip("tf2onnx")
+pytest.importorskip("PIL")
+
+import keras  # noqa: E402
+from costly_images import interlaced_png, pil_file, png_file, progressive_jpeg, smooth  # noqa: E402
+from tiny_runs import captioner_run  # noqa: E402
+
+from kerasrnn.data.image_files import assertion_text  # noqa: E402
+from kerasrnn.export.write_version import export_model  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCANS = progressive_jpeg(1024, 1024, repeats=300)  # 310 scans, 14 kB
+SCANS_MESSAGE = "image needs too much decoding: a JPEG of at most 100 scans is accepted; it holds 310"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("export needs the TensorFlow backend")
+    directory = tmp_path_factory.mktemp("decode_cost") / "scenes"
+    captioner_run(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def caption(run):
+    version = export_model(run, run.parent / "saved_models", "scenes")
+    signature = tf.saved_model.load(str(version)).signatures["caption"]
+    return lambda images: signature(image_bytes=tf.constant(np.array(images, object)),
+                                    beam_width=tf.constant([1], tf.int32))
+
+
+def test_the_caption_signature_refuses_a_jpeg_of_too_many_scans_before_decoding(caption):
+    caption([pil_file(smooth(16, 16), "PNG")])  # warm: the first call pays for loading kernels
+    start = time.perf_counter()
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        caption([SCANS])
+    assert assertion_text(caught.value) == SCANS_MESSAGE
+    assert time.perf_counter() - start < 1.0
+
+
+def test_the_caption_signature_captions_ordinary_images_of_every_format(caption):
+    image = smooth(120, 90)
+    rgba16 = b"".join(b"\0" + np.concatenate([image[r].astype(">u2") * 257, np.full((90, 1), 65535, ">u2")], 1).tobytes()
+                      for r in range(120))
+    files = [pil_file(image, "JPEG"), pil_file(image, "JPEG", progressive=True), pil_file(image, "PNG"),
+             png_file(120, 90, rgba16, depth=16, color_type=6), interlaced_png(image), pil_file(image, "BMP")]
+    tokens = caption(files)["tokens"].numpy()
+    assert tokens.shape[0] == len(files)
+
+
+def test_caption_image_refuses_a_jpeg_of_too_many_scans(run, tmp_path):
+    (tmp_path / "scans.jpg").write_bytes(SCANS)
+    out = tmp_path / "out.png"
+    done = subprocess.run([sys.executable, str(ROOT / "training" / "caption_image.py"), "--model", str(run),
+                           "--image", str(tmp_path / "scans.jpg"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and lines[-1] == f"error: {tmp_path / 'scans.jpg'}: {SCANS_MESSAGE}", done.stderr[-1500:]
+    assert not out.exists()
