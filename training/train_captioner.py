@@ -113,6 +113,8 @@ def train(args):
         config.validate(allow_large=args.allow_large, replicas=distribution.replicas)
     else:  # a bad saved setting is damage to the run's config.json, not a bad flag
         run_dir.check_saved_settings(args.out, KIND, RESUMABLE, given)
+    if distribution.is_chief:
+        print(f"training on {distribution.describe()}", flush=True)
     m = train_captioner(config, args.out, resume=args.resume, max_seconds=max_seconds,
                         allow_large=args.allow_large, distribution=distribution,
                         verbose=1 if distribution.is_chief else 0)

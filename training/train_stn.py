@@ -80,12 +80,16 @@ def train(args):
     else:  # a bad saved setting is damage to the run's config.json, not a bad flag
         run_dir.check_saved_settings(args.out, KIND, RESUMABLE, given)
     data = mnist_from_flags(args.mnist)
+    if distribution.is_chief:
+        print(f"training on {distribution.describe()}", flush=True)
     metrics = train_stn(config, data, args.out, resume=args.resume, max_seconds=max_seconds,
                         allow_large=args.allow_large, distribution=distribution,
                         verbose=1 if distribution.is_chief else 0)
     if distribution.is_chief:
+        speed = metrics["images_per_second"]
+        speed = f"{speed:,.0f} images/s" if speed is not None else "speed not measured (too few steps)"
         print(f"done: {metrics['epochs']} epochs, test error {metrics['test_error_pct']:.2f}%, "
-              f"{metrics['images_per_second']:,.0f} images/s; model in {args.out}")
+              f"{speed}; model in {args.out}")
 
 
 if __name__ == "__main__":

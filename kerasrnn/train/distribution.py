@@ -50,6 +50,11 @@ class Distribution:
     worker_index: int = 0
     is_chief: bool = True
 
+    def describe(self):
+        """How the run trains, in words: "N replica(s) (strategy[, over W workers])"."""
+        over = f", over {self.workers} workers" if self.workers > 1 else ""
+        return f"{self.replicas} replica(s) ({self.name}{over})"
+
     @property
     def local_replicas(self):
         return self.replicas // self.workers
@@ -342,8 +347,8 @@ def epoch_run_start(distribution, own_dir, out_dir, resume, steps_per_epoch, epo
     check_accumulation(gradient_accumulation_steps, steps_per_epoch, "an epoch")
     position = resume_position(distribution, own_dir, steps_per_epoch) if resume else run_dir.Position(0, 0)
     if resume and position.step >= epochs * steps_per_epoch:
-        raise InputError(f"resume: {out_dir} has already trained {position.epoch} epochs; "
-                         "pass a larger epochs to train further")
+        raise InputError(f"resume: {out_dir} has already trained {position.epoch} epochs, "
+                         "nothing is left to train; pass a larger `epochs` to train further")
     return (position, *divmod(position.step, steps_per_epoch))
 
 
