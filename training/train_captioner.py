@@ -99,7 +99,8 @@ def train(args):
     from kerasrnn.train.distribution import choose_distribution
     from kerasrnn.training_configs import CaptionerConfig
 
-    distribution = choose_distribution(args.distribute, args.replicas)  # before TensorFlow runs
+    distribution = choose_distribution(  # before TensorFlow runs
+        args.distribute, args.replicas, join_timeout=args.join_timeout)
     if args.data_dir is None and args.dataset in DATA_ENV and not args.resume:
         args.data_dir = os.environ.get(DATA_ENV[args.dataset])
     # Only the flags given: a new run takes CaptionerConfig's defaults for the rest, a resumed

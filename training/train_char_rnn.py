@@ -132,7 +132,8 @@ def train(args):
     from kerasrnn.train.char_rnn import train_char_rnn
     from kerasrnn.train.distribution import choose_distribution
 
-    distribution = choose_distribution(args.distribute, args.replicas)  # before TensorFlow runs
+    distribution = choose_distribution(  # before TensorFlow runs
+        args.distribute, args.replicas, join_timeout=args.join_timeout)
     max_seconds = time_limit_seconds(args.time_limit)
     if args.resume:
         config = given_settings(args)  # the rest comes from the run (checked there)

@@ -69,7 +69,8 @@ def train(args):
     from kerasrnn.train.stn import KIND, RESUMABLE, train_stn
     from kerasrnn.training_configs import STNConfig
 
-    distribution = choose_distribution(args.distribute, args.replicas)  # before TensorFlow runs
+    distribution = choose_distribution(  # before TensorFlow runs
+        args.distribute, args.replicas, join_timeout=args.join_timeout)
     # Only the flags given: a new run takes STNConfig's defaults for the rest, a resumed one the run's.
     given = {k: v for k, v in vars(args).items() if k in STNConfig.__dataclass_fields__ and v is not None}
     max_seconds = time_limit_seconds(args.time_limit)
