@@ -65,8 +65,10 @@ def three_runs(base, command):
     for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
         result = run([PYTHON, *command(base / name, *extra)])
         assert result.returncode == 0, result.stderr[-3000:]
+        (base / f"{name}.out").write_text(result.stdout)
     result = launch(2, command(base / "workers"))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (base / "workers.out").write_text(result.stdout)
     return {name: base / name for name in ("one", "mirrored", "workers")}
 
 
@@ -175,6 +177,17 @@ def test_only_the_chief_writes_the_run_directory(char_runs):
         "latest.weights.h5", "training_metadata.json", "stream_states.npz"}
     assert {"config.json", "vocab.json", "model.keras", "metrics.json", "history.json", "backup",
             "logs", "checkpoints"} <= {p.name for p in workers.iterdir()}
+
+
+def test_the_chief_alone_says_how_it_trains_and_what_it_trained(char_runs):
+    said = {name: (path.parent / f"{name}.out").read_text() for name, path in char_runs.items()}
+    assert said["one"].count("training on 1 replica(s) (off)\n") == 1
+    assert said["mirrored"].count("training on 2 replica(s) (mirrored)\n") == 1
+    workers = said["workers"].splitlines()
+    assert [line for line in workers if "training on" in line] == [
+        "[worker 0] training on 2 replica(s) (multi-worker, over 2 workers)"]
+    assert [line.split("]")[0] for line in workers if "model in" in line] == ["[worker 0"]
+    assert not [line for line in workers if line.startswith("[worker 1]") and "done:" in line]
 
 
 def test_a_resume_must_run_as_the_run_was_trained(char_runs, text_file):
