@@ -123,7 +123,9 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         text: The training text (`str`); its last `val_fraction` is held out.
         out_dir: Directory to write (see `kerasrnn.trained_runs`).
         resume: Continue the run in `out_dir` from its last backup (written after every
-            `eval_every` steps, and at the step SIGTERM stopped it).
+            `eval_every` steps, and at the step SIGTERM stopped it), to exactly `steps` (or
+            `epochs * eval_every`) steps, evaluating at the steps an uninterrupted run does;
+            a run already there is refused.
         on_sample: `(epoch, step, text) -> None`, called with a sample after every epoch.
         max_seconds: Stop after this much wall time (checked after each execution); `None` or > 0.
         verbose: Keras progress bar setting.
