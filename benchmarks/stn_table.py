@@ -60,7 +60,7 @@ def report(out, distortions):
             metrics = json.loads(path.read_text()) if path.exists() else None
             cells.append(f"{metrics['test_error_pct']:.2f}" if metrics else "-")
             if metrics and m == "st-cnn":
-                epochs, speed = metrics.get("epochs", ""), f"{metrics.get('images_per_second', 0):,.0f}"
+                epochs, speed = metrics.get("epochs", ""), f"{metrics.get('images_per_second') or 0:,.0f}"
         print(f"| {d} | {cells[0]} | {cells[1]} | {PAPER[(d, 'cnn')]} | {PAPER[(d, 'st-cnn')]} | {epochs} | {speed} |")
 
 

@@ -35,7 +35,7 @@ def flags_of(config_class, renamed=None):
     flags = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(config_class)}
     flags.update({"time_limit": "--time-limit", "max_seconds": "--time-limit", "out_dir": "--out",
                   "allow_large": "--allow-large", "resume": "--resume", "distribute": "--distribute",
-                  "replicas": "--replicas"})
+                  "replicas": "--replicas", "join_timeout": "--join-timeout"})
     flags.update(renamed or {})
     return flags
 
@@ -110,3 +110,6 @@ def add_distribution_flags(parser):
                         help="average the gradients of K batches in each weight update "
                              "(default 1): K times the batch in the memory of one, and with "
                              "several replicas or workers one gradient exchange per K batches")
+    parser.add_argument("--join-timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="multi-worker: seconds to wait for every worker of TF_CONFIG to come "
+                             "up before training starts (default 120)")

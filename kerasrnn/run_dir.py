@@ -334,6 +334,10 @@ class Position(typing.NamedTuple):
 def restored_position(out_dir, steps_per_epoch):
     """The `Position` the backup in `out_dir/backup` resumes from (0, 0 without one).
 
+    Epochs are counted in steps: epoch `e` is steps `[e * steps_per_epoch, (e + 1) *
+    steps_per_epoch)`, so a backup at step `s` resumes in epoch `s // steps_per_epoch` (an epoch
+    cut short, by the end of the run's steps, a time limit or SIGTERM, is trained to its end).
+
     A backup is written whole into `backup.next/` and then swapped in, keeping the one before
     as `backup.previous/`; a swap cut short by a crash is finished here first.
 
@@ -345,7 +349,8 @@ def restored_position(out_dir, steps_per_epoch):
     metadata = _backup_metadata(backup)
     if metadata is None:
         return Position(0, 0)
-    return Position(metadata["epoch"], metadata.get("step", metadata["epoch"] * steps_per_epoch))
+    step = metadata.get("step", metadata["epoch"] * steps_per_epoch)
+    return Position(step // steps_per_epoch, step)
 
 
 def previous_step(out_dir, steps_per_epoch):
@@ -445,16 +450,21 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` that writes its files whole or not at all, and says which file is
     damaged when restoring fails.
 
+    Epochs are counted in steps (see `restored_position`): a backup at step `s` records epoch
+    `s // steps_per_epoch`, and a restored run starts `fit` in that epoch.
+
     Args:
         backup_dir: The backup folder.
+        steps_per_epoch: Steps (batches) in one epoch of the run.
         extra_state: Optional state the weights do not hold (the char model's stream states),
             an object with `save(folder, epoch)` and `restore(folder, epoch)`: saved after the
             weights and before the metadata (which marks the backup complete), restored after
             them.
     """
 
-    def __init__(self, backup_dir, extra_state=None, **kwargs):
+    def __init__(self, backup_dir, steps_per_epoch, extra_state=None, **kwargs):
         super().__init__(backup_dir, **kwargs)
+        self.steps_per_epoch = steps_per_epoch
         self.extra_state = extra_state
 
     def on_train_begin(self, logs=None):
@@ -467,18 +477,19 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             raise FileError(f"cannot restore {backup / BACKUP_WEIGHTS} ({type(e).__name__}): it is "
                               f"damaged or from another model; {_backup_fix(backup)}") from None
         if (backup / BACKUP_METADATA).is_file():
+            self.model._initial_epoch = steps_trained(self.model) // self.steps_per_epoch
             _restore_rng_states(self.model, backup)
             if self.extra_state is not None:  # the metadata was checked by `restored_position`
                 epoch = read_json_file(backup / BACKUP_METADATA)["epoch"]
                 self.extra_state.restore(backup, epoch)
 
     def _save_model(self):
-        self.save_backup(self._current_epoch, self._last_batch_seen)
+        self.save_backup()
 
-    def save_backup(self, epoch, batch=0):
-        """Writes a backup to resume from epoch `epoch` (after `batch` of its steps: a
-        mid-epoch backup), into `backup.next/`, then swaps it in whole; the backup before it
-        stays as `backup.previous/`."""
+    def save_backup(self):
+        """Writes a backup at the step the model has reached (its epoch and batch follow from
+        it, mid-epoch included), into `backup.next/`, then swaps it in whole; the backup before
+        it stays as `backup.previous/`."""
         backup = pathlib.Path(self.backup_dir)
         staging, previous = backup.with_name(backup.name + ".next"), backup.with_name(backup.name + ".previous")
         _remove_tree(staging)
@@ -487,6 +498,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         except OSError as e:
             raise write_problem_error(staging, e) from None
         step = steps_trained(self.model)
+        epoch, batch = divmod(step, self.steps_per_epoch)
         try:
             data = weights_bytes(self.model)
             write_bytes_atomic(staging / BACKUP_WEIGHTS, data)
@@ -587,11 +599,11 @@ class DiskSpaceCheck(keras.callbacks.Callback):
         self._check()
 
 
-def backup_callback(out_dir, extra_state=None):
+def backup_callback(out_dir, steps_per_epoch, extra_state=None):
     """`BackupAndRestore` into `out_dir/backup`, kept after training so a run can be extended
-    (`extra_state`: see `RunBackup`)."""
-    return RunBackup(str(pathlib.Path(out_dir) / BACKUP_DIR), extra_state=extra_state,
-                     delete_checkpoint=False)
+    (`steps_per_epoch`, `extra_state`: see `RunBackup`)."""
+    return RunBackup(str(pathlib.Path(out_dir) / BACKUP_DIR), steps_per_epoch,
+                     extra_state=extra_state, delete_checkpoint=False)
 
 
 def save_trained_model(directory, model, metrics):

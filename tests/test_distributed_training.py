@@ -65,8 +65,10 @@ def three_runs(base, command):
     for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
         result = run([PYTHON, *command(base / name, *extra)])
         assert result.returncode == 0, result.stderr[-3000:]
+        (base / f"{name}.out").write_text(result.stdout)
     result = launch(2, command(base / "workers"))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (base / "workers.out").write_text(result.stdout)
     return {name: base / name for name in ("one", "mirrored", "workers")}
 
 
@@ -175,6 +177,17 @@ def test_only_the_chief_writes_the_run_directory(char_runs):
         "latest.weights.h5", "training_metadata.json", "stream_states.npz"}
     assert {"config.json", "vocab.json", "model.keras", "metrics.json", "history.json", "backup",
             "logs", "checkpoints"} <= {p.name for p in workers.iterdir()}
+
+
+def test_the_chief_alone_says_how_it_trains_and_what_it_trained(char_runs):
+    said = {name: (path.parent / f"{name}.out").read_text() for name, path in char_runs.items()}
+    assert said["one"].count("training on 1 replica(s) (off)\n") == 1
+    assert said["mirrored"].count("training on 2 replica(s) (mirrored)\n") == 1
+    workers = said["workers"].splitlines()
+    assert [line for line in workers if "training on" in line] == [
+        "[worker 0] training on 2 replica(s) (multi-worker, over 2 workers)"]
+    assert [line.split("]")[0] for line in workers if "model in" in line] == ["[worker 0"]
+    assert not [line for line in workers if line.startswith("[worker 1]") and "done:" in line]
 
 
 def test_a_resume_must_run_as_the_run_was_trained(char_runs, text_file):
@@ -482,3 +495,61 @@ def test_sigterm_mid_epoch_and_resume_keep_the_random_number_states(mnist_file, 
     resumed = run(command(out, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_weights(weights(out), weights(tmp_path / "whole"))
+
+
+def start_worker_0_of_two(text_file, out, *extra):
+    """Worker 0 of a two-worker job whose worker 1 is alive but never comes up (a process that
+    listens on nothing). Returns `(worker 0, its port, the stand-in)`."""
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": 0}}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", KERAS_HOME=keras_home(),
+               TF_CONFIG=json.dumps(config))
+    stand_in = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(300)"])
+    worker = subprocess.Popen([PYTHON, *char_command(text_file, out, *extra)], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return worker, ports, stand_in
+
+
+def test_a_worker_that_never_joins_ends_worker_0_within_the_join_timeout(text_file, tmp_path):
+    started = time.monotonic()
+    worker, ports, stand_in = start_worker_0_of_two(text_file, tmp_path / "run", "--join-timeout", "3")
+    try:
+        _, err = worker.communicate(timeout=120)
+    finally:
+        stand_in.kill()
+    assert worker.returncode == 2 and time.monotonic() - started < 60  # start-up, then 3 s
+    assert err.strip().splitlines()[-1].startswith(
+        f"error: worker 1 (localhost:{ports[1]}) did not join the cluster within --join-timeout 3 s")
+    assert not (tmp_path / "run").exists()
+
+
+def test_sigterm_while_waiting_for_the_workers_ends_worker_0_at_once(text_file, tmp_path):
+    import socket
+
+    worker, ports, stand_in = start_worker_0_of_two(text_file, tmp_path / "run")  # waits 120 s
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # worker 0 holds its port open while it waits
+            assert worker.poll() is None and time.monotonic() < deadline
+            try:
+                socket.create_connection(("127.0.0.1", ports[0]), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        signalled = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+    finally:
+        stand_in.kill()
+        if worker.poll() is None:
+            worker.kill()
+    assert time.monotonic() - signalled < 5
+    assert worker.returncode == 2
+    assert "stopped by SIGTERM while waiting for the other workers to join" in err
+    assert not (tmp_path / "run").exists()

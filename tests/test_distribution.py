@@ -3,7 +3,11 @@ device or collective is set up), `TF_CONFIG` checks, the global batch's split in
 the gradient accumulation settings."""
 
 import json
+import os
+import signal
 import socket
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ from kerasrnn.data.shards import shard_rows
 from kerasrnn.data.text import stream_dataset, window_dataset
 from kerasrnn.errors import InputError
 from kerasrnn.train.distribution import Distribution, choose_distribution, parse_tf_config
+from kerasrnn.train.rendezvous import wait_for_tasks
 from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
 
 
@@ -154,3 +159,59 @@ def test_steps_count_batches_and_accumulation_says_when_the_weights_are_between_
     assert run_dir.inside_accumulation(model)
     model.fit(x[:4], y[:4], batch_size=2, epochs=1, verbose=0)
     assert run_dir.steps_trained(model) == 6 and not run_dir.inside_accumulation(model)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_worker_that_never_comes_up_ends_the_wait_in_one_line_naming_it():
+    own, absent = free_port(), free_port()  # nothing listens on `absent`
+    environ = {"TF_CONFIG": tf_config((f"localhost:{own}", f"localhost:{absent}"))}
+    started = time.monotonic()
+    with pytest.raises(InputError) as e:
+        choose_distribution("multi-worker", environ=environ, join_timeout=1)
+    assert time.monotonic() - started < 5  # TensorFlow's own join waits without end
+    assert str(e.value).startswith(f"worker 1 (localhost:{absent}) did not join the cluster "
+                                   "within join_timeout 1 s")
+    with pytest.raises(InputError, match="join_timeout must be > 0, got 0"):
+        choose_distribution("multi-worker", environ=environ, join_timeout=0)
+
+
+def test_tasks_waiting_for_each_other_all_go_on():
+    ports = [free_port() for _ in range(3)]
+    addresses = [f"localhost:{p}" for p in ports]
+    done, errors = [], []
+
+    def task(i):
+        try:
+            others = {f"worker {j}": a for j, a in enumerate(addresses) if j != i}
+            wait_for_tasks(addresses[i], others, timeout=20)
+            done.append(i)
+        except InputError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=task, args=(i,)) for i in range(3)]
+    for t in threads[:2]:
+        t.start()
+    time.sleep(0.5)  # the last one comes up later
+    threads[2].start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == [] and sorted(done) == [0, 1, 2]
+
+
+def test_sigterm_ends_the_wait_at_once():
+    own, absent = free_port(), free_port()
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(InputError, match="stopped by SIGTERM while waiting for the other workers"):
+            wait_for_tasks(f"localhost:{own}", {"worker 1": f"localhost:{absent}"}, timeout=60)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 5
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the previous handler is back

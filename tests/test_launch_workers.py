@@ -76,3 +76,38 @@ def test_a_command_that_cannot_start_is_one_error_line():
     done = launch("--workers", "2", "--", "/nonexistent/python")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("error: cannot start '/nonexistent/python'")
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie (dead, not yet reaped) counts as gone
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_and_their_children_die_with_a_sigkilled_launcher():
+    # each worker starts a child of its own (as a shell wrapper would) and prints both pids
+    code = ("import subprocess, sys, time; "
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
+            "import os; print('pids', os.getpid(), child.pid, flush=True); time.sleep(300)")
+    launcher = subprocess.Popen([*LAUNCHER, "--workers", "2", "--grace", "2", "--",
+                                 sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    pids = []
+    try:
+        for line in launcher.stdout:
+            if " pids " in line:
+                pids += [int(p) for p in line.split()[-2:]]
+            if len(pids) == 4:
+                break
+        launcher.kill()  # SIGKILL: the launcher runs no code of its own after this
+        launcher.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in pids if alive(p)]
+    finally:
+        for p in pids:
+            if alive(p):
+                os.kill(p, signal.SIGKILL)

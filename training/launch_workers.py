@@ -10,11 +10,15 @@ Example:
 Ctrl-C or SIGTERM is passed on to every worker (they save one coordinated checkpoint and stop,
 with status 42; run the same command with --resume to continue). When a worker fails, the others
 are stopped (SIGTERM, then SIGKILL after --grace seconds) and the launcher exits with the failed
-worker's status, so a job never hangs on a dead peer. On a real cluster, each machine runs the
-script itself with its own TF_CONFIG (see docs/distributed-training.md).
+worker's status, so a job never hangs on a dead peer. When the launcher itself dies, even by
+SIGKILL, its workers are stopped the same way (a watchdog process, and on Linux the kernel's
+parent-death signal), so none is left behind. On a real cluster, each machine runs the script
+itself with its own TF_CONFIG (see docs/distributed-training.md).
 """
 
 import argparse
+import ctypes
+import functools
 import json
 import os
 import signal
@@ -25,6 +29,44 @@ import threading
 import time
 
 PREEMPTED = 42  # a worker's status after a coordinated checkpoint on SIGTERM (as the scripts')
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
+try:  # looked up here: after fork, the child only calls it
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: the watchdog alone
+    _PRCTL = None
+
+# The watchdog: reads "group <pgid>" lines from the launcher; "done" ends it quietly, and the end
+# of its input without "done" (the launcher died, however) stops every group: SIGTERM, then
+# SIGKILL after the grace period. Its own session keeps it out of signals sent to the launcher's
+# process group.
+WATCHDOG = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+groups = []
+for line in sys.stdin:
+    if line.strip() == "done":
+        sys.exit(0)
+    if line.startswith("group "):
+        groups.append(int(line.split()[1]))
+def alive(group):
+    try:
+        os.killpg(group, 0)
+        return True
+    except OSError:
+        return False
+def send(signum):
+    for group in groups:
+        try:
+            os.killpg(group, signum)
+        except OSError:
+            pass
+send(signal.SIGTERM)
+deadline = time.monotonic() + float(sys.argv[1])
+while any(alive(g) for g in groups) and time.monotonic() < deadline:
+    time.sleep(0.1)
+send(signal.SIGKILL)
+"""
 
 
 def parse_args(argv=None):
@@ -72,8 +114,39 @@ def _relay(stream, prefix, lock):
     stream.close()
 
 
+def _die_with_launcher(launcher_pid):
+    """Runs in each worker before its command: SIGTERM when the launcher dies (Linux)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != launcher_pid:  # the launcher died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def start_watchdog(grace):
+    """The process that stops the workers' groups if the launcher dies (see `WATCHDOG`)."""
+    return subprocess.Popen([sys.executable, "-c", WATCHDOG, str(grace)], stdin=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def _end_watchdog(watchdog):
+    try:
+        watchdog.stdin.write("done\n")
+        watchdog.stdin.close()
+    except OSError:  # it is gone already
+        pass
+    watchdog.wait()
+
+
 def launch(command, workers, grace):
     """Runs the job; returns the launcher's exit status."""
+    watchdog = start_watchdog(grace)
+    try:
+        return _launch(command, workers, grace, watchdog)
+    finally:
+        _end_watchdog(watchdog)
+
+
+def _launch(command, workers, grace, watchdog):
     addresses = [f"localhost:{port}" for port in free_ports(workers)]
     lock = threading.Lock()
     processes, relays = [], []
@@ -81,12 +154,16 @@ def launch(command, workers, grace):
         env = dict(os.environ, TF_CONFIG=tf_config(addresses, index), PYTHONUNBUFFERED="1")
         try:
             process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as e:
+                                       stderr=subprocess.STDOUT, start_new_session=True,
+                                       preexec_fn=functools.partial(_die_with_launcher, os.getpid()))
+        except (OSError, subprocess.SubprocessError) as e:
             _stop(processes, grace)
-            print(f"error: cannot start {command[0]!r}: {e.strerror or e}", file=sys.stderr)
+            print(f"error: cannot start {command[0]!r}: {getattr(e, 'strerror', None) or e}",
+                  file=sys.stderr)
             return 2
         processes.append(process)
+        watchdog.stdin.write(f"group {process.pid}\n")  # its own session: its group is its pid
+        watchdog.stdin.flush()
         relay = threading.Thread(target=_relay, args=(process.stdout, f"[worker {index}] ".encode(), lock),
                                  daemon=True)
         relay.start()

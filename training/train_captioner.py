@@ -99,7 +99,8 @@ def train(args):
     from kerasrnn.train.distribution import choose_distribution
     from kerasrnn.training_configs import CaptionerConfig
 
-    distribution = choose_distribution(args.distribute, args.replicas)  # before TensorFlow runs
+    distribution = choose_distribution(  # before TensorFlow runs
+        args.distribute, args.replicas, join_timeout=args.join_timeout)
     if args.data_dir is None and args.dataset in DATA_ENV and not args.resume:
         args.data_dir = os.environ.get(DATA_ENV[args.dataset])
     # Only the flags given: a new run takes CaptionerConfig's defaults for the rest, a resumed
@@ -113,6 +114,8 @@ def train(args):
         config.validate(allow_large=args.allow_large, replicas=distribution.replicas)
     else:  # a bad saved setting is damage to the run's config.json, not a bad flag
         run_dir.check_saved_settings(args.out, KIND, RESUMABLE, given)
+    if distribution.is_chief:
+        print(f"training on {distribution.describe()}", flush=True)
     m = train_captioner(config, args.out, resume=args.resume, max_seconds=max_seconds,
                         allow_large=args.allow_large, distribution=distribution,
                         verbose=1 if distribution.is_chief else 0)

@@ -132,7 +132,8 @@ def train(args):
     from kerasrnn.train.char_rnn import train_char_rnn
     from kerasrnn.train.distribution import choose_distribution
 
-    distribution = choose_distribution(args.distribute, args.replicas)  # before TensorFlow runs
+    distribution = choose_distribution(  # before TensorFlow runs
+        args.distribute, args.replicas, join_timeout=args.join_timeout)
     max_seconds = time_limit_seconds(args.time_limit)
     if args.resume:
         config = given_settings(args)  # the rest comes from the run (checked there)
@@ -140,7 +141,9 @@ def train(args):
         config = build_config(args)
         config.validate(allow_large=args.allow_large, replicas=distribution.replicas)
     text, source = load_training_text(args)
-    print(f"text: {source}, {len(text):,} characters, {len(set(text))} distinct")
+    if distribution.is_chief:
+        print(f"text: {source}, {len(text):,} characters, {len(set(text))} distinct")
+        print(f"training on {distribution.describe()}", flush=True)
 
     def show(epoch, step, sample):
         print(f"\n----- sample after step {step} -----\n{sample}\n-----", flush=True)
@@ -148,9 +151,13 @@ def train(args):
     metrics = train_char_rnn(config, text, args.out, resume=args.resume, on_sample=show,
                              max_seconds=max_seconds, allow_large=args.allow_large,
                              distribution=distribution, verbose=1 if distribution.is_chief else 0)
+    if not distribution.is_chief:
+        return
     val = f"val {metrics['val_loss']:.4f} nats/char ({metrics['val_bpc']:.3f} bits/char), " if metrics["val_loss"] else ""
+    speed = metrics["chars_per_second"]
+    speed = f"{speed:,.0f} chars/s" if speed is not None else "speed not measured (too few steps)"
     print(f"done: {metrics['steps']} steps, train {metrics['train_loss']:.4f} nats/char, {val}"
-          f"{metrics['chars_per_second']:,.0f} chars/s; model in {args.out}")
+          f"{speed}; model in {args.out}")
 
 
 if __name__ == "__main__":

@@ -69,7 +69,8 @@ def train(args):
     from kerasrnn.train.stn import KIND, RESUMABLE, train_stn
     from kerasrnn.training_configs import STNConfig
 
-    distribution = choose_distribution(args.distribute, args.replicas)  # before TensorFlow runs
+    distribution = choose_distribution(  # before TensorFlow runs
+        args.distribute, args.replicas, join_timeout=args.join_timeout)
     # Only the flags given: a new run takes STNConfig's defaults for the rest, a resumed one the run's.
     given = {k: v for k, v in vars(args).items() if k in STNConfig.__dataclass_fields__ and v is not None}
     max_seconds = time_limit_seconds(args.time_limit)
@@ -80,12 +81,16 @@ def train(args):
     else:  # a bad saved setting is damage to the run's config.json, not a bad flag
         run_dir.check_saved_settings(args.out, KIND, RESUMABLE, given)
     data = mnist_from_flags(args.mnist)
+    if distribution.is_chief:
+        print(f"training on {distribution.describe()}", flush=True)
     metrics = train_stn(config, data, args.out, resume=args.resume, max_seconds=max_seconds,
                         allow_large=args.allow_large, distribution=distribution,
                         verbose=1 if distribution.is_chief else 0)
     if distribution.is_chief:
+        speed = metrics["images_per_second"]
+        speed = f"{speed:,.0f} images/s" if speed is not None else "speed not measured (too few steps)"
         print(f"done: {metrics['epochs']} epochs, test error {metrics['test_error_pct']:.2f}%, "
-              f"{metrics['images_per_second']:,.0f} images/s; model in {args.out}")
+              f"{speed}; model in {args.out}")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,52 @@ class StopAfterSteps(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class EpochsOfSteps(keras.callbacks.Callback):
+    """Ends every epoch at a multiple of `steps_per_epoch` steps, as an uninterrupted run does:
+    a run resumed mid-epoch (after a time limit, SIGTERM, or a finished run given more steps)
+    trains its first epoch only to the next multiple. `fit` itself runs `steps_per_epoch`
+    steps per epoch from wherever it starts.
+
+    It ends the epoch with `model.stop_training` set to a marker of its own, and clears it when
+    the epoch has ended; any other stop (`True`) stands. Put it last among `fit`'s callbacks, so
+    it sees the others' stops of the same step.
+
+    Args:
+        steps_per_epoch: Steps (batches) in one epoch.
+    """
+
+    def __init__(self, steps_per_epoch):
+        super().__init__()
+        self.steps_per_epoch = steps_per_epoch
+        self._end = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        start = run_dir.steps_trained(self.model)
+        # only an epoch that starts off a multiple needs watching (one sync per execution)
+        whole, done = divmod(start, self.steps_per_epoch)
+        self._end = (whole + 1) * self.steps_per_epoch if done else None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self._end is not None and not self.model.stop_training
+                and run_dir.steps_trained(self.model) >= self._end):
+            self.model.stop_training = _END_OF_EPOCH
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._end = None
+        if self.model.stop_training is _END_OF_EPOCH:
+            self.model.stop_training = False
+
+
+class _EndOfEpoch:
+    """`EpochsOfSteps`'s `stop_training` value: true (ends the epoch), and its own."""
+
+    def __bool__(self):
+        return True
+
+
+_END_OF_EPOCH = _EndOfEpoch()
+
+
 class Throughput(keras.callbacks.Callback):
     """Measures training items (characters, images) per second, excluding validation, sampling
     and compilation.
@@ -81,8 +127,11 @@ class Throughput(keras.callbacks.Callback):
 
     @property
     def per_second(self):
-        """Items per second over the timed steps (NaN before any)."""
-        return self.steps * self.items_per_step / self.seconds if self.seconds else float("nan")
+        """Items per second over the timed steps, or `None` when no step was timed (each
+        epoch's first execution is not: a run of one execution per epoch times none)."""
+        if not self.steps or not self.seconds:
+            return None
+        return self.steps * self.items_per_step / self.seconds
 
 
 class SampleText(keras.callbacks.Callback):
@@ -205,10 +254,13 @@ class RunHistory(keras.callbacks.Callback):
             write_json_atomic(self.path, self.history)
 
 
-def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=None,
+def run_callbacks(out_dir, steps_per_epoch, best_checkpoint=True, start_epoch=0, learning_rate=None,
                   divergence_hint="lower learning_rate", chief=True, extra_state=None,
                   distribution=None):
     """The callbacks every training run uses, writing into the run directory's layout.
+
+    Epochs are counted in steps (`steps_per_epoch` each, see `run_dir.RunBackup`); give `fit`
+    an `EpochsOfSteps` as its last callback.
 
     `DiskSpaceCheck` and `StopOnDivergence` (first, so a diverged epoch is never backed up and a
     full disk stops training before it breaks a file), `BackupAndRestore` (`backup/`), then with
@@ -228,7 +280,7 @@ def run_callbacks(out_dir, best_checkpoint=True, start_epoch=0, learning_rate=No
     """
     out = pathlib.Path(out_dir)
     history = RunHistory(out / run_dir.HISTORY_FILE if chief else None, start_epoch)
-    backup = run_dir.backup_callback(out, extra_state)
+    backup = run_dir.backup_callback(out, steps_per_epoch, extra_state)
     callbacks = [run_dir.DiskSpaceCheck(out), StopOnDivergence(divergence_hint), backup]
     if distribution is not None:
         callbacks.append(SaveOnPreemption(backup, distribution, out / "preemption"))

@@ -24,7 +24,7 @@ from kerasrnn.errors import InputError
 from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
 from kerasrnn.models.captioner import beam_search_batch, greedy_decode
 from kerasrnn.train.attention_correctness import attention_correctness_loss
-from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
+from kerasrnn.train.callbacks import EpochsOfSteps, StopAfterSteps, Throughput, run_callbacks
 from kerasrnn.train.distribution import (epoch_run_start, prepare_run, record_distribution,
                                          replica_sum, without_distribution)
 from kerasrnn.trained_runs import CAPTIONER, load_captioner
@@ -160,10 +160,11 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
             run_dir.update_training_config(out, dataclasses.asdict(config))
     throughput = Throughput(batch)
     stopper = StopAfterSteps(config.epochs * steps_per_epoch, max_seconds)
-    standard_callbacks, run_history = run_callbacks(own, start_epoch=position.epoch,
+    standard_callbacks, run_history = run_callbacks(own, steps_per_epoch, start_epoch=position.epoch,
                                                     learning_rate=config.learning_rate,
                                                     chief=dist.is_chief, distribution=dist)
-    callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks]
+    callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks,
+                 EpochsOfSteps(steps_per_epoch)]
     val_steps = val_pairs // batch if whole_batches else None
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
               validation_data=val_ds, validation_steps=val_steps, callbacks=callbacks,

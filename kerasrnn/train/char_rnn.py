@@ -19,7 +19,8 @@ from kerasrnn.data import text as text_data
 from kerasrnn.errors import InputError
 from kerasrnn.models.char_rnn import build_char_rnn, inference_model
 from kerasrnn.models.sampling import generate
-from kerasrnn.train.callbacks import SampleText, StopAfterSteps, Throughput, run_callbacks
+from kerasrnn.train.callbacks import (EpochsOfSteps, SampleText, StopAfterSteps, Throughput,
+                                      run_callbacks)
 from kerasrnn.train.char_streams import CarryStreamState
 from kerasrnn.train.distribution import (prepare_run, record_distribution, resume_position,
                                          without_distribution)
@@ -122,7 +123,9 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         text: The training text (`str`); its last `val_fraction` is held out.
         out_dir: Directory to write (see `kerasrnn.trained_runs`).
         resume: Continue the run in `out_dir` from its last backup (written after every
-            `eval_every` steps, and at the step SIGTERM stopped it).
+            `eval_every` steps, and at the step SIGTERM stopped it), to exactly `steps` (or
+            `epochs * eval_every`) steps, evaluating at the steps an uninterrupted run does;
+            a run already there is refused.
         on_sample: `(epoch, step, text) -> None`, called with a sample after every epoch.
         max_seconds: Stop after this much wall time (checked after each execution); `None` or > 0.
         verbose: Keras progress bar setting.
@@ -168,8 +171,8 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     position = (resume_position(dist, own, steps_per_epoch) if resume
                 else run_dir.Position(0, 0))
     if resume and position.step >= total_steps:
-        raise InputError(f"resume: {out} has already trained {position.step} steps; pass a "
-                         "larger steps (or epochs) to train further")
+        raise InputError(f"resume: {out} has already trained {position.step} steps, nothing is "
+                         "left to train; pass a larger `steps` (or `epochs`) to train further")
     train_ds, per_pass, val_ds, val_steps = _datasets(config, train_ids, val_ids, position.step,
                                                       dist)
 
@@ -195,7 +198,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     lr = config.learning_rate if config.learning_rate is not None else DEFAULT_LR[config.optimizer]
     streams = CarryStreamState(per_pass) if config.batching == "streams" else None
     standard_callbacks, run_history = run_callbacks(
-        own, best_checkpoint=val_ds is not None, start_epoch=position.epoch, learning_rate=lr,
+        own, steps_per_epoch, best_checkpoint=val_ds is not None, start_epoch=position.epoch, learning_rate=lr,
         divergence_hint="lower learning_rate or set clip", chief=dist.is_chief,
         extra_state=streams, distribution=dist)
     callbacks = [*standard_callbacks, stopper, throughput]
@@ -203,7 +206,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
         callbacks.insert(0, streams)
     if on_sample is not None and dist.is_chief:
         callbacks.append(SampleText(make_sample, on_sample))
-    callbacks += list(extra_callbacks)
+    callbacks += [*extra_callbacks, EpochsOfSteps(steps_per_epoch)]
 
     model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
               validation_data=val_ds, validation_steps=val_steps or None,

@@ -15,19 +15,20 @@ import dataclasses
 import json
 import os
 import pathlib
-import socket
 
 import tensorflow as tf
 
 from kerasrnn import run_dir
-from kerasrnn.config_checks import check_accumulation
+from kerasrnn.config_checks import check_accumulation, check_real
 from kerasrnn.data.shards import shard_rows
 from kerasrnn.errors import InputError
 from kerasrnn.files import FileError
 from kerasrnn.train import keras_distribute_fixes
+from kerasrnn.train.rendezvous import port_of, wait_for_tasks
 
 DISTRIBUTE_CHOICES = ("auto", "off", "mirrored", "multi-worker")
 MAX_CPU_REPLICAS = 8  # logical CPU devices one process may be split into (for trying it out)
+JOIN_TIMEOUT = 120.0  # seconds a multi-worker task waits for the others to come up
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +50,11 @@ class Distribution:
     workers: int = 1
     worker_index: int = 0
     is_chief: bool = True
+
+    def describe(self):
+        """How the run trains, in words: "N replica(s) (strategy[, over W workers])"."""
+        over = f", over {self.workers} workers" if self.workers > 1 else ""
+        return f"{self.replicas} replica(s) ({self.name}{over})"
 
     @property
     def local_replicas(self):
@@ -147,7 +153,7 @@ def parse_tf_config(text):
             raise InputError(f'TF_CONFIG\'s cluster has a "{task_type}" task; only "chief" and '
                              '"worker" tasks train here')
         if not isinstance(addresses, list) or not all(
-                isinstance(a, str) and _port(a) is not None for a in addresses):
+                isinstance(a, str) and port_of(a) is not None for a in addresses):
             raise InputError(f'TF_CONFIG\'s cluster "{task_type}" must be a list of "host:port" '
                              f"addresses, got {addresses!r}")
     if len(cluster.get("chief", [])) > 1:
@@ -164,24 +170,6 @@ def parse_tf_config(text):
     return cluster, task["type"], index
 
 
-def _port(address):
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        return None
-    return int(port)
-
-
-def _check_port_free(address):
-    """Raises `InputError` if this task's own port is taken (TensorFlow would abort on it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("", _port(address)))  # every interface, as TensorFlow's server binds
-        except OSError as e:
-            raise InputError(f"this worker's address {address} (TF_CONFIG) cannot be used: "
-                             f"{e.strerror or e}; choose a free port") from None
-
-
 def _split_cpu(replicas):
     cpus = tf.config.list_physical_devices("CPU")
     try:
@@ -196,7 +184,7 @@ def _split_cpu(replicas):
     return [f"/cpu:{i}" for i in range(replicas)]
 
 
-def choose_distribution(distribute="auto", replicas=None, environ=None):
+def choose_distribution(distribute="auto", replicas=None, environ=None, join_timeout=JOIN_TIMEOUT):
     """Chooses and starts the strategy a run trains under.
 
     Args:
@@ -206,9 +194,16 @@ def choose_distribution(distribute="auto", replicas=None, environ=None):
         replicas: Mirrored only: how many devices (default all GPUs). Without GPUs the CPU is
             split into this many logical devices.
         environ: The environment to read `TF_CONFIG` from (default `os.environ`).
+        join_timeout: Multi-worker only: seconds to wait for every other task of the cluster
+            to come up before TensorFlow joins them (`rendezvous.wait_for_tasks`; SIGTERM
+            ends the wait).
 
     Returns:
         A `Distribution`.
+
+    Raises:
+        InputError: A bad setting or `TF_CONFIG`, this task's port taken, a task that did not
+            come up within `join_timeout`, or SIGTERM while waiting; nothing is written.
     """
     environ = os.environ if environ is None else environ
     if distribute not in DISTRIBUTE_CHOICES:
@@ -253,8 +248,13 @@ def choose_distribution(distribute="auto", replicas=None, environ=None):
     if replicas not in (None, 1):
         raise InputError("replicas applies to distribute mirrored; a multi-worker job uses "
                          "every GPU of each worker (or its CPU)")
+    check_real("join_timeout", join_timeout, low=0, low_open=True)
     cluster, task_type, index = parse_tf_config(tf_config)
-    _check_port_free(cluster[task_type][index])
+    names = {(kind, i): ("chief" if kind == "chief" else f"{kind} {i}")
+             for kind, addresses in cluster.items() for i in range(len(addresses))}
+    others = {names[kind, i]: address for kind, addresses in cluster.items()
+              for i, address in enumerate(addresses) if (kind, i) != (task_type, index)}
+    wait_for_tasks(cluster[task_type][index], others, join_timeout)
     keras_distribute_fixes.apply()
     tasks = cluster.get("chief", []) + cluster.get("worker", [])
     worker_index = index + (len(cluster.get("chief", [])) if task_type == "worker" else 0)
@@ -342,8 +342,8 @@ def epoch_run_start(distribution, own_dir, out_dir, resume, steps_per_epoch, epo
     check_accumulation(gradient_accumulation_steps, steps_per_epoch, "an epoch")
     position = resume_position(distribution, own_dir, steps_per_epoch) if resume else run_dir.Position(0, 0)
     if resume and position.step >= epochs * steps_per_epoch:
-        raise InputError(f"resume: {out_dir} has already trained {position.epoch} epochs; "
-                         "pass a larger epochs to train further")
+        raise InputError(f"resume: {out_dir} has already trained {position.epoch} epochs, "
+                         "nothing is left to train; pass a larger `epochs` to train further")
     return (position, *divmod(position.step, steps_per_epoch))
 
 

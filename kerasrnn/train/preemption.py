@@ -33,7 +33,6 @@ class SaveOnPreemption(keras.callbacks.Callback):
         self._handler = None
         self._signalled = False
         self._previous_handler = None
-        self._epoch, self._batch = 0, 0
 
     def on_train_begin(self, logs=None):
         if self.distribution.workers > 1:
@@ -47,11 +46,7 @@ class SaveOnPreemption(keras.callbacks.Callback):
     def _note(self, signum, frame):
         self._signalled = True
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch, self._batch = epoch, 0
-
     def on_train_batch_end(self, batch, logs=None):
-        self._batch = batch + 1  # steps done in this epoch (`batch` is the execution's last)
         if inside_accumulation(self.model):
             return  # stop only on a weight update
         if self._handler is not None:
@@ -66,7 +61,7 @@ class SaveOnPreemption(keras.callbacks.Callback):
 
     def _stop(self):
         self.on_train_end()
-        self.backup.save_backup(self._epoch, self._batch)
+        self.backup.save_backup()
         step = steps_trained(self.model)
         raise Preempted(f"stopped by SIGTERM after step {step}, with a backup to resume from; "
                         "run again with `resume` to continue")

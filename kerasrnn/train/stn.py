@@ -17,7 +17,7 @@ from kerasrnn.config_checks import check_max_seconds, resumed_settings
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
 from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, build_stn_classifier
-from kerasrnn.train.callbacks import StopAfterSteps, Throughput, run_callbacks
+from kerasrnn.train.callbacks import EpochsOfSteps, StopAfterSteps, Throughput, run_callbacks
 from kerasrnn.train.distribution import (epoch_run_start, prepare_run, record_distribution,
                                          without_distribution)
 from kerasrnn.train.lr_multiplier import with_lr_multiplier
@@ -137,10 +137,11 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
             run_dir.update_training_config(out, dataclasses.asdict(config))
     throughput = Throughput(batch)
     stopper = StopAfterSteps(config.epochs * steps_per_epoch, max_seconds)
-    standard_callbacks, run_history = run_callbacks(own, start_epoch=position.epoch,
+    standard_callbacks, run_history = run_callbacks(own, steps_per_epoch, start_epoch=position.epoch,
                                                     learning_rate=config.learning_rate,
                                                     chief=dist.is_chief, distribution=dist)
-    callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks]
+    callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks,
+                 EpochsOfSteps(steps_per_epoch)]
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
               validation_data=val_ds, validation_steps=val_steps,
               callbacks=callbacks, verbose=verbose, shuffle=False)
