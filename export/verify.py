@@ -72,12 +72,13 @@ def verify(args):
         raise InputError("--length must be >= 1, --temperature > 0 and --top-k >= 0")
     import tensorflow as tf
 
+    from kerasrnn.data.image_files import assertion_text
+
     try:
         card, checks = verify_version(args.version_dir, args.model, **options)
     except tf.errors.InvalidArgumentError as e:  # a request the version's own limits refuse
-        first = next((line for line in e.message.splitlines() if line.strip()), "")[:300]
-        raise InputError(f"the version refused one of verify's requests ({first}); its request "
-                         "limits are tighter than verify's requests can be made to fit") from None
+        raise InputError(f"the version refused one of verify's requests ({assertion_text(e)[:300]}); "
+                         "its request limits are tighter than verify's requests can be made to fit") from None
     print(f"{card['name']} version {card['version']} ({card['kind']}, from {args.model or card['run_dir']}):")
     print(f"  request limits: {format_limits(card.get('limits') or {}) or 'none recorded'}")
     runtimes = find_runtimes()

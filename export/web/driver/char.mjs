@@ -105,12 +105,7 @@ export class CharGenerator {
       throw new Error(`the prime has characters the model does not know: ${unknown.map((c) => JSON.stringify(c)).join(" ")}; ` +
                       `use only characters of its vocabulary (${this.chars.length} characters, see the model card)`);
     }
-    const ids = Int32Array.from(characters.length ? characters : [startChar(this.chars)], (c) => this.index.get(c));
-    if (ids.length > limits.max_step_tokens) {
-      throw new Error(`prime too long for one step: at most ${limits.max_step_tokens} characters (max_step_tokens), ` +
-                      `got ${ids.length}; shorten it`);
-    }
-    return ids;
+    return Int32Array.from(characters.length ? characters : [startChar(this.chars)], (c) => this.index.get(c));
   }
 
   /**
@@ -146,7 +141,13 @@ export class CharGenerator {
     let ids = this.check(prime, length, { temperature, topK, seed });
     const t = Math.fround(temperature);
     let states = this.states.map(([, size]) => new this.ort.Tensor("float32", new Float32Array(size), [1, size]));
+    const most = this.limits.max_step_tokens;
     for (let g = 0; g < length; g++) {
+      // A prime may be longer than one step.onnx call may take (max_step_tokens): in pieces.
+      for (let start = most; start < ids.length; start += most) {
+        states = (await this.step(ids.slice(start - most, start), states)).states;
+      }
+      ids = ids.slice(Math.floor((ids.length - 1) / most) * most);
       const out = await this.step(ids, states);
       states = out.states;
       const id = chooseNext(out.logits, t, topK, t === 0 ? 0 : counterUniform(seed, g));

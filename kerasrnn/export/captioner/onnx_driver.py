@@ -87,14 +87,15 @@ class CaptionerONNX:
 
     def encode(self, images):
         """Images `(B, S, S, 3)` -> `(annotations, projected, initial states)`; zero images give
-        zero rows of each (ONNX Runtime refuses a batch of zero)."""
+        zero rows of each (ONNX Runtime's Reshape refuses a batch of zero: one blank image is
+        encoded for the shapes)."""
         images = self._images(images)
         names = ["annotations", "projected", *self.state_names]
         if len(images):
             annotations, projected, *states = self.encoder.run(names, {"images": images})
         else:
-            shapes = {o.name: o.shape[1:] for o in self.encoder.get_outputs()}
-            annotations, projected, *states = (np.zeros((0, *shapes[n]), np.float32) for n in names)
+            blank = np.zeros((1, *images.shape[1:]), np.float32)
+            annotations, projected, *states = (x[:0] for x in self.encoder.run(names, {"images": blank}))
         return annotations, projected, states
 
     def step(self, tokens, states, annotations, projected):

@@ -287,5 +287,12 @@ class CharGenerator:
         """
         prime = check_request(self.limits, prime, length, temperature, top_k, seed)
         ids, _ = prime_ids(self.chars, prime)
-        out = sample_loop(self.step, self.zero_states(1), ids, length, temperature, top_k, seed)
+
+        def feed(ids, states):
+            # A prime may be longer than one `step` request may be (max_step_tokens): in pieces.
+            for start in range(0, ids.shape[1], self.limits.max_step_tokens):
+                logits, states = self.step(ids[:, start:start + self.limits.max_step_tokens], states)
+            return logits, states
+
+        out = sample_loop(feed, self.zero_states(1), ids, length, temperature, top_k, seed)
         return "".join(self.chars[i] for i in out)
