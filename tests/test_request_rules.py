@@ -424,3 +424,19 @@ def test_verify_keeps_to_a_versions_tight_limits(script, tmp_path, capsys):
     out = capsys.readouterr()
     assert status == 0, out
     assert "checks hold" in out.out and "FAIL" not in out.out
+
+
+@pytest.mark.slow
+def test_verify_answers_a_version_whose_limits_refuse_its_images_in_one_line(script, tmp_path, capsys):
+    from tiny_runs import captioner_run
+
+    from kerasrnn.export.write_version import export_model
+
+    captioner_run(tmp_path / "run")
+    version = export_model(tmp_path / "run", tmp_path / "models", "m", max_rows=1, max_beam_width=1,
+                           max_image_bytes=10)
+    status = script("export/verify.py")([str(version)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1, err
+    assert err[0].startswith("error: the version refused one of verify's requests (image too large: at most 10 "
+                             "bytes (max_image_bytes)"), err
