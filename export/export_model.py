@@ -17,10 +17,12 @@ existing version is never overwritten, and a failed export leaves no half versio
                                      STN: classifier.onnx (+ rectifier.onnx for ST-CNN)
 Request limits (recorded in the model card under "limits" and in onnx/limits.json, checked by
 every signature and the ONNX drivers before any work; a request over one fails with an
-InvalidArgument error naming it). Defaults in brackets; see docs/security.md for what each costs:
+InvalidArgument error naming it). Defaults in brackets; see docs/security.md for what each costs
+and the largest value each takes (a value outside its range is refused before anything is written):
   all kinds    --max-rows                rows (primes, images) per request [char 32, captioner 32, STN 256]
   char model   --max-length              characters one row may generate [10000]
-               --max-prime-length        characters of one prime [10000]
+               --max-prime-length        characters (decoded code points) of one prime [10000]
+               --max-prime-bytes         bytes of one prime's UTF-8, checked before decoding [40000]
                --max-request-chars       rows x (longest prime + longest length) [100000]
                --max-step-tokens         rows x tokens of one step request [8192]
   captioner    --max-image-bytes         bytes of one encoded image [8388608]
@@ -56,6 +58,8 @@ def parse_args(argv=None):
     p.add_argument("--max-length", type=int,
                    help="char model: characters one row may generate; captioner: tokens per caption")
     p.add_argument("--max-prime-length", type=int, help="char model: characters of one prime")
+    p.add_argument("--max-prime-bytes", type=int,
+                   help="char model: bytes of one prime's UTF-8 encoding (checked before decoding)")
     p.add_argument("--max-request-chars", type=int,
                    help="char model: rows x (longest prime + longest length) of one request")
     p.add_argument("--max-step-tokens", type=int, help="char model: rows x tokens of one step request")
@@ -70,8 +74,8 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-OPTIONS = ("max_rows", "max_length", "max_prime_length", "max_request_chars", "max_step_tokens",
-           "max_image_bytes", "max_image_pixels", "image_formats", "max_beam_width",
+OPTIONS = ("max_rows", "max_length", "max_prime_length", "max_prime_bytes", "max_request_chars",
+           "max_step_tokens", "max_image_bytes", "max_image_pixels", "image_formats", "max_beam_width",
            "max_decode_work")
 
 

@@ -7,7 +7,9 @@ Example:
 Loads the Keras model from the run directory the version's model card names (or --model), the
 SavedModel and the ONNX files, runs fixed inputs through all three and prints one line per
 check, after the version's request limits and the ONNX runtimes it checks the ONNX files in.
-Exit status 0: all checks hold; 1: a mismatch; 2: a bad argument, directory or damaged file.
+Exit status 0: all checks hold; 1: a mismatch; 2: a bad argument, directory or damaged file, or
+a version whose request limits refuse even the smallest requests verify sends. verify's requests
+keep to the version's limits (fewer rows, a shorter prime and text where they are tight).
 
 ONNX runtimes: every ONNX file is run in ONNX Runtime (Python), OpenVINO (CPU, with
 INFERENCE_PRECISION_HINT f32) and ONNX Runtime for Node.js (`node` and export/node/'s
@@ -76,7 +78,15 @@ def verify(args):
                                      top_k=args.top_k, seed=args.seed).items() if v is not None}
     if options.get("length", 1) < 1 or options.get("temperature", 1) <= 0 or options.get("top_k", 0) < 0:
         raise InputError("--length must be >= 1, --temperature > 0 and --top-k >= 0")
-    card, checks = verify_version(args.version_dir, args.model, **options)
+    import tensorflow as tf
+
+    from kerasrnn.data.image_files import assertion_text
+
+    try:
+        card, checks = verify_version(args.version_dir, args.model, **options)
+    except tf.errors.InvalidArgumentError as e:  # a request the version's own limits refuse
+        raise InputError(f"the version refused one of verify's requests ({assertion_text(e)[:300]}); "
+                         "its request limits are tighter than verify's requests can be made to fit") from None
     print(f"{card['name']} version {card['version']} ({card['kind']}, from {args.model or card['run_dir']}):")
     print(f"  request limits: {format_limits(card.get('limits') or {}) or 'none recorded'}")
     runtimes = find_runtimes()

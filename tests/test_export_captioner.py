@@ -291,7 +291,7 @@ def test_export_options_are_checked(export, tmp_path):
     run, _ = export
     with pytest.raises(InputError, match="max_length must be an integer between 1 and 1000"):
         write_version.export_model(run, tmp_path, "m", max_length=0)
-    with pytest.raises(InputError, match="max_beam_width must be an integer >= 1"):
+    with pytest.raises(InputError, match="max_beam_width must be an integer between 1 and 100"):
         write_version.export_model(run, tmp_path, "m", max_beam_width=0)
     for formats in (("gif",), ("png", "webp"), ()):
         with pytest.raises(InputError, match="image_formats must be one or more of jpeg,png,bmp"):

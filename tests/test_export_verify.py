@@ -118,8 +118,8 @@ def test_script_refuses_what_it_cannot_export_in_one_line(run, tmp_path, capsys,
         (["--model", str(run), "--version", "0"], "--version must be an integer >= 1"),
         (["--model", str(run), "--max-length", "50"], "--max-length does not apply to stn_classifier"),
         (["--model", str(run), "--max-beam-width", "3"], "--max-beam-width does not apply to stn_classifier"),
-        (["--model", str(run), "--max-rows", "0"], "--max-rows must be an integer >= 1, got 0"),
-        (["--model", str(run), "--max-rows", "-5"], "--max-rows must be an integer >= 1, got -5"),
+        (["--model", str(run), "--max-rows", "0"], "--max-rows must be an integer between 1 and 65536, got 0"),
+        (["--model", str(run), "--max-rows", "-5"], "--max-rows must be an integer between 1 and 65536, got -5"),
     ]
     for args, message in cases:
         assert export([*args, "--name", "m", "--base", base]) == 2, args

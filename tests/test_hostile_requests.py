@@ -125,6 +125,11 @@ PROBES = [
      rf"request too large: .* at most {CHAR.max_request_chars} \(max_request_chars\)"),
     ("char", "generate", "a prime of 20,000 characters", generate(["a" * 20_000]),
      rf"prime too long: at most {CHAR.max_prime_length} characters"),
+    # UTF8_CHAR counts a stray 0x80 byte as no character; the decoder makes each a U+FFFD.
+    ("char", "generate", "a prime of 9 MB of 0x80 bytes", generate([b"\x80" * 9_000_000]),
+     rf"prime too long: at most {CHAR.max_prime_bytes} bytes of UTF-8 \(max_prime_bytes\)"),
+    ("char", "generate", "a prime of 20,000 0x80 bytes", generate([b"\x80" * 20_000]),
+     rf"prime too long: at most {CHAR.max_prime_length} characters \(max_prime_length\)"),
     ("char", "generate", "temperature NaN", generate(["a"], temperature=np.nan), "temperature must be finite"),
     ("char", "generate", "temperature inf", generate(["a"], temperature=np.inf), "temperature must be finite"),
     ("char", "generate", "negative top_k", generate(["a"], top_k=-1), r"top_k must be >= 0"),
@@ -137,6 +142,7 @@ PROBES = [
      rf"at most {CHAR.max_step_tokens} \(max_step_tokens\)"),
     ("char", "step", "1,000 rows", step(np.ones((1000, 1))), r"too many token rows .* \(max_rows\)"),
     ("char", "step", "states for another batch", step(np.ones((2, 3)), rows=5), "one row per token row"),
+    ("char", "step", "no token per row", step(np.ones((2, 0))), "tokens must have at least one token per row"),
     ("scenes", "caption", "PNG claiming 20000 x 20000", caption([png_claiming(20_000, 20_000)]),
      rf"image too large: at most {CAP.max_image_pixels} pixels \(max_image_pixels\)"),
     ("scenes", "caption", "JPEG claiming 60000 x 60000", caption([jpeg_claiming(60_000, 60_000)]),
@@ -156,6 +162,9 @@ PROBES = [
     ("scenes", "teacher_forced", "word id past the vocabulary",
      {"images": np.zeros((1, 32, 32, 3), np.float32),
       "captions": np.array([[2, 4, 99, 3, 0, 0, 0, 0]], np.int32)}, "captions must hold word ids"),
+    ("scenes", "teacher_forced", "captions for another number of images",
+     {"images": np.zeros((2, 32, 32, 3), np.float32),
+      "captions": np.array([[2, 4, 5, 3, 0, 0, 0, 0]], np.int32)}, "captions must have one row per image"),
     ("digits", "classify", "1,000 images", {"images": np.zeros((1000, 28, 28, 1), np.float32)},
      rf"too many images in one request: at most {STN.max_rows} \(max_rows\)"),
 ]
@@ -219,12 +228,17 @@ def test_char_onnx_driver_keeps_the_limits(exported):
     assert gen.limits == CHAR
     assert len(gen.generate("def ", 5)) == 5
     cases = [
-        (lambda: gen.generate("a", 10**9), r"length must be between 0 and 10000 \(max_length\)"),
-        (lambda: gen.generate("a", -1), "length must be between"),
+        (lambda: gen.generate("a", 10**9), r"length must be an integer between 0 and 10000 \(max_length\)"),
+        (lambda: gen.generate("a", -1), "length must be an integer between"),
         (lambda: gen.generate("a" * 20_000, 1), r"prime too long: at most 10000 characters"),
-        (lambda: gen.generate("a", 5, temperature=float("nan")), "temperature must be finite"),
-        (lambda: gen.generate("a", 5, temperature=float("inf")), "temperature must be finite"),
-        (lambda: gen.generate("a", 5, top_k=-2), "top_k >= 0"),
+        (lambda: gen.generate("a", 5, temperature=float("nan")), "temperature must be a finite number"),
+        (lambda: gen.generate("a", 5, temperature=float("inf")), "temperature must be a finite number"),
+        (lambda: gen.generate("a", 5, top_k=-2), "top_k must be an integer >= 0"),
+        (lambda: gen.generate("a", 5, top_k=float("nan")), "top_k must be an integer >= 0"),
+        (lambda: gen.generate("a", 5, temperature=1e300), "temperature must be a finite number >= 0 in float32"),
+        (lambda: gen.generate(b"\x80" * 9_000_000, 5), r"at most 40000 bytes of UTF-8 \(max_prime_bytes\)"),
+        (lambda: gen.generate(b"\x80" * 20_000, 5), r"at most 10000 characters \(max_prime_length\)"),
+        (lambda: gen.step(np.ones((1, 0), np.int32), gen.zero_states(1)), "at least one token per row"),
         (lambda: gen.step(np.array([[1, 99]]), gen.zero_states(1)), "ids must be character ids"),
         (lambda: gen.step(np.array([[-1]]), gen.zero_states(1)), "ids must be character ids"),
         (lambda: gen.step(np.ones((1, 100_000), np.int32), gen.zero_states(1)), r"max_step_tokens"),
@@ -246,6 +260,8 @@ def test_captioner_onnx_driver_keeps_the_limits(exported):
         (lambda: captioner.beam_search(images, 0), "beam_width must be between"),
         (lambda: captioner.beam_search(images, 2, max_length=10**6), "max_length must be between 1 and"),
         (lambda: captioner.step(np.array([10**6]), None, None, None), "tokens must be word ids"),
+        (lambda: captioner.teacher_forced(np.zeros((2, 32, 32, 3), np.float32), np.ones((1, 8), np.int32)),
+         "captions must have one row per image"),
     ]
     for call, message in cases:
         with pytest.raises(InputError, match=message):
@@ -258,7 +274,7 @@ def test_drivers_refuse_a_damaged_limits_file(exported, tmp_path):
     onnx = tmp_path / "onnx"
     shutil.copytree(exported["char"] / "onnx", onnx)
     for text, message in (("{", "limits.json is damaged"), ('{"max_rows": 1}', "does not hold the limits"),
-                          (json.dumps({**CHAR.as_dict(), "max_length": -3}), "max_length must be an integer >= 1")):
+                          (json.dumps({**CHAR.as_dict(), "max_length": -3}), "max_length must be an integer between 1 and")):
         (onnx / "limits.json").write_text(text)
         with pytest.raises(InputError, match=message):
             CharGenerator(onnx)

@@ -28,3 +28,11 @@ def rows_check(rows, limits, what):
     """An Assert that a request has at most `limits.max_rows` rows (`what`: "primes", "images")."""
     return tf.debugging.Assert(rows <= limits.max_rows, [
         f"too many {what} in one request: at most {limits.max_rows} (max_rows); got", rows])
+
+
+def unless_empty(batch, run, empty):
+    """`run()` for a batch of at least one row, else empty outputs `{name: (shape, dtype)}` of
+    zero rows: a request with no rows is answered with no rows, in every signature (TensorFlow's
+    CPU kernels, convolutions and recurrent layers, refuse a batch of zero)."""
+    return tf.cond(batch > 0, run, lambda: {name: tf.zeros([0, *shape], dtype)
+                                             for name, (shape, dtype) in empty.items()})

@@ -6,6 +6,12 @@ model card records them under `limits`, the ONNX folder carries them as `limits.
 drivers, and every signature refuses a request over a limit with an InvalidArgument error that
 names it.
 
+Every limit has a ceiling (`MAXIMA`, default `INT32_MAX`): the graph holds lengths and counts as
+int32, so a larger value would wrap, and a ceiling far above any sane server keeps an export from
+promising what no server can pay. Fields added after the first exports carry
+`metadata={"added": True}`: a `limits.json` written before them lacks them, and `load` gives them
+`None`, "not checked", so such a version keeps its old behaviour until exported again.
+
 The signatures check them with `kerasrnn.export.request_checks`. This module imports no
 TensorFlow, so the ONNX drivers read the same limits.
 """
@@ -19,15 +25,28 @@ from kerasrnn.export import version_files
 
 LIMITS_FILE = "limits.json"
 
+INT32_MAX = 2**31 - 1
+
+# The largest value of a field (any kind), where below INT32_MAX:
+#   max_rows 2^16: a request's rows are one batch of the model; far more than any server batches.
+#   max_length, max_prime_length 2^24 characters: their sum, the steps of one row, stays in int32
+#       (and 2^24 model steps are hours of one request).
+#   max_prime_bytes 2^26: 4 UTF-8 bytes per character of the longest prime.
+#   max_step_tokens 2^24: the logits of one step request are this x the vocabulary, in float32.
+#   max_image_bytes 2^30 (1 GiB): a request is a protobuf message, at most 2 GiB in all.
+#   max_image_pixels 2^30 (32768 x 32768): its decoded RGB image is 3 GiB, its float copy 12 GiB.
+#   max_beam_width 100: the beams x vocabulary of every step; `caption_image.py`'s --beam ceiling.
+#   max_decode_work 2^40 (above INT32_MAX: it is counted in float64, exact to 2^53): at a few
+#       nanoseconds a unit, about an hour of decoding for one image.
+MAXIMA = {"max_rows": 2**16, "max_length": 2**24, "max_prime_length": 2**24, "max_prime_bytes": 2**26,
+          "max_step_tokens": 2**24, "max_image_bytes": 2**30, "max_image_pixels": 2**30,
+          "max_beam_width": 100, "max_decode_work": 2**40}
+
 
 @dataclasses.dataclass(frozen=True)
 class RequestLimits:
-    """Base of the per-kind limits: every field is an integer >= 1 (or a tuple of names).
-
-    A field added after versions were first exported is declared with
-    `dataclasses.field(default=..., metadata={"added": True})`: `load` fills it with None when an
-    older `limits.json` lacks it, meaning "not checked" (that version's behaviour).
-    """
+    """Base of the per-kind limits: every field is an integer between 1 and its `MAXIMA` (or a
+    tuple of names); a field declared with `metadata={"added": True}` may be `None` (not checked)."""
 
     max_rows: int = 32
 
@@ -36,8 +55,9 @@ class RequestLimits:
             value = getattr(self, field.name)
             if isinstance(value, tuple) or (value is None and field.metadata.get("added")):
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{field.name} must be an integer >= 1, got {value!r}")
+            most = MAXIMA.get(field.name, INT32_MAX)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise InputError(f"{field.name} must be an integer between 1 and {most}, got {value!r}")
 
     @classmethod
     def option_names(cls):
@@ -56,7 +76,8 @@ class RequestLimits:
 
     @classmethod
     def load(cls, directory):
-        """Reads `directory/limits.json` written by `save` (an added field it lacks is None).
+        """Reads `directory/limits.json` written by `save`; a field added after it was written
+        (`metadata={"added": True}`) is `None`, not checked, as when it was exported.
 
         Raises:
             InputError: The file is missing or damaged (it is named).
@@ -65,12 +86,14 @@ class RequestLimits:
         if not path.is_file():
             raise InputError(f"{directory} has no {LIMITS_FILE}; export the model again")
         values = version_files.read_json(path)
-        names = set(cls.option_names())
-        added = {f.name for f in dataclasses.fields(cls) if f.metadata.get("added")}
-        if not names - added <= set(values):
+        fields = dataclasses.fields(cls)
+        names = {f.name for f in fields if not f.metadata.get("added")}
+        if not names <= set(values):
             raise InputError(f"{path} does not hold the limits {sorted(names)}; export the model again")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names}
-        values.update({k: None for k in added - set(values)})
+        # A version exported before a field was added: that limit is not checked (None).
+        values = {**{f.name: None for f in fields if f.metadata.get("added")}, **values}
+        values = {f.name: tuple(v) if isinstance(v, list) else v
+                  for f in fields for v in [values[f.name]]}
         try:
             return cls(**values)
         except InputError as e:
@@ -81,13 +104,19 @@ class RequestLimits:
 class CharLimits(RequestLimits):
     """The char model's `generate` and `step` signatures (and `CharGenerator`).
 
+    A prime's characters are counted as the code points its UTF-8 decoding gives (every invalid
+    byte sequence is one U+FFFD, which the model steps over if the vocabulary has it), after its
+    bytes are checked against `max_prime_bytes`.
+
     Attributes:
         max_rows: Primes per `generate` request, token rows per `step` request.
         max_length: Characters one row may generate.
-        max_prime_length: Characters of one prime.
+        max_prime_length: Characters (decoded code points) of one prime.
         max_request_chars: rows x (longest prime + longest length) of one `generate` request,
             the number of model steps it pays for.
         max_step_tokens: rows x tokens of one `step` request (its logits are this x vocabulary).
+        max_prime_bytes: Bytes of one prime's UTF-8 encoding, checked before it is decoded
+            (`None` in a version exported before this limit: not checked).
     """
 
     max_rows: int = 32
@@ -95,6 +124,7 @@ class CharLimits(RequestLimits):
     max_prime_length: int = 10_000
     max_request_chars: int = 100_000
     max_step_tokens: int = 8_192
+    max_prime_bytes: int = dataclasses.field(default=40_000, metadata={"added": True})
 
 
 # The formats `kerasrnn.data.image_files.decode_untrusted` reads (that module needs TensorFlow,

@@ -7,6 +7,14 @@ import { counterUniform, toInt64 } from "./rng.mjs";
 import { chooseNext } from "./sampling.mjs";
 
 const LIMIT_NAMES = ["max_rows", "max_length", "max_prime_length", "max_request_chars", "max_step_tokens"];
+// Limits added after the first exports: null (not checked) in a version exported before them.
+const ADDED_LIMIT_NAMES = ["max_prime_bytes"];
+const INT32_MAX = 2 ** 31 - 1;
+
+/** A lone UTF-16 surrogate, which UTF-8 encoding writes as U+FFFD. */
+function isLoneSurrogate(c) {
+  return c.length === 1 && c >= "\uD800" && c <= "\uDFFF";
+}
 
 /** The character an empty prime starts from: a newline if the vocabulary has one, else its first. */
 function startChar(chars) {
@@ -31,7 +39,7 @@ export class CharGenerator {
         || new Set(chars).size !== chars.length) {
       throw new Error("onnx/vocab.json is damaged (chars must be distinct single characters); export the model again");
     }
-    const limits = await readLimits(loadFile, LIMIT_NAMES);
+    const limits = await readLimits(loadFile, LIMIT_NAMES, ADDED_LIMIT_NAMES);
     const sizes = card.step_states;
     const session = await createSession(ort, loadFile, "onnx/step.onnx", sessionOptions);
     const stateNames = session.inputNames.filter((n) => n !== "tokens");
@@ -64,33 +72,40 @@ export class CharGenerator {
     if (!Number.isInteger(length) || length < 0 || length > limits.max_length) {
       throw new Error(`length must be an integer between 0 and ${limits.max_length} (max_length), got ${length}`);
     }
-    if (typeof temperature !== "number" || !Number.isFinite(temperature) || temperature < 0) {
-      throw new Error(`temperature must be a finite number >= 0 (0 = always the likeliest character), got ${temperature}`);
+    // The SavedModel reads temperature as float32: 1e300 is infinity there.
+    if (typeof temperature !== "number" || !Number.isFinite(Math.fround(temperature)) || !(temperature >= 0)) {
+      throw new Error(`temperature must be a finite number >= 0 in float32 (0 = argmax, at most 3.4e38), got ${temperature}`);
     }
-    if (!Number.isInteger(topK) || topK < 0) {
-      throw new Error(`topK must be an integer >= 0 (0 = no limit), got ${topK}`);
+    if (!Number.isInteger(topK) || topK < 0 || topK > INT32_MAX) {
+      throw new Error(`topK must be an integer >= 0 (0 = all) and at most ${INT32_MAX}, got ${topK}`);
     }
     toInt64(seed, "seed");
-    const characters = [...prime];
+    // Bytes of the prime's UTF-8 encoding first (at least one per UTF-16 unit), then its
+    // characters as the model steps over them: code points, a lone surrogate one U+FFFD.
+    const most = limits.max_prime_bytes;
+    if (most !== null && prime.length > most) {
+      throw new Error(`prime too long: at most ${most} bytes of UTF-8 (max_prime_bytes), got at least ${prime.length}; shorten it`);
+    }
+    if (most !== null && new TextEncoder().encode(prime).length > most) {
+      throw new Error(`prime too long: at most ${most} bytes of UTF-8 (max_prime_bytes), ` +
+                      `got ${new TextEncoder().encode(prime).length}; shorten it`);
+    }
+    const characters = Array.from(prime, (c) => (isLoneSurrogate(c) ? "\uFFFD" : c));
     if (characters.length > limits.max_prime_length) {
       throw new Error(`prime too long: at most ${limits.max_prime_length} characters (max_prime_length), ` +
                       `got ${characters.length}; shorten it`);
     }
     if (characters.length + length > limits.max_request_chars) {
-      throw new Error(`request too large: prime + length must be at most ${limits.max_request_chars} ` +
-                      `(max_request_chars), got ${characters.length + length}; ask for fewer characters`);
+      throw new Error(`request too large: rows x (longest prime + longest length) must be at most ` +
+                      `${limits.max_request_chars} (max_request_chars), got ${characters.length + length}; ` +
+                      `ask for fewer characters`);
     }
     const unknown = [...new Set(characters.filter((c) => !this.index.has(c)))];
     if (unknown.length) {
       throw new Error(`the prime has characters the model does not know: ${unknown.map((c) => JSON.stringify(c)).join(" ")}; ` +
                       `use only characters of its vocabulary (${this.chars.length} characters, see the model card)`);
     }
-    const ids = Int32Array.from(characters.length ? characters : [startChar(this.chars)], (c) => this.index.get(c));
-    if (ids.length > limits.max_step_tokens) {
-      throw new Error(`prime too long for one step: at most ${limits.max_step_tokens} characters (max_step_tokens), ` +
-                      `got ${ids.length}; shorten it`);
-    }
-    return ids;
+    return Int32Array.from(characters.length ? characters : [startChar(this.chars)], (c) => this.index.get(c));
   }
 
   /**
@@ -126,7 +141,13 @@ export class CharGenerator {
     let ids = this.check(prime, length, { temperature, topK, seed });
     const t = Math.fround(temperature);
     let states = this.states.map(([, size]) => new this.ort.Tensor("float32", new Float32Array(size), [1, size]));
+    const most = this.limits.max_step_tokens;
     for (let g = 0; g < length; g++) {
+      // A prime may be longer than one step.onnx call may take (max_step_tokens): in pieces.
+      for (let start = most; start < ids.length; start += most) {
+        states = (await this.step(ids.slice(start - most, start), states)).states;
+      }
+      ids = ids.slice(Math.floor((ids.length - 1) / most) * most);
       const out = await this.step(ids, states);
       states = out.states;
       const id = chooseNext(out.logits, t, topK, t === 0 ? 0 : counterUniform(seed, g));

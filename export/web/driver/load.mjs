@@ -102,15 +102,20 @@ export async function createSession(ort, loadFile, path, sessionOptions = {}) {
 
 /**
  * Reads the limits a request must keep to: `onnx/limits.json`, each of `names` an integer >= 1.
+ * The limits of `added` (added to the exports later) may be missing or null, in a version exported
+ * before them: they are null then, "not checked", the version's old behaviour.
  * @param {LoadFile} loadFile
  * @param {string[]} names
- * @returns {Promise<Object<string, number>>}
+ * @param {string[]} [added]
+ * @returns {Promise<Object<string, number|null>>}
  */
-export async function readLimits(loadFile, names) {
+export async function readLimits(loadFile, names, added = []) {
   const path = "onnx/limits.json";
   const limits = await readJson(loadFile, path);
-  for (const name of names) {
-    if (!Number.isInteger(limits[name]) || limits[name] < 1) {
+  for (const name of [...names, ...added]) {
+    if (added.includes(name) && (limits[name] === undefined || limits[name] === null)) {
+      limits[name] = null;
+    } else if (!Number.isInteger(limits[name]) || limits[name] < 1) {
       throw new Error(`${path} does not hold the limit ${name} (an integer >= 1); ${AGAIN}`);
     }
   }

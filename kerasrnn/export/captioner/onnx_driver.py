@@ -22,6 +22,9 @@ user with numpy and onnxruntime gets the captions the SavedModel's `caption` sig
     for c in captioner.beam_search(images, beam_width=3):   # images: float32 (B, S, S, 3)
         print(captioner.decode(c.tokens), c.score)
 
+The SavedModel's request rules hold here too: zero images are answered with zero captions (zero
+rows), captions with another number of rows than images are refused.
+
 Images must already be S x S RGB floats in [0, 1], resized as the model was trained
 (`kerasrnn.data.image_files.load_image`: bilinear with antialiasing); the SavedModel's `caption`
 signature does that from encoded bytes itself.
@@ -85,9 +88,16 @@ class CaptionerONNX:
         return images
 
     def encode(self, images):
-        """Images `(B, S, S, 3)` -> `(annotations, projected, initial states)`."""
-        annotations, projected, *states = self.encoder.run(
-            ["annotations", "projected", *self.state_names], {"images": self._images(images)})
+        """Images `(B, S, S, 3)` -> `(annotations, projected, initial states)`; zero images give
+        zero rows of each (ONNX Runtime's Reshape refuses a batch of zero: one blank image is
+        encoded for the shapes)."""
+        images = self._images(images)
+        names = ["annotations", "projected", *self.state_names]
+        if len(images):
+            annotations, projected, *states = self.encoder.run(names, {"images": images})
+        else:
+            blank = np.zeros((1, *images.shape[1:]), np.float32)
+            annotations, projected, *states = (x[:0] for x in self.encoder.run(names, {"images": blank}))
         return annotations, projected, states
 
     def step(self, tokens, states, annotations, projected):
@@ -120,6 +130,8 @@ class CaptionerONNX:
         if max_length is not None and not 1 <= max_length <= self.max_length:
             raise InputError(f"max_length must be between 1 and {self.max_length}, got {max_length}")
         annotations, projected, states = self.encode(images)
+        if not len(annotations):  # zero images: zero captions, as the SavedModel answers
+            return []
         return beam_search(self.step, annotations, projected, states, self.start_id, self.end_id,
                            max_length or self.max_length, beam_width, self.length_penalty)
 
@@ -147,9 +159,25 @@ class CaptionerONNX:
 
         Returns:
             `(logits (B, T, V), attention (B, T, L))` for `captions[:, 1:]`.
+
+        Raises:
+            InputError: captions that are not `(B, T + 1)` with T >= 1 and B the images' rows,
+                or hold ids outside the vocabulary.
         """
         annotations, projected, states = self.encode(images)
-        captions = np.asarray(captions, np.int32)
+        captions = np.asarray(captions)
+        if captions.ndim != 2 or captions.shape[1] < 2 or not np.issubdtype(captions.dtype, np.integer):
+            raise InputError(f"captions must be int (B, T + 1) with T >= 1, got {captions.dtype} {captions.shape}")
+        if captions.size and (captions.min() < 0 or captions.max() >= len(self.words)):
+            raise InputError(f"captions must hold word ids between 0 and {len(self.words) - 1}")
+        if len(captions) != len(annotations):
+            raise InputError(f"captions must have one row per image; got {len(captions)} rows for "
+                             f"{len(annotations)} images")
+        if not len(captions):
+            t = captions.shape[1] - 1
+            return (np.zeros((0, t, len(self.words)), np.float32),
+                    np.zeros((0, t, annotations.shape[1]), np.float32))
+        captions = captions.astype(np.int32)
         logits, maps = [], []
         for t in range(captions.shape[1] - 1):
             step_logits, states, weights = self.step(captions[:, t], states, annotations, projected)

@@ -40,8 +40,9 @@ Bad requests fail with an InvalidArgument error that says what is wrong, never a
 image bytes of a format the export does not accept (told by their magic bytes, so e.g. GIF and WebP
 are refused although TensorFlow's decoder reads them) or that do not decode, a beam width outside
 1..max_beam_width, a beam_width with neither 1 nor B values, images of the wrong size or dtype,
-caption ids outside the vocabulary. What one request may cost is bounded by the export's
-`request_limits.CaptionerLimits` (model card `limits`): images per request, bytes per image, the
+caption ids outside the vocabulary, captions with another number of rows than images. A request
+with no images is answered with no rows (`request_checks.unless_empty`). What one request may
+cost is bounded by the export's `request_limits.CaptionerLimits` (model card `limits`): images per request, bytes per image, the
 pixels an image's header claims and the work decoding it may cost (both checked before decoding,
 `image_files.decode_untrusted`), beam width; captions have at most `max_length` tokens. Every check runs before the work it guards
 (`request_checks.gate`), and images are decoded one at a time. (With TF Serving's server-side
@@ -66,7 +67,7 @@ from kerasrnn.data.image_files import decode_untrusted, resize_image
 from kerasrnn.errors import InputError
 from kerasrnn.export.captioner.beam_search_tf import beam_search
 from kerasrnn.export.captioner.onnx_models import annotation_model
-from kerasrnn.export.request_checks import gate, rows_check
+from kerasrnn.export.request_checks import gate, rows_check, unless_empty
 from kerasrnn.export.request_limits import CaptionerLimits
 from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY
 
@@ -189,7 +190,7 @@ class CaptionerServing:
             return out
 
         steps, locations = self.max_length, self.locations
-        return _unless_empty(batch, run, {
+        return unless_empty(batch, run, {
             "caption": ([], tf.string), "tokens": ([steps], tf.int32),
             "attention": ([steps, locations], tf.float32), "length": ([], tf.int32),
             "log_prob": ([], tf.float32), "score": ([], tf.float32)})
@@ -197,9 +198,12 @@ class CaptionerServing:
     def teacher_forced(self, images, captions):
         images = self._images(images)
         captions = tf.ensure_shape(captions, [None, self.caption_ids])
-        captions = gate([tf.debugging.Assert(
-            tf.reduce_all((captions >= 0) & (captions < self.vocab_size)),
-            [f"captions must hold word ids between 0 and {self.vocab_size - 1}"])], captions)
+        images, captions = gate([
+            tf.debugging.Assert(tf.equal(tf.shape(captions)[0], tf.shape(images)[0]), [
+                "captions must have one row per image; got", tf.shape(captions)[0], "rows for",
+                tf.shape(images)[0], "images"]),
+            tf.debugging.Assert(tf.reduce_all((captions >= 0) & (captions < self.vocab_size)), [
+                f"captions must hold word ids between 0 and {self.vocab_size - 1}"])], images, captions)
 
         def run():
             logits, alphas = self.model([images, captions], training=False)
@@ -210,7 +214,7 @@ class CaptionerServing:
             return {"logits": logits, "attention": alphas, "log_prob": tf.reduce_sum(picked * real, -1)}
 
         words = self.caption_ids - 1
-        return _unless_empty(tf.shape(images)[0], run, {
+        return unless_empty(tf.shape(images)[0], run, {
             "logits": ([words, self.vocab_size], tf.float32),
             "attention": ([words, self.locations], tf.float32), "log_prob": ([], tf.float32)})
 
@@ -224,10 +228,3 @@ class CaptionerServing:
         words = tf.gather(tf.constant(self.words), tokens)
         return tf.strings.reduce_join(tf.ragged.boolean_mask(words, keep), axis=-1, separator=" ")
 
-
-
-def _unless_empty(batch, run, empty):
-    """`run()` for a batch of at least one image, else empty outputs `{name: (shape, dtype)}`
-    (TensorFlow's CPU convolutions refuse a batch of zero images)."""
-    return tf.cond(batch > 0, run, lambda: {name: tf.zeros([0, *shape], dtype)
-                                             for name, (shape, dtype) in empty.items()})

@@ -64,6 +64,9 @@ def verify(version_dir, card, run_dir, batch_size=4, beam_width=3, seed=0):
     if words != card.get("vocabulary"):
         return [verification.Check("vocabulary", False, "the run's vocab.json differs from the export's")]
     size, steps = card["image_size"], card["caption"]["max_length"]
+    limits = card.get("limits") or {}  # requests the version's limits let through
+    batch_size = min(batch_size, limits.get("max_rows") or batch_size)
+    beam_width = min(beam_width, limits.get("max_beam_width") or beam_width)
     start, end = words.index(START), words.index(END)
     pixels = verify_images(config.get("training"), size, batch_size, seed)
     encoded = np.array([png(p) for p in pixels], object)

@@ -29,12 +29,15 @@ unless the vocabulary has it; an empty prime
 first character (`onnx_driver.start_char`); a length of 0 gives an empty text.
 
 What one request may cost is bounded by the export's `request_limits.CharLimits` (model card
-`limits`): rows, characters per row (`max_length`), prime characters (`max_prime_length`),
-rows x (longest prime + longest length) (`max_request_chars`), and for `step` rows x tokens
-(`max_step_tokens`) and token ids inside the vocabulary. A request over a limit, a negative
-length, a negative, NaN or infinite temperature, a negative top_k or a parameter with neither 1
-nor B values fails with an InvalidArgument error that names the rule, before any work is done
-(`request_checks.gate`). (With TF Serving's server-side batching on, the limits apply to the
+`limits`): rows, characters per row (`max_length`), bytes of one prime (`max_prime_bytes`,
+checked before the prime is decoded), prime characters (`max_prime_length`, counted as the code
+points the decoding gives, each U+FFFD included), rows x (longest prime + longest length)
+(`max_request_chars`), and for `step` rows x tokens (`max_step_tokens`) and token ids inside the
+vocabulary. A request over a limit, a negative length, a negative, NaN or infinite temperature, a
+negative top_k, a parameter with neither 1 nor B values or a `step` with no token per row fails
+with an InvalidArgument error that names the rule, before any work is done
+(`request_checks.gate`). A request of zero rows (no primes, no token rows) is answered with zero
+rows. (With TF Serving's server-side batching on, the limits apply to the
 merged batch, and an error fails the other requests merged into it too, as any error does.)
 
 Sampling follows `kerasrnn.models.sampling.choose_next` in float64, with the uniform number of
@@ -47,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrnn.export.char import onnx_driver as driver
-from kerasrnn.export.request_checks import gate, rows_check
+from kerasrnn.export.request_checks import gate, rows_check, unless_empty
 from kerasrnn.export.request_limits import CharLimits
 
 
@@ -151,6 +154,8 @@ class CharServing:
         rows, size = tf.shape(tokens)[0], tf.size(tokens, out_type=tf.int64)
         tokens, *states = gate([
             rows_check(rows, limits, "token rows"),
+            tf.debugging.Assert(tf.shape(tokens)[1] >= 1, [
+                "tokens must have at least one token per row; got", tf.shape(tokens)]),
             tf.debugging.Assert(size <= limits.max_step_tokens, [
                 f"too many tokens in one step request: at most {limits.max_step_tokens} "
                 "(max_step_tokens) rows x tokens; got", size]),
@@ -160,8 +165,14 @@ class CharServing:
                 f"{n} must have one row per token row; got", tf.shape(s)[0], "for", rows])
               for n, s in zip(self.state_names, states)],
         ], tokens, *states)
-        logits, *states = self.step_model([tokens, *states], training=False)
-        return {"logits": logits, **{"next_" + n: s for n, s in zip(self.state_names, states)}}
+
+        def run():
+            logits, *next_states = self.step_model([tokens, *states], training=False)
+            return {"logits": logits, **{"next_" + n: s for n, s in zip(self.state_names, next_states)}}
+
+        return unless_empty(rows, run, {
+            "logits": ([tf.shape(tokens)[1], vocab_size], tf.float32),
+            **{"next_" + n: ([h], tf.float32) for n, h in zip(self.state_names, self.state_sizes)}})
 
     def _lookup(self, code_points):
         """Code points `(N,)` -> vocabulary ids `(N,)`, -1 for a character outside the vocabulary."""
@@ -189,11 +200,22 @@ class CharServing:
         temperature = self._per_row(temperature, batch, "temperature")
         top_k = self._per_row(top_k, batch, "top_k")
         seed = self._per_row(seed, batch, "seed")
-        prime_chars = tf.strings.length(prime, unit="UTF8_CHAR")
-        longest = tf.cast(tf.reduce_max(tf.concat([prime_chars, [0]], 0)), tf.int64)
+        # The bytes first: decoding allocates a code point (4 bytes) per byte, so a prime is
+        # decoded only after its bytes passed.
+        prime_bytes = tf.strings.length(prime, unit="BYTE")
+        byte_checks = [] if limits.max_prime_bytes is None else [
+            tf.debugging.Assert(tf.reduce_all(prime_bytes <= limits.max_prime_bytes), [
+                f"prime too long: at most {limits.max_prime_bytes} bytes of UTF-8 (max_prime_bytes); "
+                "got", tf.reduce_max(tf.concat([prime_bytes, [0]], 0))])]
+        prime = gate(byte_checks, prime)
+        # A prime's length is what the model may step over: every code point of its decoding,
+        # each invalid byte sequence one U+FFFD (the UTF8_CHAR count gives such bytes none).
+        code_points = tf.strings.unicode_decode(prime, "UTF-8", errors="replace")
+        prime_chars = code_points.row_lengths()
+        longest = tf.reduce_max(tf.concat([prime_chars, [0]], 0))
         steps_paid = tf.cast(batch, tf.int64) * (longest + tf.cast(
             tf.reduce_max(tf.concat([length, [0]], 0)), tf.int64))
-        prime, length, temperature, top_k, seed = gate([
+        flat, splits, length, temperature, top_k, seed = gate([
             tf.debugging.Assert(tf.reduce_all((length >= 0) & (length <= limits.max_length)), [
                 f"length must be between 0 and {limits.max_length} (max_length); got", length]),
             tf.debugging.Assert(longest <= limits.max_prime_length, [
@@ -205,8 +227,8 @@ class CharServing:
             tf.debugging.Assert(tf.reduce_all((temperature >= 0) & tf.math.is_finite(temperature)), [
                 "temperature must be finite and >= 0 (0 = argmax); got", temperature]),
             tf.debugging.Assert(tf.reduce_all(top_k >= 0), ["top_k must be >= 0 (0 = all); got", top_k]),
-        ], prime, length, temperature, top_k, seed)
-        code_points = tf.strings.unicode_decode(prime, "UTF-8", errors="replace")
+        ], code_points.flat_values, code_points.row_splits, length, temperature, top_k, seed)
+        code_points = tf.RaggedTensor.from_row_splits(flat, splits, validate=False)
         ids = tf.ragged.map_flat_values(self._lookup, code_points)
         known = ids >= 0
         skipped = tf.reduce_sum(tf.cast(~known, tf.int32), axis=1)

@@ -31,23 +31,47 @@ def _text_check(name, texts):
                                               f"{t[at:at + 20]!r} vs {first[at:at + 20]!r}")
 
 
+def fits(limits, primes, length):
+    """Whether a `generate` request of `primes` (text) and `length` keeps to the version's limits."""
+    longest = max(len(p) for p in primes)
+    return (len(primes) <= limits.max_rows and length <= limits.max_length
+            and longest <= limits.max_prime_length
+            and (limits.max_prime_bytes is None
+                 or max(len(p.encode("utf-8")) for p in primes) <= limits.max_prime_bytes)
+            and len(primes) * (longest + length) <= limits.max_request_chars)
+
+
 def verify(version_dir, card, run_dir, prime=None, length=100, temperature=0.8, top_k=5, seed=1234):
-    """Compares the Keras model, the SavedModel and the ONNX driver (see `verify.py`)."""
+    """Compares the Keras model, the SavedModel and the ONNX driver (see `verify.py`).
+
+    Its requests keep to the version's limits: the step batch, the default prime and the length
+    shrink to fit them, the batched text check is left out where two rows do not fit, and a
+    `prime` given over them is an InputError."""
     step_model, vocab, _ = load_char_model(run_dir, with_state=True)
     if vocab.chars != card.get("vocabulary"):
         return [verification.Check("vocabulary", False, "the run's vocab.json differs from the export's")]
-    prime = default_prime(vocab.chars, card.get("training")) if prime is None else prime
+    onnx = driver.CharGenerator(version_dir / ONNX_DIR)
+    limits = onnx.limits
+    if prime is None:
+        prime = default_prime(vocab.chars, card.get("training"))
+        while len(prime) > 1 and not fits(limits, [prime], 0):
+            prime = prime[:-1]
     if not prime:
         raise InputError("prime must have at least one character")
     vocab.encode(prime)  # InputError for characters outside the vocabulary
+    length = min(length, limits.max_length, max(limits.max_request_chars - len(prime), 0))
+    if not fits(limits, [prime], length):
+        raise InputError(f"prime {prime!r} is over the version's request limits (max_prime_length "
+                         f"{limits.max_prime_length}, max_prime_bytes {limits.max_prime_bytes}, "
+                         f"max_request_chars {limits.max_request_chars}); give a shorter prime")
     loaded = load_saved_model(version_dir)
-    onnx = driver.CharGenerator(version_dir / ONNX_DIR)
     checks = []
 
     # 1. One step on fixed tokens from random states: logits and states.
     rng = np.random.default_rng(0)
-    tokens = rng.integers(0, len(vocab), (2, 12)).astype(np.int32)
-    states = [rng.normal(0, 0.5, s.shape).astype(np.float32) for s in zero_states(step_model, 2)]
+    rows = min(2, limits.max_rows, limits.max_step_tokens)
+    tokens = rng.integers(0, len(vocab), (rows, min(12, limits.max_step_tokens // rows))).astype(np.int32)
+    states = [rng.normal(0, 0.5, s.shape).astype(np.float32) for s in zero_states(step_model, rows)]
     want = [np.asarray(x) for x in step_model.predict_on_batch([tokens, *states])]
     names = [t.name for t in step_model.inputs[1:]]
     sig = loaded.signatures["step"](tokens=tf.constant(tokens),
@@ -81,15 +105,21 @@ def verify(version_dir, card, run_dir, prime=None, length=100, temperature=0.8, 
         return logits, states
 
     first = served([prime], [temperature], [seed])[0]
-    # Row 2 of a batch whose row 1 has a longer prime and another seed.
-    batched = served([prime + prime + vocab.chars[-1], prime], [temperature, temperature], [seed + 1, seed])
+    # Row 2 of a batch whose row 1 has a longer prime and another seed (where the limits let
+    # such a batch through; else a prime of one character).
+    longer = next((p for p in (prime + prime + vocab.chars[-1], vocab.chars[-1])
+                   if fits(limits, [p, prime], length)), None)
+    batched = (served([longer, prime], [temperature, temperature], [seed + 1, seed])
+               if longer is not None else None)
     keras_ids = driver.sample_loop(keras_step, zero_states(step_model, 1), vocab.encode(prime),
                                    length, temperature, top_k, seed, choose=sampling.choose_next)
-    checks.append(_text_check(f"sampled text (temperature {temperature}, top_k {top_k}, seed {seed})", {
+    texts = {
         "SavedModel generate": first,
         "SavedModel generate again": served([prime], [temperature], [seed])[0],
-        "SavedModel generate, row 2 of a batch": batched[1],
+        "SavedModel generate, row 2 of a batch": batched and batched[1],
         "Keras step model + choose_next": vocab.decode(keras_ids),
         "ONNX driver": onnx.generate(prime, length, temperature, top_k, seed),
-    }))
+    }
+    checks.append(_text_check(f"sampled text (temperature {temperature}, top_k {top_k}, seed {seed})",
+                              {k: v for k, v in texts.items() if v is not None}))
     return checks

@@ -23,7 +23,7 @@ the model runs. ONNX files (`onnx/`):
 import keras
 import tensorflow as tf
 
-from kerasrnn.export.request_checks import gate, rows_check
+from kerasrnn.export.request_checks import gate, rows_check, unless_empty
 from kerasrnn.export.request_limits import STNLimits
 from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, rectifier
 
@@ -69,9 +69,20 @@ class STNServing:
         return gate([rows_check(tf.shape(images)[0], self.limits, "images")], images)
 
     def classify(self, images):
-        logits = self.model(self._checked(images), training=False)
-        return {"probabilities": tf.nn.softmax(logits), "logits": logits,
-                "class_ids": tf.argmax(logits, axis=-1)}
+        images = self._checked(images)
+        classes = int(self.model.output.shape[-1])
+
+        def run():
+            logits = self.model(images, training=False)
+            return {"probabilities": tf.nn.softmax(logits), "logits": logits,
+                    "class_ids": tf.argmax(logits, axis=-1)}
+
+        return unless_empty(tf.shape(images)[0], run, {
+            "probabilities": ([classes], tf.float32), "logits": ([classes], tf.float32),
+            "class_ids": ([], tf.int64)})
 
     def rectify(self, images):
-        return {"rectified": self.rectifier(self._checked(images), training=False)}
+        images = self._checked(images)
+        return unless_empty(tf.shape(images)[0], lambda: {
+            "rectified": self.rectifier(images, training=False)},
+            {"rectified": (list(self.rectifier.output.shape[1:]), tf.float32)})

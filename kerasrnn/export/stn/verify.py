@@ -17,6 +17,8 @@ def verify(version_dir, card, run_dir, batch_size=8, seed=0):
     """Compares the Keras model, the SavedModel and the ONNX files on fixed images (see `verify.py`);
     the ONNX files in every ONNX runtime installed, the classes from ONNX Runtime's logits."""
     model, _ = load_stn_model(run_dir)
+    # As many images as the version's limits let one request hold.
+    batch_size = min(batch_size, (card.get("limits") or {}).get("max_rows") or batch_size)
     images = np.random.default_rng(seed).random((batch_size, *model.input.shape[1:])).astype(np.float32)
     logits = np.asarray(model.predict_on_batch(images))
     probs = np.asarray(keras.ops.softmax(logits))
