@@ -33,6 +33,10 @@ import sys
 
 import numpy as np
 
+from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
+
+quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
+
 # TF Serving DataType names -> numpy dtypes for the inputs our signatures take.
 NUMPY_DTYPES = {"DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np.int32,
                 "DT_INT64": np.int64, "DT_STRING": object, "DT_BOOL": np.bool_,

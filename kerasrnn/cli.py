@@ -1,10 +1,143 @@
-"""Helpers the scripts share: flag names in error messages, one way to end on an error (the
-library itself never parses arguments or prints)."""
+"""Helpers the scripts share: TensorFlow's log lines kept out of their output, flag names in
+error messages, one way to end on an error (the library itself never parses arguments or
+prints)."""
 
+import atexit
 import dataclasses
 import os
 import re
+import signal
 import sys
+import time
+
+# TensorFlow's C++ log lines (absl format): "I0000 00:00:1796662787.836081    4823 port.cc:153] ..."
+_LOG_LINE = re.compile(rb"^([IWEF])\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] ")
+_BEFORE_INIT = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+# ERROR lines TensorFlow prints on runs that work, and the lines that continue them.
+HARMLESS_ERRORS = (
+    # every run on a CPU without AVX-512: an integer op falls back to Eigen
+    re.compile(rb"\] oneDNN supports DT_\w+ only on platforms with AVX-512"),
+    # a multi-worker run's last heartbeat after the chief has finished and closed the service
+    re.compile(rb"\] BaseCollectiveExecutor::StartAbort UNAVAILABLE: Failed to send RPC to coordination service"),
+    re.compile(rb"\] Failed to disconnect from coordination service"),
+)
+_CONTINUATIONS = (
+    re.compile(rb"^Additional GRPC error information from remote target "),
+    re.compile(rb"^:UNKNOWN:Error received from peer "),
+    re.compile(rb"^Proceeding with agent shutdown anyway"),
+)
+
+
+def quiet_tensorflow_logs(name):
+    """Keeps TensorFlow's C++ start-up and INFO/WARNING lines out of a script's stderr; its
+    ERROR lines still get through, except the few in `HARMLESS_ERRORS`.
+
+    A script calls it first, before anything imports TensorFlow, with its `__name__`. It sets
+    `TF_CPP_MIN_LOG_LEVEL=2` (INFO and WARNING hidden, ERROR kept) unless the environment
+    already sets it. That level does not reach the lines TensorFlow's libraries print while they
+    load (before `absl::InitializeLog()`: "All log messages before absl::InitializeLog() ...",
+    "oneDNN custom operations are on", once per library), so stderr is passed through a filter
+    process that drops those and the harmless ERROR lines, and passes everything else on
+    unchanged (the script's own lines, tracebacks, real TensorFlow errors).
+
+    `KERASRNN_TF_LOGS=1` in the environment turns all of this off (TensorFlow's own defaults).
+    Nothing is filtered when `name` is not "__main__" (the script was imported, not run), when
+    TensorFlow is already loaded, or where `os.fork` does not exist.
+    """
+    if os.environ.get("KERASRNN_TF_LOGS", "") not in ("", "0"):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if name != "__main__" or "tensorflow" in sys.modules or not hasattr(os, "fork"):
+        return
+    try:
+        level = int(os.environ["TF_CPP_MIN_LOG_LEVEL"])
+    except ValueError:
+        level = 2
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    original = os.dup(2)
+    pid = os.fork()
+    if pid == 0:  # the filter: reads the script's stderr until every writer has closed it
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the script; this drains
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        os.close(write_end)
+        for fd in (0, 1, 2):
+            os.close(fd)
+        status = 0
+        try:
+            _filter_lines(read_end, original, level)
+        except BaseException:
+            status = 1
+        os._exit(status)
+    os.close(read_end)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def drain():  # at exit: let the filter print the last lines before the shell prompt returns
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(original, 2)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.01)
+
+    atexit.register(drain)
+
+
+def hidden_log_line(line, level):
+    """Whether the filter of `quiet_tensorflow_logs` drops one line of stderr (bytes, no newline):
+    INFO lines at `TF_CPP_MIN_LOG_LEVEL` >= 1, WARNING lines (and the one absl prints before its
+    first message) at >= 2, and `HARMLESS_ERRORS`."""
+    if line.rstrip() == _BEFORE_INIT:  # absl's warning before its first message
+        return level >= 2
+    match = _LOG_LINE.match(line)
+    if not match:
+        return False
+    severity = "IWEF".index(match.group(1).decode())
+    return severity < level or (severity == 2 and any(p.search(line) for p in HARMLESS_ERRORS))
+
+
+def _filter_lines(read_end, out, level):
+    pending = b""  # the start of a line that may still turn out to be hidden
+    passing = False  # the rest of a line already passed on in part (a progress bar, a prompt)
+    dropping = False  # inside a dropped message's continuation lines
+    while True:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        kept = []
+        for line in lines:
+            if passing:
+                kept.append(line + b"\n")
+                passing = dropping = False
+            elif hidden_log_line(line, level):
+                dropping = True
+            elif not (dropping and any(p.match(line) for p in _CONTINUATIONS)):
+                dropping = False
+                kept.append(line + b"\n")
+        if pending and (passing or pending[:1] not in b"IWEFAP:"):  # no hidden line starts so
+            kept.append(pending)
+            pending, passing = b"", True
+        _write_all(out, b"".join(kept))
+    if pending and not hidden_log_line(pending, level):
+        _write_all(out, pending)
+
+
+def _write_all(fd, data):
+    while data:
+        try:
+            data = data[os.write(fd, data):]
+        except OSError:  # the reader has gone: keep draining, so the script never blocks
+            return
 
 
 def in_flag_terms(message, flags):
