@@ -21,7 +21,6 @@ process's lifetime peak is used, which hides a request that needs less than load
 
 import argparse
 import json
-import os
 import pathlib
 import pickle
 import re

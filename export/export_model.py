@@ -37,7 +37,6 @@ TF Serving loads the SavedModel and assets.extra/ and ignores onnx/. Point it at
 """
 
 import argparse
-import os
 import sys
 
 from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402

@@ -32,7 +32,6 @@ and their attention maps and log-probabilities (<= 1e-4).
 """
 
 import argparse
-import os
 import sys
 
 from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402

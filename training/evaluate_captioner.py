@@ -13,7 +13,6 @@ existing file is not overwritten).
 
 import argparse
 import json
-import os
 import pathlib
 import sys
 

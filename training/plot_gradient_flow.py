@@ -11,7 +11,6 @@ Examples:
 """
 
 import argparse
-import os
 import pathlib
 import sys
 

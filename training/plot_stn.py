@@ -8,7 +8,6 @@ Example:
 """
 
 import argparse
-import os
 import sys
 
 from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402

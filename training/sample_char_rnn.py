@@ -10,7 +10,6 @@ Only the model directory is needed (its vocab.json travels with it), not the tra
 """
 
 import argparse
-import os
 import sys
 
 from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
