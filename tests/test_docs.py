@@ -105,3 +105,35 @@ def test_a_wrong_flag_in_a_page_would_be_found(tmp_path):
     assert (script, argv) == ("training/train_char_rnn.py", ["--cell", "lstm", "--stepz", "10", "--out", "runs/x"])
     assert "unrecognized arguments: --stepz 10" in parse_error(script, argv)
     assert parse_error(script, ["--cell", "lstm", "--steps", "10", "--out", "runs/x"]) is None
+
+
+# ------------------------------------------------------------------ what the pages say holds
+
+
+def test_documented_server_commands_take_every_flag_serving_config_writes():
+    """A TF Serving command serves with all of `server_flags.txt` (the gRPC message size, thread
+    counts and REST timeout too, not only the config and batching files)."""
+    namespace = runpy.run_path(str(ROOT / "export" / "serving_config.py"))
+    flags = [f.split("=")[0] for f in namespace["server_flags"]("/models", 1, 1, 1, 1)]
+    assert len(flags) == 7
+    commands = [(page.relative_to(ROOT).as_posix(), line) for page in SCRIPT_PAGES for line in fenced_lines(page)
+                if re.search(r"tensorflow/serving\b|^tensorflow_model_server\b", line)
+                and "MODEL_NAME=" not in line]
+    assert len(commands) >= 4
+    short = [(page, line) for page, line in commands if "saved_models/server_flags.txt" not in line
+             and not all(f in line for f in flags) and not ('"${flags[@]}"' in line and
+             "mapfile -t flags < saved_models/server_flags.txt" in (ROOT / page).read_text(encoding="utf-8"))]
+    assert not short, f"server commands without the flags of server_flags.txt: {short}"
+
+
+def test_the_readme_links_the_architecture_page():
+    assert "(docs/architecture.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_no_developer_paths_in_scripts():
+    """What `--help` shows (each script's docstring and help texts) names no developer folder."""
+    scripts = sorted((ROOT / d / f) for d in ("training", "export", "benchmarks") for f in
+                     [p.name for p in (ROOT / d).glob("*.py")])
+    assert len(scripts) > 20
+    found = [s.relative_to(ROOT).as_posix() for s in scripts if "../shared" in s.read_text(encoding="utf-8")]
+    assert not found
