@@ -137,3 +137,16 @@ def test_no_developer_paths_in_scripts():
     assert len(scripts) > 20
     found = [s.relative_to(ROOT).as_posix() for s in scripts if "../shared" in s.read_text(encoding="utf-8")]
     assert not found
+
+
+def test_every_served_model_name_is_one_a_page_exports():
+    """`saved_models/NAME/` and `v1/models/NAME` on any page name a model some page's
+    `export_model.py --name NAME` writes: one name per model across the pages."""
+    texts = {p.relative_to(ROOT).as_posix(): p.read_text(encoding="utf-8") for p in SCRIPT_PAGES}
+    exported = {re.sub(r"\\\$\w+", r"[\\w-]+", re.escape(name)) for text in texts.values()
+                for name in re.findall(r"export_model\.py [^\n]*?--name ([\w$-]+)", text)}
+    assert all(any(re.fullmatch(e, name) for e in exported) for name in ("code", "scenes", "digits-r", "demo-stn"))
+    used = {(page, name) for page, text in texts.items()
+            for name in re.findall(r"(?:saved_models|v1/models)/([\w$-]+)[/:]", text) if name != "NAME"}
+    unknown = sorted((page, name) for page, name in used if not any(re.fullmatch(e, name) for e in exported))
+    assert not unknown, f"model names no page exports: {unknown}"
