@@ -7,8 +7,8 @@ import dataclasses
 import os
 import re
 import signal
+import subprocess
 import sys
-import time
 
 # TensorFlow's C++ log lines (absl format): "I0000 00:00:1796662787.836081    4823 port.cc:153] ..."
 _LOG_LINE = re.compile(rb"^([IWEF])\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] ")
@@ -37,39 +37,39 @@ def quiet_tensorflow_logs(name):
     already sets it. That level does not reach the lines TensorFlow's libraries print while they
     load (before `absl::InitializeLog()`: "All log messages before absl::InitializeLog() ...",
     "oneDNN custom operations are on", once per library), so stderr is passed through a filter
-    process that drops those and the harmless ERROR lines, and passes everything else on
-    unchanged (the script's own lines, tracebacks, real TensorFlow errors).
+    process (`python -c ...`, in its own session: Ctrl-C and signals meant for the script do not
+    reach it) that drops those and the harmless ERROR lines and passes everything else on
+    unchanged (the script's own lines, tracebacks, real TensorFlow errors). It ends when the
+    script and the processes it started have closed their stderr; at exit the script waits for
+    it (at most 5 s), so its last lines come before the shell's prompt.
 
     `KERASRNN_TF_LOGS=1` in the environment turns all of this off (TensorFlow's own defaults).
-    Nothing is filtered when `name` is not "__main__" (the script was imported, not run), when
-    TensorFlow is already loaded, or where `os.fork` does not exist.
+    Nothing is filtered when `name` is not "__main__" (the script was imported, not run) or
+    when TensorFlow is already loaded.
     """
     if os.environ.get("KERASRNN_TF_LOGS", "") not in ("", "0"):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if name != "__main__" or "tensorflow" in sys.modules or not hasattr(os, "fork"):
+    if name != "__main__" or "tensorflow" in sys.modules:
         return
     try:
         level = int(os.environ["TF_CPP_MIN_LOG_LEVEL"])
     except ValueError:
         level = 2
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (f"import sys; sys.path.insert(0, {package_parent!r}); "
+            f"from kerasrnn.cli import filter_stderr; filter_stderr({level})")
     sys.stderr.flush()
     read_end, write_end = os.pipe()
     original = os.dup(2)
-    pid = os.fork()
-    if pid == 0:  # the filter: reads the script's stderr until every writer has closed it
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the script; this drains
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        process = subprocess.Popen([sys.executable, "-c", code], stdin=read_end, stdout=original,
+                                   start_new_session=True)
+    except OSError:  # no filter: TensorFlow's lines are shown, nothing is lost
         os.close(write_end)
-        for fd in (0, 1, 2):
-            os.close(fd)
-        status = 0
-        try:
-            _filter_lines(read_end, original, level)
-        except BaseException:
-            status = 1
-        os._exit(status)
-    os.close(read_end)
+        return
+    finally:
+        os.close(read_end)
     os.dup2(write_end, 2)
     os.close(write_end)
 
@@ -79,16 +79,20 @@ def quiet_tensorflow_logs(name):
         except (OSError, ValueError):
             pass
         os.dup2(original, 2)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0]:
-                    return
-            except ChildProcessError:
-                return
-            time.sleep(0.01)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # a process the script started still holds stderr
+            pass
 
     atexit.register(drain)
+
+
+def filter_stderr(level):
+    """The filter process of `quiet_tensorflow_logs`: stdin to stdout, line by line, without
+    the lines `hidden_log_line` hides at `level`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _filter_lines(0, 1, level)
 
 
 def hidden_log_line(line, level):

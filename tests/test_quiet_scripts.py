@@ -111,3 +111,19 @@ def test_a_real_script_run_prints_no_tensorflow_lines(tmp_path):
                           capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: ")
+
+
+def test_the_filter_is_not_taken_for_the_script(tmp_path):
+    """The filter process does not carry the script's arguments, so `pgrep -f -- "--out DIR"`
+    finds the script alone (a launcher's or a test's way to find workers)."""
+    marker = f"--out {tmp_path}/run"
+    code = ("import os, sys\n"
+            "from kerasrnn.cli import quiet_tensorflow_logs\n"
+            "quiet_tensorflow_logs('__main__')\n"
+            "mine = [p for p in os.listdir('/proc') if p.isdigit() and os.path.exists(f'/proc/{p}/cmdline')\n"
+            f"        and {marker!r}.encode() in open(f'/proc/{{p}}/cmdline', 'rb').read().replace(b'\\0', b' ')]\n"
+            "print(len(mine))\n")
+    done = subprocess.run([PYTHON, "-c", code, *marker.split()], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT, env=dict(CLEAN_ENV, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "1\n"
