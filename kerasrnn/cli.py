@@ -15,9 +15,10 @@ _LOG_LINE = re.compile(rb"^([IWEF])\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] ")
 _BEFORE_INIT = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 # ERROR lines TensorFlow prints on runs that work, and the lines that continue them.
 HARMLESS_ERRORS = (
-    # every run on a CPU without AVX-512: an integer op falls back to Eigen
+    # an int32 op on a CPU without the AVX-512 instructions oneDNN wants for it: Eigen runs it
     re.compile(rb"\] oneDNN supports DT_\w+ only on platforms with AVX-512"),
-    # a multi-worker run's last heartbeat after the chief has finished and closed the service
+    # a multi-worker run's last heartbeat or goodbye after the chief has finished and closed
+    # the coordination service
     re.compile(rb"\] BaseCollectiveExecutor::StartAbort UNAVAILABLE: Failed to send RPC to coordination service"),
     re.compile(rb"\] Failed to disconnect from coordination service"),
 )
