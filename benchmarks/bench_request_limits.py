@@ -46,7 +46,9 @@ import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
+
+quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 

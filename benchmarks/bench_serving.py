@@ -33,7 +33,9 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
+
+quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_char_rnn import best_of_rounds  # noqa: E402

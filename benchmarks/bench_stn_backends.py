@@ -19,6 +19,10 @@ import os
 import sys
 import time
 
+from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
+
+quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
+
 TARGET_RATIO = 0.75
 
 

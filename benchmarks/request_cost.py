@@ -21,7 +21,6 @@ process's lifetime peak is used, which hides a request that needs less than load
 
 import argparse
 import json
-import os
 import pathlib
 import pickle
 import re
@@ -29,7 +28,9 @@ import resource
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
+
+quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
 
 
 def _status_mib(key):

@@ -6,7 +6,7 @@ Trains each (distortion, model) pair with `training/train_stn.py` into `OUT/<dis
 prints our test errors beside the paper's Table 1 as a markdown table.
 
 Usage:
-  python benchmarks/stn_table.py --mnist ../shared/data/mnist.npz --epochs 6 --out runs/stn-table
+  python benchmarks/stn_table.py --mnist /path/to/mnist.npz --epochs 6 --out runs/stn-table
   python benchmarks/stn_table.py --out runs/stn-table --report-only      # print the table again
 """
 

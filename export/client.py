@@ -37,6 +37,10 @@ import sys
 
 import numpy as np
 
+from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
+
+quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
+
 # The most bytes of one @FILE input: twice the largest request TF Serving takes by default (a
 # larger file could not be sent anyway); .json files are capped lower, by
 # `kerasrnn.files.JSON_MAX_BYTES`, as parsing takes about ten times a file's size.

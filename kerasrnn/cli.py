@@ -1,10 +1,148 @@
-"""Helpers the scripts share: flag names in error messages, one way to end on an error (the
-library itself never parses arguments or prints)."""
+"""Helpers the scripts share: TensorFlow's log lines kept out of their output, flag names in
+error messages, one way to end on an error (the library itself never parses arguments or
+prints)."""
 
+import atexit
 import dataclasses
 import os
 import re
+import signal
+import subprocess
 import sys
+
+# TensorFlow's C++ log lines (absl format): "I0000 00:00:1796662787.836081    4823 port.cc:153] ..."
+_LOG_LINE = re.compile(rb"^([IWEF])\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] ")
+_BEFORE_INIT = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+# ERROR lines TensorFlow prints on runs that work, and the lines that continue them.
+HARMLESS_ERRORS = (
+    # an int32 op on a CPU without the AVX-512 instructions oneDNN wants for it: Eigen runs it
+    re.compile(rb"\] oneDNN supports DT_\w+ only on platforms with AVX-512"),
+    # a multi-worker run's last heartbeat or goodbye after the chief has finished and closed
+    # the coordination service
+    re.compile(rb"\] BaseCollectiveExecutor::StartAbort UNAVAILABLE: Failed to send RPC to coordination service"),
+    re.compile(rb"\] Failed to disconnect from coordination service"),
+)
+_CONTINUATIONS = (
+    re.compile(rb"^Additional GRPC error information from remote target "),
+    re.compile(rb"^:UNKNOWN:Error received from peer "),
+    re.compile(rb"^Proceeding with agent shutdown anyway"),
+)
+
+
+def quiet_tensorflow_logs(name):
+    """Keeps TensorFlow's C++ start-up and INFO/WARNING lines out of a script's stderr; its
+    ERROR lines still get through, except the few in `HARMLESS_ERRORS`.
+
+    A script calls it first, before anything imports TensorFlow, with its `__name__`. It sets
+    `TF_CPP_MIN_LOG_LEVEL=2` (INFO and WARNING hidden, ERROR kept) unless the environment
+    already sets it. That level does not reach the lines TensorFlow's libraries print while they
+    load (before `absl::InitializeLog()`: "All log messages before absl::InitializeLog() ...",
+    "oneDNN custom operations are on", once per library), so stderr is passed through a filter
+    process (`python -c ...`, in its own session: Ctrl-C and signals meant for the script do not
+    reach it) that drops those and the harmless ERROR lines and passes everything else on
+    unchanged (the script's own lines, tracebacks, real TensorFlow errors). It ends when the
+    script and the processes it started have closed their stderr; at exit the script waits for
+    it (at most 5 s), so its last lines come before the shell's prompt.
+
+    `KERASRNN_TF_LOGS=1` in the environment turns all of this off (TensorFlow's own defaults).
+    Nothing is filtered when `name` is not "__main__" (the script was imported, not run) or
+    when TensorFlow is already loaded.
+    """
+    if os.environ.get("KERASRNN_TF_LOGS", "") not in ("", "0"):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if name != "__main__" or "tensorflow" in sys.modules:
+        return
+    try:
+        level = int(os.environ["TF_CPP_MIN_LOG_LEVEL"])
+    except ValueError:
+        level = 2
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (f"import sys; sys.path.insert(0, {package_parent!r}); "
+            f"from kerasrnn.cli import filter_stderr; filter_stderr({level})")
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    original = os.dup(2)
+    try:
+        process = subprocess.Popen([sys.executable, "-c", code], stdin=read_end, stdout=original,
+                                   start_new_session=True)
+    except OSError:  # no filter: TensorFlow's lines are shown, nothing is lost
+        os.close(write_end)
+        return
+    finally:
+        os.close(read_end)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def drain():  # at exit: let the filter print the last lines before the shell prompt returns
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(original, 2)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # a process the script started still holds stderr
+            pass
+
+    atexit.register(drain)
+
+
+def filter_stderr(level):
+    """The filter process of `quiet_tensorflow_logs`: stdin to stdout, line by line, without
+    the lines `hidden_log_line` hides at `level`."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _filter_lines(0, 1, level)
+
+
+def hidden_log_line(line, level):
+    """Whether the filter of `quiet_tensorflow_logs` drops one line of stderr (bytes, no newline):
+    INFO lines at `TF_CPP_MIN_LOG_LEVEL` >= 1, WARNING lines (and the one absl prints before its
+    first message) at >= 2, and `HARMLESS_ERRORS`."""
+    if line.rstrip() == _BEFORE_INIT:  # absl's warning before its first message
+        return level >= 2
+    match = _LOG_LINE.match(line)
+    if not match:
+        return False
+    severity = "IWEF".index(match.group(1).decode())
+    return severity < level or (severity == 2 and any(p.search(line) for p in HARMLESS_ERRORS))
+
+
+def _filter_lines(read_end, out, level):
+    pending = b""  # the start of a line that may still turn out to be hidden
+    passing = False  # the rest of a line already passed on in part (a progress bar, a prompt)
+    dropping = False  # inside a dropped message's continuation lines
+    while True:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        kept = []
+        for line in lines:
+            if passing:
+                kept.append(line + b"\n")
+                passing = dropping = False
+            elif hidden_log_line(line, level):
+                dropping = True
+            elif not (dropping and any(p.match(line) for p in _CONTINUATIONS)):
+                dropping = False
+                kept.append(line + b"\n")
+        if pending and (passing or pending[:1] not in b"IWEFAP:"):  # no hidden line starts so
+            kept.append(pending)
+            pending, passing = b"", True
+        _write_all(out, b"".join(kept))
+    if pending and not hidden_log_line(pending, level):
+        _write_all(out, pending)
+
+
+def _write_all(fd, data):
+    while data:
+        try:
+            data = data[os.write(fd, data):]
+        except OSError:  # the reader has gone: keep draining, so the script never blocks
+            return
 
 
 def in_flag_terms(message, flags):

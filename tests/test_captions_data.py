@@ -269,8 +269,11 @@ def test_caption_dataset_reads_image_files(flickr):
 # ------------------------------------------------------------------------ real data (optional)
 
 
+# KERASRNN_DATA: a folder holding `flickr8k_subset/` (Flickr8k laid out as published, with the
+# images of its first 1000 file names in sorted order) and `coco_mini/` (COCO 2017 captions of
+# 80 train and 79 val images); read by this test only.
 @pytest.mark.skipif("KERASRNN_DATA" not in os.environ,
-                    reason="set KERASRNN_DATA to the shared data folder to check the real copies")
+                    reason="set KERASRNN_DATA to a folder with flickr8k_subset/ and coco_mini/ to check them")
 def test_real_flickr8k_subset_and_coco_mini():
     root = pathlib.Path(os.environ["KERASRNN_DATA"])
     counts = {s: len(load_captions("flickr8k", s, root / "flickr8k_subset"))

@@ -125,7 +125,9 @@ def test_caption_image_prints_a_caption_and_writes_the_figure(run, tmp_path, cap
                                                    "--scene", "0", "--beam", "2", "--out", str(png)],
                               capsys)
     assert code == 0 and png.stat().st_size > 1000 and "attention figure" in stdout
-    assert len(stdout.strip().splitlines()) == 3  # one caption per --model, then the figure
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 4  # the scene's reference caption, one caption per --model, the figure
+    assert lines[0].endswith("    [reference, test scenes image 0]") and len(lines[0].split()) >= 6
 
 
 @pytest.mark.parametrize("extra,message", [

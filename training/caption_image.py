@@ -7,8 +7,9 @@ Examples:
   python training/caption_image.py --model runs/cap-scenes --scene 3        # a generated test scene
   python training/caption_image.py --model runs/cap-soft --model runs/cap-hard --scene 3   # one row each
 
-Prints the caption (and its score) and writes the per-word attention overlay PNG (default:
-<image name>-attention.png beside the current directory). Grayscale and RGBA images are
+Prints the caption (and its score; with --scene, the scene's reference caption first) and
+writes the per-word attention overlay PNG (default: <image name>-attention.png beside the
+current directory). Grayscale and RGBA images are
 converted to RGB; any size is resized to the model's input size. --image takes JPEG, PNG or BMP
 (told by the file's first bytes) of at most --max-image-pixels pixels, read from the file's header
 before anything is decoded, so a small file that claims a huge size is refused, and of at most
@@ -17,11 +18,12 @@ of scans is refused; docs/security.md states the count).
 """
 
 import argparse
-import os
 import pathlib
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
+
+quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
 
 
 def parse_args(argv=None):
@@ -86,7 +88,10 @@ def caption(args):
                 image = read_image(args.image, training["image_size"], max_image_pixels=args.max_image_pixels,
                                    max_decode_work=args.max_decode_work)
             else:
-                image = example_images([test_split_example(training, args.scene)], training["image_size"])[0]
+                example = test_split_example(training, args.scene)
+                image = example_images([example], training["image_size"])[0]
+                for reference in example.captions:
+                    print(f"{reference}    [reference, test {training['dataset']} image {args.scene}]")
         elif image.shape[0] != training["image_size"]:
             raise InputError(f"{directory} reads {training['image_size']}-pixel images, the first "
                              f"--model {image.shape[0]}; compare models of one image size")

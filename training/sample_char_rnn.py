@@ -10,10 +10,11 @@ Only the model directory is needed (its vocab.json travels with it), not the tra
 """
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
+
+quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
 
 
 def parse_args(argv=None):

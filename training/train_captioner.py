@@ -21,7 +21,9 @@ import argparse
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
+
+quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
 
 DATA_ENV = {"digits": "KERASRNN_MNIST", "flickr8k": "KERASRNN_FLICKR8K", "coco": "KERASRNN_COCO"}
 

@@ -90,8 +90,12 @@ def load_mnist(source=None):
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
+MNIST_NPZ_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+
+
 def _download():
-    """Fetches MNIST with TFDS, falling back to `keras.datasets.mnist`."""
+    """Fetches MNIST with TFDS, falling back to `keras.datasets.mnist`; when both fail, the
+    error gives both causes and where to get `mnist.npz` by hand."""
     try:
         import tensorflow_datasets as tfds
 
@@ -99,15 +103,23 @@ def _download():
                                               as_supervised=True))
         return {"x_train": train[0][..., 0], "y_train": train[1].astype(np.uint8),
                 "x_test": test[0][..., 0], "y_test": test[1].astype(np.uint8)}
-    except Exception:  # offline, TFDS missing or broken: try Keras's copy
-        pass
+    except Exception as e:  # offline, TFDS missing or broken: try Keras's copy
+        tfds_problem = _one_line(e)
     try:
         import keras
 
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as e:
-        raise InputError(f"could not download MNIST ({type(e).__name__}); {_WHERE}") from None
+        raise InputError(f"could not download MNIST: {_one_line(e)} (TFDS: {tfds_problem}); download "
+                         f"{MNIST_NPZ_URL} (on a machine with network access), then {_WHERE}") from None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _one_line(error, limit=300):
+    """An exception as one short line: its type and the first line of its message."""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _idx_path(folder, name):
