@@ -5,6 +5,7 @@ times here), before decoding it, and still caption ordinary images of every acce
 A tiny untrained captioner (tests/tiny_runs.py), exported with the default limits.
 """
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -76,3 +77,24 @@ def test_caption_image_refuses_a_jpeg_of_too_many_scans(run, tmp_path):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and lines[-1] == f"error: {tmp_path / 'scans.jpg'}: {SCANS_MESSAGE}", done.stderr[-1500:]
     assert not out.exists()
+
+
+def test_a_wide_flat_image_is_resized_without_a_huge_intermediate(tmp_path):
+    """TensorFlow resizes rows first, through (S, W, 3): a 1 x 1,000,000 image (within the pixel
+    limit) resized to 64 x 64 would pass through 768 MB. `resize_image` takes the width first
+    for such an image (and gives the same pixels as one resize, to float32 rounding)."""
+    code = (
+        "import resource, numpy as np, tensorflow as tf\n"
+        "from kerasrnn.data.image_files import resize_image\n"
+        "small = np.random.default_rng(0).integers(0, 256, (3, 700, 3), dtype=np.uint8)\n"
+        "one = tf.image.resize(small / 255, (64, 64), method='bilinear', antialias=True).numpy()\n"
+        "assert np.abs(resize_image(small, 64).numpy() - np.clip(one, 0, 1)).max() < 1e-6\n"
+        "wide = np.zeros((1, 1_000_000, 3), np.uint8)\n"
+        "resize_image(wide[:, :1000], 64)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "resize_image(wide, 64).numpy()\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) < 200  # MiB; through (64, 1e6, 3) it is over 700

@@ -274,6 +274,32 @@ def test_the_example_captions_as_the_python_driver(versions, tmp_path, beam):
     assert plain.stdout == captioner.decode(want.tokens) + "\n"
 
 
+def test_a_wide_flat_image_is_resized_without_a_huge_intermediate():
+    """Rows first, a 1 x 1,000,000 image resized to 32 x 32 passes through 32 x 1,000,000 x 3
+    float64 values (768 MB); `resizeImage` takes the width first for an image shorter than the
+    output and wider than tall, as `resize_image` does, and equals it. The largest array it
+    makes is counted by wrapping Float64Array before the module loads."""
+    from kerasrnn.data.image_files import resize_image
+
+    small = np.random.default_rng(6).integers(0, 256, (3, 500, 3), dtype=np.uint8)
+    got = node_json("""
+        let largest = 0;
+        globalThis.Float64Array = new Proxy(Float64Array, { construct(target, args) {
+          if (typeof args[0] === "number") largest = Math.max(largest, args[0]);
+          return new target(...args);
+        } });
+        const { resizeImage } = await import(DRIVER + "resize.mjs");
+        const [pixels, h, w] = input;
+        const small = Array.from(resizeImage({ data: Uint8Array.from(pixels), width: w, height: h }, 32).data);
+        largest = 0;
+        resizeImage({ data: new Uint8Array(3 * 1000000), width: 1000000, height: 1 }, 32);
+        console.log(JSON.stringify({ small, largest }));
+        """, [small.reshape(-1).tolist(), 3, 500])
+    np.testing.assert_allclose(np.asarray(got["small"]).reshape(32, 32, 3), resize_image(small, 32).numpy(),
+                               atol=1e-6)
+    assert got["largest"] <= 32 * 32 * 3  # rows first: 32 x 1,000,000 x 3
+
+
 @pytest.mark.slow
 def test_the_example_resizes_as_training_does(versions, tmp_path):
     """An image of another size is resized as `image_files.resize_image` resizes (within 1e-6);

@@ -197,9 +197,23 @@ def load_image(path, image_size):
 
 
 def resize_image(image, image_size):
-    """uint8 `(H, W, 3)` -> float32 `(S, S, 3)` in [0, 1], as `load_image` resizes."""
-    image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, (image_size, image_size),
-                            method="bilinear", antialias=True)
+    """uint8 `(H, W, 3)` -> float32 `(S, S, 3)` in [0, 1], as `load_image` resizes.
+
+    Bilinear with antialiasing (TensorFlow's scale-and-translate, separable). TensorFlow resizes
+    the rows first, through an `(S, W, 3)` intermediate: for an image shorter than S and wider
+    than tall that is up to S / H times the image (a 1 x 16,777,216 image would need 12 GiB), so
+    such an image is resized along its width first, through `(H, S, 3)`. Either order computes
+    the same sums, to float32 rounding; the JavaScript drivers' `resizeImage` takes the same order.
+    """
+    image = tf.cast(image, tf.float32) / 255.0
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+
+    def resize(x, size):
+        return tf.image.resize(x, size, method="bilinear", antialias=True)
+
+    image = tf.cond((height < image_size) & (width > height),
+                    lambda: resize(resize(image, (height, image_size)), (image_size, image_size)),
+                    lambda: resize(image, (image_size, image_size)))
     return tf.ensure_shape(tf.clip_by_value(image, 0.0, 1.0), (image_size, image_size, 3))
 
 
