@@ -15,6 +15,7 @@ a state or a shard mixed up) can fail these tests."""
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -66,9 +67,11 @@ def three_runs(base, command):
         result = run([PYTHON, *command(base / name, *extra)])
         assert result.returncode == 0, result.stderr[-3000:]
         (base / f"{name}.out").write_text(result.stdout)
+        (base / f"{name}.err").write_text(result.stderr)
     result = launch(2, command(base / "workers"))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (base / "workers.out").write_text(result.stdout)
+    (base / "workers.out").write_text(result.stdout)  # the workers' stdout and stderr, prefixed
+    (base / "workers.err").write_text(result.stderr)
     return {name: base / name for name in ("one", "mirrored", "workers")}
 
 
@@ -188,6 +191,16 @@ def test_the_chief_alone_says_how_it_trains_and_what_it_trained(char_runs):
         "[worker 0] training on 2 replica(s) (multi-worker, over 2 workers)"]
     assert [line.split("]")[0] for line in workers if "model in" in line] == ["[worker 0"]
     assert not [line for line in workers if line.startswith("[worker 1]") and "done:" in line]
+
+
+def test_a_finished_run_prints_no_tensorflow_log_lines_and_no_traceback(char_runs):
+    """What a user sees of a run that worked: its own lines only. A multi-worker run once ended
+    with a coordination-service ERROR line and a traceback from TensorFlow's preemption watcher
+    thread (the chief had closed the service while the thread still waited on it)."""
+    for name, path in char_runs.items():
+        said = (path.parent / f"{name}.out").read_text() + (path.parent / f"{name}.err").read_text()
+        assert "Traceback" not in said and "Exception in thread" not in said, said[-3000:]
+        assert not re.search(r"^(\[worker \d+\] )?[IWEF]\d{4} |absl::InitializeLog", said, re.M), said[-3000:]
 
 
 def test_a_resume_must_run_as_the_run_was_trained(char_runs, text_file):

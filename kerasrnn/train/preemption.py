@@ -55,6 +55,9 @@ class SaveOnPreemption(keras.callbacks.Callback):
             self._stop()
 
     def on_train_end(self, logs=None):
+        if self._handler is not None:
+            _stop_watching_peers(self._handler)
+            self._handler = None
         if self._previous_handler is not None:
             signal.signal(signal.SIGTERM, self._previous_handler)
             self._previous_handler = None
@@ -65,3 +68,18 @@ class SaveOnPreemption(keras.callbacks.Callback):
         step = steps_trained(self.model)
         raise Preempted(f"stopped by SIGTERM after step {step}, with a backup to resume from; "
                         "run again with `resume` to continue")
+
+
+def _stop_watching_peers(handler):
+    """Ends the threads a `PreemptionCheckpointHandler` keeps waiting for the cluster's signals.
+
+    TensorFlow ends them only in the handler's `__del__`, which never runs while its own thread
+    holds it: the thread's wait then fails when the chief closes the coordination service and a
+    finished run ends with its traceback ("Exception in thread PeerTerminationWatcher-1"). Each
+    worker tells the cluster to stop watching and joins its own threads while every worker is
+    still up (the methods `__del__` calls; where a TensorFlow lacks them nothing is done).
+    """
+    for name in ("_stop_cluster_wise_termination_watcher_thread", "_stop_poll_termination_signal_thread"):
+        stop = getattr(handler, name, None)
+        if stop is not None:
+            stop()
