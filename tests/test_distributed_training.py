@@ -194,9 +194,10 @@ def test_the_chief_alone_says_how_it_trains_and_what_it_trained(char_runs):
 
 
 def test_a_finished_run_prints_no_tensorflow_log_lines_and_no_traceback(char_runs):
-    """What a user sees of a run that worked: its own lines only. A multi-worker run once ended
-    with a coordination-service ERROR line and a traceback from TensorFlow's preemption watcher
-    thread (the chief had closed the service while the thread still waited on it)."""
+    """What a user sees of a run that worked: its own lines only. A multi-worker run could end
+    with a coordination-service ERROR line, and with a traceback from TensorFlow's preemption
+    watcher thread when the chief closed the service while another worker's thread still waited
+    on it (a race between the workers' exits, so not every run without the fix shows it)."""
     for name, path in char_runs.items():
         said = (path.parent / f"{name}.out").read_text() + (path.parent / f"{name}.err").read_text()
         assert "Traceback" not in said and "Exception in thread" not in said, said[-3000:]
