@@ -173,7 +173,8 @@ def workers(tmp_path_factory):
     processes = []
     try:
         for index in range(2):
-            tf_config = json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
+            tf_config = json.dumps({"cluster": {"worker": addresses},
+                                    "task": {"type": "worker", "index": index}})
             processes.append(subprocess.Popen([sys.executable, "-c", WORKER], cwd=folder,
                                               env=child_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE,
                                               stderr=subprocess.PIPE, text=True))
@@ -232,7 +233,8 @@ def test_keras_still_cannot_accumulate_gradients_under_a_strategy(mirrored):
     fix 5 from keras_distribute_fixes and this test."""
     assert mirrored["accumulate"]["one"] is None
     error = mirrored["accumulate"]["mirrored"]
-    assert error is not None and "`merge_call` called while defining a new graph or a tf.function" in error, error
+    assert error is not None, error
+    assert "`merge_call` called while defining a new graph or a tf.function" in error, error
 
 
 def test_the_tensorflow_extras_pin_the_keras_the_fixes_are_tested_on():

@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from kerasrnn.errors import InputError
 
-TESTED_KERAS = ("3.15.1",)
+TESTED_KERAS = ("3.15.1",)  # the `cpu` and `gpu` extras and constraints.txt pin the same (a test checks)
 TESTED_TENSORFLOW = ("2.21.",)  # prefixes
 _applied = False
 
