@@ -274,6 +274,20 @@ def test_the_example_captions_as_the_python_driver(versions, tmp_path, beam):
     assert plain.stdout == captioner.decode(want.tokens) + "\n"
 
 
+def test_a_model_card_with_the_nan_older_exports_wrote_reads_as_null():
+    """Versions exported before cards were written strictly hold `NaN` for scores that could not
+    be computed (Python's json); `JSON.parse` refuses it, the drivers read it as null, outside
+    strings only, and still refuse what is not JSON."""
+    got = node_json("""
+        const { parsePythonJson } = await import(DRIVER + "load.mjs");
+        let refused = null;
+        try { parsePythonJson('{"a": Nan}'); } catch (e) { refused = e.message; }
+        console.log(JSON.stringify({ value: parsePythonJson(input), refused }));
+        """, '{"a": NaN, "b": [Infinity, -Infinity, 1.5], "c": "x: NaN, \\" NaN", "d": {"e": NaN}}')
+    assert got["value"] == {"a": None, "b": [None, None, 1.5], "c": 'x: NaN, " NaN', "d": {"e": None}}
+    assert got["refused"]
+
+
 def test_a_wide_flat_image_is_resized_without_a_huge_intermediate():
     """Rows first, a 1 x 1,000,000 image resized to 32 x 32 passes through 32 x 1,000,000 x 3
     float64 values (768 MB); `resizeImage` takes the width first for an image shorter than the

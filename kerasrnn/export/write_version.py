@@ -12,6 +12,7 @@ folder behind; the next export into the same model folder removes those whose pr
 """
 
 import datetime
+import math
 import os
 import pathlib
 import shutil
@@ -209,7 +210,7 @@ def export_model(model_run_dir, base, name, version=None, **options):
             "limits": limits.as_dict(),
             **result["card"],
         }
-        write_json_atomic(extra / CARD_FILE, card, AGAIN_HINT)
+        write_json_atomic(extra / CARD_FILE, strict_json(card), AGAIN_HINT)
         if target.exists():  # another exporter got there first
             raise InputError(f"{target} appeared while exporting; not overwritten")
         os.rename(staging, target)
@@ -227,3 +228,16 @@ def export_model(model_run_dir, base, name, version=None, **options):
         if not done:
             _remove_empty(made)
     return target
+
+
+def strict_json(value):
+    """`value` with every float that is not finite (a score that could not be computed, NaN)
+    replaced by None, so the model card is JSON every runtime parses (JavaScript's `JSON.parse`
+    refuses the `NaN` Python's `json` writes)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value

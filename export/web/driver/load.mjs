@@ -37,6 +37,43 @@ async function readBytes(loadFile, path) {
 }
 
 /**
+ * JSON as Python's `json` writes it: strict JSON, or, from versions exported before their model
+ * cards were written strictly, with `NaN`, `Infinity` and `-Infinity` for scores that could not
+ * be computed; those read as null (outside strings only).
+ * @param {string} text
+ * @returns {*}
+ */
+export function parsePythonJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch (strictError) {
+    let out = "", inString = false;
+    for (let i = 0; i < text.length; i++) {
+      const ch = text[i];
+      if (inString) {
+        out += ch;
+        if (ch === "\\") out += text[++i] ?? "";
+        else if (ch === '"') inString = false;
+        continue;
+      }
+      const word = ["NaN", "Infinity", "-Infinity"].find((w) => text.startsWith(w, i));
+      if (word) {
+        out += "null";
+        i += word.length - 1;
+        continue;
+      }
+      if (ch === '"') inString = true;
+      out += ch;
+    }
+    try {
+      return JSON.parse(out);
+    } catch {
+      throw strictError;
+    }
+  }
+}
+
+/**
  * A JSON object file with the keys `required` of the given types.
  * @param {LoadFile} loadFile
  * @param {string} path
@@ -47,7 +84,7 @@ export async function readJson(loadFile, path, required = {}) {
   const bytes = await readBytes(loadFile, path);
   let value;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    value = parsePythonJson(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch (e) {
     throw new Error(`${path} is damaged (not JSON: ${firstLine(e)}); ${AGAIN}`);
   }
