@@ -24,6 +24,7 @@ import select
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -175,13 +176,10 @@ def char_page(page, url, args, out):
 
 def captioner_page(page, url, version, args, out):
     page.open(url)
-    image = args.image or scene_png(version, out / ".scene.png")
     page.set("beam", "3")
-    try:
+    with tempfile.TemporaryDirectory() as scratch:  # the page shows the chosen file's name
+        image = args.image or scene_png(version, pathlib.Path(scratch) / "scene.png")
         page.act(lambda: page.element("caption-file").send_keys(str(pathlib.Path(image).resolve())))
-    finally:
-        if not args.image:
-            (out / ".scene.png").unlink(missing_ok=True)
     words = page.browser.find_elements("css selector", "#caption-words .word")
     if words:
         words[min(args.word, len(words) - 1)].click()
