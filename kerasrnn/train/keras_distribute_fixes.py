@@ -51,8 +51,8 @@ def check_versions():
         raise InputError(
             f"distributed training is tested on keras {' / '.join(TESTED_KERAS)} with tensorflow "
             f"{' / '.join(v + 'x' for v in TESTED_TENSORFLOW)}, and this is keras {keras.__version__} "
-            f"with tensorflow {tf.__version__}; install the tested versions (pip install "
-            "'kerasrnn[cpu]' or 'kerasrnn[gpu]', which pin them) or train without distribution")
+            f"with tensorflow {tf.__version__}; install the tested versions (the "
+            "package's cpu and gpu extras pin them: pip install -e '.[cpu]') or train without distribution")
 
 
 def _first_replica_spec(spec):
