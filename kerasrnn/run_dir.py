@@ -6,7 +6,7 @@ sampling, plotting and export read.
 * `model.keras`  the trained model (`keras.saving.load_model`), written atomically at the end;
 * `metrics.json` the results (its `history` holds every epoch of the run, across resumes);
 * `history.json` the per-epoch history so far, rewritten every epoch (`RunHistory`);
-* `backup/` (`BackupAndRestore`), `checkpoints/`, `logs/` (TensorBoard), and whatever a kind
+* `backup/` (`BackupAndRestore`, written and read by `kerasrnn.run_backup`), `checkpoints/`, `logs/` (TensorBoard), and whatever a kind
   adds (the char model's `vocab.json`).
 
 Every file is written whole or not at all (a temporary file renamed over it; the weights are
@@ -15,9 +15,7 @@ each file's shape and raises `FileError` naming the file and what to do.
 """
 
 import dataclasses
-import hashlib
 import io
-import json
 import math
 import os
 import pathlib
@@ -25,7 +23,6 @@ import typing
 import zipfile
 
 import keras
-import numpy as np
 
 from kerasrnn import __version__
 from kerasrnn.data.caption_vocab import CaptionVocabulary
@@ -34,7 +31,7 @@ from kerasrnn.errors import InputError
 from kerasrnn.files import (AGAIN_HINT, CONFIG_MAX_BYTES, JSON_MAX_BYTES, MiB, FileError,
                             check_free_space, check_object, damaged, read_json_file, type_name,
                             value_has_type, write_bytes_atomic, write_json_atomic,
-                            write_problem_error, write_text_atomic)
+                            write_problem_error)
 from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
 
 FORMAT_VERSION = 1
@@ -318,240 +315,6 @@ def check_saved_settings(out_dir, kind, resumable=(), given=None):
         raise damaged(path, f"training: {type(e).__name__}") from None
 
 
-def _backup_fix(backup):
-    return (f"delete {backup} and run again with `resume` to retrain the run from its first "
-            "epoch (its settings are kept)")
-
-
-class Position(typing.NamedTuple):
-    """Where a backup resumes: `epoch` (Keras's epoch index to start from; epochs before it
-    are complete) and `step` (optimizer steps done, a mid-epoch position after a preemption)."""
-
-    epoch: int
-    step: int
-
-
-def restored_position(out_dir, steps_per_epoch):
-    """The `Position` the backup in `out_dir/backup` resumes from (0, 0 without one).
-
-    Epochs are counted in steps: epoch `e` is steps `[e * steps_per_epoch, (e + 1) *
-    steps_per_epoch)`, so a backup at step `s` resumes in epoch `s // steps_per_epoch` (an epoch
-    cut short, by the end of the run's steps, a time limit or SIGTERM, is trained to its end).
-
-    A backup is written whole into `backup.next/` and then swapped in, keeping the one before
-    as `backup.previous/`; a swap cut short by a crash is finished here first.
-
-    Raises:
-        FileError: The backup is damaged or half there (the message says how to start over).
-    """
-    backup = pathlib.Path(out_dir) / BACKUP_DIR
-    _finish_swap(backup)
-    metadata = _backup_metadata(backup)
-    if metadata is None:
-        return Position(0, 0)
-    step = metadata.get("step", metadata["epoch"] * steps_per_epoch)
-    return Position(step // steps_per_epoch, step)
-
-
-def previous_step(out_dir, steps_per_epoch):
-    """The step of the backup kept before the latest (`backup.previous/`), or `None`."""
-    previous = pathlib.Path(out_dir) / (BACKUP_DIR + ".previous")
-    if not (previous / BACKUP_METADATA).is_file():
-        return None
-    metadata = _backup_metadata(previous)
-    return metadata.get("step", metadata["epoch"] * steps_per_epoch)
-
-
-def roll_back_backup(out_dir):
-    """Makes the backup before the latest the one to resume from (when another worker of the
-    job has not reached the latest); with none before it, the run starts from scratch."""
-    out = pathlib.Path(out_dir)
-    backup, previous = out / BACKUP_DIR, out / (BACKUP_DIR + ".previous")
-    aside = out / (BACKUP_DIR + ".ahead")
-    _remove_tree(aside)
-    try:
-        if backup.exists():
-            os.replace(backup, aside)
-        if previous.exists():
-            os.replace(previous, backup)
-    except OSError as e:
-        raise write_problem_error(backup, e) from None
-
-
-def _finish_swap(backup):
-    staging = backup.with_name(backup.name + ".next")
-    if not backup.exists() and (staging / BACKUP_METADATA).is_file():
-        try:
-            os.replace(staging, backup)
-        except OSError as e:
-            raise write_problem_error(backup, e) from None
-
-
-def _remove_tree(folder):
-    import shutil
-
-    if folder.exists():
-        try:
-            shutil.rmtree(folder)
-        except OSError as e:
-            raise write_problem_error(folder, e) from None
-
-
-def _backup_metadata(backup):
-    """A backup folder's checked metadata, or `None` if the folder holds no backup."""
-    meta, weights = backup / BACKUP_METADATA, backup / BACKUP_WEIGHTS
-    fix = _backup_fix(backup)
-    if not meta.exists() and not weights.exists():
-        return None
-    if not weights.is_file():
-        raise FileError(f"{weights} is missing (the backup has only {BACKUP_METADATA}); {fix}")
-    if not meta.is_file():
-        raise FileError(f"{meta} is missing (the backup has only {BACKUP_WEIGHTS}); {fix}")
-    metadata = read_json_file(meta, fix)
-    check_object(meta, metadata, {"epoch": (int,), "batch": (int,), "step": (int,),
-                                  "weights_sha256": (str,)},
-                 required=("epoch",), fix=fix, unknown_ok=True)
-    for key in ("epoch", "step"):
-        if metadata.get(key, 0) < 0:
-            raise damaged(meta, f"{key} is {metadata[key]}", fix)
-    _check_backup_weights(weights, metadata.get("weights_sha256"), fix)
-    return metadata
-
-
-def _sha256(path):
-    """The sha256 of the file at `path`, read in blocks (a backup may be large)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _check_backup_weights(weights, sha256, fix):
-    """Checks a backup's weights file against the checksum its metadata records (HDF5 has
-    none: changed bytes inside an array would load silently) and reads every array, so that a
-    damaged file is refused here, before a resume writes anything, not when `fit` restores it
-    (`RunBackup`)."""
-    import h5py
-
-    if sha256 is not None and _sha256(weights) != sha256:
-        raise FileError(f"cannot restore {weights}: its bytes do not match the checksum in "
-                        f"{BACKUP_METADATA} (the file is damaged); {fix}")
-
-    def read(name, item):
-        if isinstance(item, h5py.Dataset):
-            item[()]
-
-    try:
-        with h5py.File(weights, "r") as f:
-            f.visititems(read)
-    except Exception as e:  # noqa: BLE001 - h5py raises many types for a damaged file
-        raise FileError(f"cannot restore {weights} ({type(e).__name__}): it is damaged; {fix}") from None
-
-
-class RunBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that writes its files whole or not at all, and says which file is
-    damaged when restoring fails.
-
-    Epochs are counted in steps (see `restored_position`): a backup at step `s` records epoch
-    `s // steps_per_epoch`, and a restored run starts `fit` in that epoch.
-
-    Args:
-        backup_dir: The backup folder.
-        steps_per_epoch: Steps (batches) in one epoch of the run.
-        extra_state: Optional state the weights do not hold (the char model's stream states),
-            an object with `save(folder, epoch)` and `restore(folder, epoch)`: saved after the
-            weights and before the metadata (which marks the backup complete), restored after
-            them.
-    """
-
-    def __init__(self, backup_dir, steps_per_epoch, extra_state=None, **kwargs):
-        super().__init__(backup_dir, **kwargs)
-        self.steps_per_epoch = steps_per_epoch
-        self.extra_state = extra_state
-
-    def on_train_begin(self, logs=None):
-        backup = pathlib.Path(self.backup_dir)
-        try:
-            super().on_train_begin(logs)
-        except InputError:
-            raise
-        except Exception as e:  # h5py and Keras raise many types for a damaged file
-            raise FileError(f"cannot restore {backup / BACKUP_WEIGHTS} ({type(e).__name__}): it is "
-                              f"damaged or from another model; {_backup_fix(backup)}") from None
-        if (backup / BACKUP_METADATA).is_file():
-            self.model._initial_epoch = steps_trained(self.model) // self.steps_per_epoch
-            _restore_rng_states(self.model, backup)
-            if self.extra_state is not None:  # the metadata was checked by `restored_position`
-                epoch = read_json_file(backup / BACKUP_METADATA)["epoch"]
-                self.extra_state.restore(backup, epoch)
-
-    def _save_model(self):
-        self.save_backup()
-
-    def save_backup(self):
-        """Writes a backup at the step the model has reached (its epoch and batch follow from
-        it, mid-epoch included), into `backup.next/`, then swaps it in whole; the backup before
-        it stays as `backup.previous/`."""
-        backup = pathlib.Path(self.backup_dir)
-        staging, previous = backup.with_name(backup.name + ".next"), backup.with_name(backup.name + ".previous")
-        _remove_tree(staging)
-        try:
-            staging.mkdir(parents=True)
-        except OSError as e:
-            raise write_problem_error(staging, e) from None
-        step = steps_trained(self.model)
-        epoch, batch = divmod(step, self.steps_per_epoch)
-        try:
-            data = weights_bytes(self.model)
-            write_bytes_atomic(staging / BACKUP_WEIGHTS, data)
-            _save_rng_states(self.model, staging)
-            if self.extra_state is not None:
-                self.extra_state.save(staging, epoch)
-            write_text_atomic(staging / BACKUP_METADATA, json.dumps(
-                {"epoch": epoch, "batch": batch, "step": step,
-                 "weights_sha256": hashlib.sha256(data).hexdigest()}))
-        except FileError:
-            _remove_tree(staging)  # the last whole backup stays as it was
-            raise
-        _remove_tree(previous)
-        try:
-            if backup.exists():
-                os.replace(backup, previous)
-            os.replace(staging, backup)
-        except OSError as e:
-            raise write_problem_error(backup, e) from None
-
-
-def _rng_variables(model):
-    """The states of the model's random-number generators (`keras.random.SeedGenerator`, e.g.
-    dropout's), which its weights file does not hold."""
-    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
-
-
-def _save_rng_states(model, folder):
-    variables = _rng_variables(model)
-    if variables:
-        buffer = io.BytesIO()
-        np.savez(buffer, *[np.asarray(v) for v in variables])
-        write_bytes_atomic(folder / BACKUP_RNG, buffer.getvalue())
-
-
-def _restore_rng_states(model, folder):
-    variables = _rng_variables(model)
-    if not variables:
-        return
-    path, fix = folder / BACKUP_RNG, _backup_fix(folder)
-    try:
-        with np.load(path, allow_pickle=False) as saved:
-            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    except FileNotFoundError:
-        raise FileError(f"{path} is missing: the backup lacks the random-number states; {fix}") from None
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-        raise FileError(f"{path} is damaged ({type(e).__name__}); {fix}") from None
-    if len(values) != len(variables) or any(v.shape != tuple(w.shape) for v, w in zip(values, variables)):
-        raise FileError(f"{path} does not hold this model's random-number states; {fix}")
-    for variable, value in zip(variables, values):
-        variable.assign(value)
-
-
 class BestWeights(keras.callbacks.Callback):
     """Keeps the weights of the epoch with the lowest `val_loss` in `path` (written atomically)."""
 
@@ -597,13 +360,6 @@ class DiskSpaceCheck(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._check()
-
-
-def backup_callback(out_dir, steps_per_epoch, extra_state=None):
-    """`BackupAndRestore` into `out_dir/backup`, kept after training so a run can be extended
-    (`steps_per_epoch`, `extra_state`: see `RunBackup`)."""
-    return RunBackup(str(pathlib.Path(out_dir) / BACKUP_DIR), steps_per_epoch,
-                     extra_state=extra_state, delete_checkpoint=False)
 
 
 def save_trained_model(directory, model, metrics):

@@ -19,7 +19,7 @@ FLOORS = {
     "kerasrnn.data": 3,
     "kerasrnn.metrics": 4, "kerasrnn.viz": 4, "kerasrnn.gradient_flow": 4,
     "kerasrnn.config_checks": 5, "kerasrnn.training_configs": 5,
-    "kerasrnn.run_dir": 5, "kerasrnn.trained_runs": 5,
+    "kerasrnn.run_dir": 5, "kerasrnn.run_backup": 5, "kerasrnn.trained_runs": 5,
     "kerasrnn.train": 6,
     "kerasrnn.export": 7,
     "kerasrnn.cli": 8,

@@ -7,7 +7,7 @@ import time
 
 import keras
 
-from kerasrnn import run_dir
+from kerasrnn import run_backup, run_dir
 from kerasrnn.errors import InputError
 from kerasrnn.files import write_json_atomic
 from kerasrnn.train.preemption import SaveOnPreemption
@@ -259,7 +259,7 @@ def run_callbacks(out_dir, steps_per_epoch, best_checkpoint=True, start_epoch=0,
                   distribution=None):
     """The callbacks every training run uses, writing into the run directory's layout.
 
-    Epochs are counted in steps (`steps_per_epoch` each, see `run_dir.RunBackup`); give `fit`
+    Epochs are counted in steps (`steps_per_epoch` each, see `run_backup.RunBackup`); give `fit`
     an `EpochsOfSteps` as its last callback.
 
     `DiskSpaceCheck` and `StopOnDivergence` (first, so a diverged epoch is never backed up and a
@@ -270,7 +270,7 @@ def run_callbacks(out_dir, steps_per_epoch, best_checkpoint=True, start_epoch=0,
 
     A worker that is not the chief of a multi-worker job (`chief=False`) writes only its backup
     (into `out_dir`, its own folder): no history file, logs or checkpoint. `extra_state` is kept
-    in the backup beside the weights (see `run_dir.RunBackup`). With a `distribution`, SIGTERM
+    in the backup beside the weights (see `run_backup.RunBackup`). With a `distribution`, SIGTERM
     stops training after a mid-epoch backup (`preemption.SaveOnPreemption`; `out_dir/preemption`
     holds a multi-worker job's coordination checkpoint).
 
@@ -280,7 +280,7 @@ def run_callbacks(out_dir, steps_per_epoch, best_checkpoint=True, start_epoch=0,
     """
     out = pathlib.Path(out_dir)
     history = RunHistory(out / run_dir.HISTORY_FILE if chief else None, start_epoch)
-    backup = run_dir.backup_callback(out, steps_per_epoch, extra_state)
+    backup = run_backup.backup_callback(out, steps_per_epoch, extra_state)
     callbacks = [run_dir.DiskSpaceCheck(out), StopOnDivergence(divergence_hint), backup]
     if distribution is not None:
         callbacks.append(SaveOnPreemption(backup, distribution, out / "preemption"))

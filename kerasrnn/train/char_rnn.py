@@ -13,7 +13,7 @@ import pathlib
 
 import keras
 
-from kerasrnn import run_dir, training_configs
+from kerasrnn import run_backup, run_dir, training_configs
 from kerasrnn.config_checks import check_max_seconds, resumed_settings
 from kerasrnn.data import text as text_data
 from kerasrnn.errors import InputError
@@ -169,7 +169,7 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     epochs = config.epochs if config.epochs else math.ceil(config.steps / steps_per_epoch)
     total_steps = config.steps or epochs * steps_per_epoch
     position = (resume_position(dist, own, steps_per_epoch) if resume
-                else run_dir.Position(0, 0))
+                else run_backup.Position(0, 0))
     if resume and position.step >= total_steps:
         raise InputError(f"resume: {out} has already trained {position.step} steps, nothing is "
                          "left to train; pass a larger `steps` (or `epochs`) to train further")

@@ -31,7 +31,7 @@ class CarryStreamState(keras.callbacks.Callback):
     Under a `tf.distribute` strategy each replica carries the state of its own streams, and
     each replica's state is saved and put back on its own.
 
-    As the `extra_state` of the run's backup (`run_dir.RunBackup`) it writes every local
+    As the `extra_state` of the run's backup (`run_backup.RunBackup`) it writes every local
     replica's states to `stream_states.npz` with each backup, and a resumed run starts from
     them instead of from zero (unless it resumes at the start of a pass).
 

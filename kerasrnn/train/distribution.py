@@ -18,7 +18,7 @@ import pathlib
 
 import tensorflow as tf
 
-from kerasrnn import run_dir
+from kerasrnn import run_backup, run_dir
 from kerasrnn.config_checks import check_accumulation, check_real
 from kerasrnn.data.shards import shard_rows
 from kerasrnn.errors import InputError
@@ -331,7 +331,7 @@ def epoch_run_start(distribution, own_dir, out_dir, resume, steps_per_epoch, epo
     """Where a run trained in epochs (the ST-CNN, the captioner) starts.
 
     Returns:
-        `(position, start_epoch, skip)`: the `run_dir.Position` (step 0 for a new run), the epoch
+        `(position, start_epoch, skip)`: the `run_backup.Position` (step 0 for a new run), the epoch
         the step lies in and the batches of that epoch already trained.
 
     Raises:
@@ -340,7 +340,7 @@ def epoch_run_start(distribution, own_dir, out_dir, resume, steps_per_epoch, epo
         FileError: The workers' backups cannot be brought to one step (`resume_position`).
     """
     check_accumulation(gradient_accumulation_steps, steps_per_epoch, "an epoch")
-    position = resume_position(distribution, own_dir, steps_per_epoch) if resume else run_dir.Position(0, 0)
+    position = resume_position(distribution, own_dir, steps_per_epoch) if resume else run_backup.Position(0, 0)
     if resume and position.step >= epochs * steps_per_epoch:
         raise InputError(f"resume: {out_dir} has already trained {position.epoch} epochs, "
                          "nothing is left to train; pass a larger `epochs` to train further")
@@ -348,22 +348,22 @@ def epoch_run_start(distribution, own_dir, out_dir, resume, steps_per_epoch, epo
 
 
 def resume_position(distribution, own_dir, steps_per_epoch):
-    """Where a resumed run continues (`run_dir.Position`), the same step on every worker.
+    """Where a resumed run continues (`run_backup.Position`), the same step on every worker.
 
     A worker killed while the others wrote their backups may be one backup behind them; those
-    ahead then go back to the backup they kept before (`run_dir.roll_back_backup`).
+    ahead then go back to the backup they kept before (`run_backup.roll_back_backup`).
 
     Raises:
         FileError: The workers' backups cannot be brought to one step.
     """
-    position = run_dir.restored_position(own_dir, steps_per_epoch)
+    position = run_backup.restored_position(own_dir, steps_per_epoch)
     target = distribution.agreed_step(position.step)
     if target == position.step:
         return position
-    before = run_dir.previous_step(own_dir, steps_per_epoch)
+    before = run_backup.previous_step(own_dir, steps_per_epoch)
     if before == target or (target == 0 and before is None):
-        run_dir.roll_back_backup(own_dir)
-        return run_dir.restored_position(own_dir, steps_per_epoch)
+        run_backup.roll_back_backup(own_dir)
+        return run_backup.restored_position(own_dir, steps_per_epoch)
     raise FileError(f"the backup in {pathlib.Path(own_dir) / run_dir.BACKUP_DIR} is at step "
                     f"{position.step} and another worker's at step {target}, too far apart to "
                     "resume together; delete every worker's backup folders and resume to retrain "

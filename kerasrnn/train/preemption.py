@@ -22,7 +22,7 @@ class SaveOnPreemption(keras.callbacks.Callback):
     """Writes a mid-epoch backup and raises `Preempted` when SIGTERM arrives.
 
     Args:
-        backup: The run's `run_dir.RunBackup` (its backup is the one written).
+        backup: The run's `run_backup.RunBackup` (its backup is the one written).
         distribution: The run's `kerasrnn.train.distribution.Distribution`.
         folder: Where a multi-worker job's handler keeps its own (tiny) checkpoint.
     """
