@@ -213,11 +213,15 @@ def read_run_config(directory, kind):
     return config
 
 
-def _check_history(out):
-    """`history.json` of a run to resume: `{metric: [number per epoch]}` (or absent)."""
-    path = out / HISTORY_FILE
+def read_history(path):
+    """A run's `history.json` at `path`: `{metric: [number per epoch]}` ({} when absent).
+
+    Raises:
+        FileError: The file is too large, not JSON or not of that shape (it is named).
+    """
+    path = pathlib.Path(path)
     if not path.exists():
-        return
+        return {}
     fix = "delete it to resume (the run's history then starts at this resume)"
     history = read_json_file(path, fix)
     if not isinstance(history, dict):
@@ -225,6 +229,7 @@ def _check_history(out):
     for key, values in history.items():
         if not isinstance(values, list) or not all(value_has_type(v, (int, float)) for v in values):
             raise damaged(path, f"{key} is not a list of numbers", fix)
+    return history
 
 
 def _check_vocabulary(out, kind, config):
@@ -275,7 +280,7 @@ def prepare_run_dir(out_dir, resume, kind):
             missing = [name for name in training_schema(kind) if name not in config["training"]]
             if missing:
                 raise damaged(out / CONFIG_FILE, f"no training.{missing[0]}")
-        _check_history(out)
+        read_history(out / HISTORY_FILE)  # checked before anything is written
         _check_vocabulary(out, kind, config)
         return config
     if has_run or (out.is_dir() and any(out.iterdir())):

@@ -1,6 +1,5 @@
 """Keras callbacks that the training runs need and Keras does not ship."""
 
-import json
 import math
 import pathlib
 import time
@@ -238,11 +237,8 @@ class RunHistory(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         stored = {}
-        if self.start_epoch and self.path is not None and self.path.is_file():
-            try:
-                stored = json.loads(self.path.read_text())
-            except json.JSONDecodeError:
-                stored = {}
+        if self.start_epoch and self.path is not None:
+            stored = run_dir.read_history(self.path)
         self.history = {k: list(v)[: self.start_epoch] for k, v in stored.items()}
         self.epochs = self.start_epoch
 
