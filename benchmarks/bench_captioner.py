@@ -2,8 +2,8 @@
 """Captioning throughput: greedy decoding and beam search (beam 3), batch 1 and 32, in one run.
 
 Rows, as ratios to greedy at batch 1 (same run, round-robin rounds, best of N):
-  greedy  `kerasrnn.models.captioner.greedy_decode`, one call per batch (batched decoding)
-  beam-3  `kerasrnn.models.captioner.beam_search_batch(beam_width=3)`, one call per batch (all
+  greedy  `kerasrnn.kinds.captioner.model.greedy_decode`, one call per batch (batched decoding)
+  beam-3  `kerasrnn.kinds.captioner.model.beam_search_batch(beam_width=3)`, one call per batch (all
           beams of all images in each decoder step)
 on captioned-scene images at the model's input size.
 
@@ -59,8 +59,8 @@ def load_or_build(args):
     """Returns `(model, start_id, end_id, max_length, description)`."""
     import keras
 
-    from kerasrnn.data.caption_vocab import END, START, CaptionVocabulary
-    from kerasrnn.models.captioner import build_captioner
+    from kerasrnn.kinds.captioner.vocab import END, START, CaptionVocabulary
+    from kerasrnn.kinds.captioner.model import build_captioner
 
     if args.model:
         import kerasrnn.layers  # noqa: F401  (registers the custom layers for loading)
@@ -120,8 +120,8 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from kerasrnn.data.scenes import captioned_scenes
-    from kerasrnn.models.captioner import beam_search_batch, greedy_decode
+    from kerasrnn.kinds.captioner.scenes import captioned_scenes
+    from kerasrnn.kinds.captioner.model import beam_search_batch, greedy_decode
 
     keras.utils.set_random_seed(args.seed)
     seconds = 0.05 if args.quick else args.seconds

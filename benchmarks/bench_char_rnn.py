@@ -90,8 +90,8 @@ def keras_simple_rnn(batch, seq, tuned):
     import keras
 
     from kerasrnn.layers import OneHot
-    from kerasrnn.train.char_rnn import make_optimizer, nats_per_char_loss
-    from kerasrnn.training_configs import CharRNNConfig
+    from kerasrnn.kinds.char_rnn.train import make_optimizer, nats_per_char_loss
+    from kerasrnn.kinds.char_rnn.config import CharRNNConfig
 
     tokens = keras.Input(batch_shape=(batch, seq), dtype="int32")
     h = keras.layers.SimpleRNN(100, return_sequences=True, unroll=tuned)(OneHot(VOCAB)(tokens))
@@ -107,8 +107,8 @@ def keras_simple_rnn(batch, seq, tuned):
 
 def ours(batch, seq, **overrides):
     """(c): the model train_char_rnn.py trains, from the min-char-rnn preset."""
-    from kerasrnn.train.char_rnn import PRESETS, build_training_model
-    from kerasrnn.training_configs import CharRNNConfig
+    from kerasrnn.kinds.char_rnn.train import PRESETS, build_training_model
+    from kerasrnn.kinds.char_rnn.config import CharRNNConfig
 
     config = CharRNNConfig(**{**PRESETS["min-char-rnn"], "batch_size": batch, "seq_length": seq,
                               "steps": 1, **overrides})
@@ -141,8 +141,8 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from kerasrnn.train.char_rnn import PRESETS, build_training_model
-    from kerasrnn.training_configs import CharRNNConfig
+    from kerasrnn.kinds.char_rnn.train import PRESETS, build_training_model
+    from kerasrnn.kinds.char_rnn.config import CharRNNConfig
 
     seconds = 0.6 if args.quick else args.seconds
     rounds = 1 if args.quick else args.rounds

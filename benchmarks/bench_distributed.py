@@ -164,8 +164,9 @@ def settings_to_reach(cost, target, workers, bandwidth_bps, flops_per_second, la
 
 def default_batch(kind):
     """The default (global) batch of each kind: the per-worker batch of the weak-scaling runs."""
-    from kerasrnn.train.char_rnn import PRESETS
-    from kerasrnn.training_configs import CaptionerConfig, STNConfig
+    from kerasrnn.kinds.char_rnn.train import PRESETS
+    from kerasrnn.kinds.captioner.config import CaptionerConfig
+    from kerasrnn.kinds.stn_classifier.config import STNConfig
 
     return {"char": PRESETS["shakespeare"]["batch_size"], "stn": STNConfig().batch_size,
             "captioner": CaptionerConfig().batch_size}[kind]
@@ -174,16 +175,16 @@ def default_batch(kind):
 def char_config(**overrides):
     """Preset shakespeare, one step per execution (several do not run on several replicas; the
     1-process run uses 1 as well, so both time the same loop)."""
-    from kerasrnn.train.char_rnn import PRESETS
-    from kerasrnn.training_configs import CharRNNConfig
+    from kerasrnn.kinds.char_rnn.train import PRESETS
+    from kerasrnn.kinds.char_rnn.config import CharRNNConfig
 
     return CharRNNConfig(**{**PRESETS["shakespeare"], "steps_per_execution": 1, **overrides})
 
 
 def caption_vocab_size(config):
     """The scenes vocabulary as train_captioner builds it (from the training captions)."""
-    from kerasrnn.data.caption_vocab import CaptionVocabulary
-    from kerasrnn.data.captions import load_captions
+    from kerasrnn.kinds.captioner.vocab import CaptionVocabulary
+    from kerasrnn.kinds.captioner.captions import load_captions
 
     examples = load_captions(config.dataset, "train", config.data_dir, config.image_size,
                              count=config.train_count, seed=config.seed)
@@ -198,7 +199,7 @@ def build_model(kind, replica_batch, for_counting=False):
     import tensorflow as tf
 
     if kind == "char":
-        from kerasrnn.train.char_rnn import build_training_model
+        from kerasrnn.kinds.char_rnn.train import build_training_model
 
         config = char_config(unroll=True, jit_compile=False) if for_counting else char_config()
         model = build_training_model(config, CHAR_VOCAB, replica_batch)
@@ -206,17 +207,17 @@ def build_model(kind, replica_batch, for_counting=False):
         return model, tf.TensorSpec(shape, tf.int32), tf.TensorSpec(shape, tf.int32), \
             f"{config.batch_size} x {config.seq_length} chars"
     if kind == "stn":
-        from kerasrnn.models.stn_classifier import build_stn_classifier
-        from kerasrnn.train.stn import compile_model
-        from kerasrnn.training_configs import STNConfig
+        from kerasrnn.kinds.stn_classifier.model import build_stn_classifier
+        from kerasrnn.kinds.stn_classifier.train import compile_model
+        from kerasrnn.kinds.stn_classifier.config import STNConfig
 
         config = STNConfig(distortion="RTS")
         model = compile_model(build_stn_classifier(**config.model_config()), config, 100)
         side = config.model_config()["input_size"]
         return model, tf.TensorSpec((replica_batch, side, side, 1), tf.float32), \
             tf.TensorSpec((replica_batch,), tf.int32), f"{config.batch_size} images {side}x{side}"
-    from kerasrnn.train.captioner import compile_model
-    from kerasrnn.training_configs import CaptionerConfig
+    from kerasrnn.kinds.captioner.train import compile_model
+    from kerasrnn.kinds.captioner.config import CaptionerConfig
 
     config = CaptionerConfig()
     model = compile_model(config.build_model(caption_vocab_size(config)), config, 100)
@@ -387,7 +388,7 @@ def run_worker(args):
     from kerasrnn.train.distribution import choose_distribution
 
     together = bool(os.environ.get("TF_CONFIG")) and not args.independent
-    dist = choose_distribution("multi-worker" if together else "off")
+    dist = choose_distribution("multi-worker" if together else "off", environ=os.environ)
     kind, batch = args.worker, args.replica_batch or default_batch(args.worker)
     keras.utils.set_random_seed(0)
     with dist.scope():
@@ -472,7 +473,7 @@ def run_accumulation_probe(args):
     from kerasrnn.train.distribution import choose_distribution
 
     if os.environ.get("TF_CONFIG"):
-        dist = choose_distribution("multi-worker")
+        dist = choose_distribution("multi-worker", environ=os.environ)
     else:
         dist = choose_distribution("mirrored", 2)
     rng = np.random.default_rng(0)

@@ -188,7 +188,7 @@ def main(argv=None):
 
     from kerasrnn.cli import format_limits
     from kerasrnn.export.version_files import read_model_card
-    from kerasrnn.export.write_version import export_model
+    from kerasrnn.kinds.registry import export_model
 
     with tempfile.TemporaryDirectory() as tmp:
         root = pathlib.Path(tmp)
@@ -222,7 +222,9 @@ def main(argv=None):
 
 
 def _applicable(kind, limits):
-    from kerasrnn.export.request_limits import CaptionerLimits, CharLimits, STNLimits
+    from kerasrnn.kinds.captioner.limits import CaptionerLimits
+    from kerasrnn.kinds.char_rnn.limits import CharLimits
+    from kerasrnn.kinds.stn_classifier.limits import STNLimits
 
     names = {"char": CharLimits, "captioner": CaptionerLimits, "stn": STNLimits}[kind].option_names()
     return {k: v for k, v in limits.items() if k in names}

@@ -69,13 +69,16 @@ def untrained_runs(root, kinds, quick):
     import keras
 
     from kerasrnn import run_dir
-    from kerasrnn.data.caption_vocab import CaptionVocabulary
-    from kerasrnn.data.text import Vocabulary
-    from kerasrnn.models.char_rnn import build_char_rnn
-    from kerasrnn.models.stn_classifier import build_stn_classifier
-    from kerasrnn.trained_runs import CAPTIONER, write_char_run_config
-    from kerasrnn.train.char_rnn import PRESETS
-    from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
+    from kerasrnn.kinds.captioner.vocab import CaptionVocabulary
+    from kerasrnn.kinds.char_rnn.text import Vocabulary
+    from kerasrnn.kinds.char_rnn.model import build_char_rnn
+    from kerasrnn.kinds.stn_classifier.model import build_stn_classifier
+    from kerasrnn.kinds.captioner.config import KIND as CAPTIONER
+    from kerasrnn.kinds.char_rnn.trained import write_char_run_config
+    from kerasrnn.kinds.char_rnn.train import PRESETS
+    from kerasrnn.kinds.captioner.config import CaptionerConfig
+    from kerasrnn.kinds.char_rnn.config import CharRNNConfig
+    from kerasrnn.kinds.stn_classifier.config import STNConfig
 
     runs = {}
     for kind in kinds:
@@ -135,7 +138,7 @@ def char_runners(version, length, seed):
     import numpy as np
     import tensorflow as tf
 
-    from kerasrnn.export.char import onnx_driver as driver
+    from kerasrnn.kinds.char_rnn import onnx_driver as driver
     from kerasrnn.export.version_files import read_model_card
 
     card = read_model_card(version)
@@ -175,8 +178,8 @@ def image_runners(versions, seed):
     import onnxruntime
     import tensorflow as tf
 
-    from kerasrnn.data.scenes import captioned_scenes
-    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
+    from kerasrnn.kinds.captioner.scenes import captioned_scenes
+    from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX
 
     rng = np.random.default_rng(seed)
     runners, lengths = {}, {}
@@ -216,7 +219,7 @@ def main(argv=None):
     import onnxruntime
     import tensorflow as tf
 
-    from kerasrnn.export.write_version import export_model
+    from kerasrnn.kinds.registry import export_model
 
     if keras.backend.backend() != "tensorflow":
         raise SystemExit("bench_serving.py exports with TensorFlow; run it with KERAS_BACKEND=tensorflow")

@@ -262,9 +262,9 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    from kerasrnn.models.stn_classifier import build_stn_classifier
-    from kerasrnn.train.stn import compile_model
-    from kerasrnn.training_configs import STNConfig
+    from kerasrnn.kinds.stn_classifier.model import build_stn_classifier
+    from kerasrnn.kinds.stn_classifier.train import compile_model
+    from kerasrnn.kinds.stn_classifier.config import STNConfig
 
     if keras.backend.backend() != "tensorflow":
         raise SystemExit(f"bench_stn.py compares TensorFlow samplers; run it with KERAS_BACKEND=tensorflow "

@@ -63,7 +63,7 @@ def main(argv=None):
     import keras
     import numpy as np
 
-    from kerasrnn.models.stn_classifier import build_stn_classifier
+    from kerasrnn.kinds.stn_classifier.model import build_stn_classifier
 
     jit = {"auto": "auto", "true": True, "false": False}[args.jit]
     keras.utils.set_random_seed(0)

@@ -82,7 +82,7 @@ def weights(run):
     import keras
 
     import kerasrnn.layers  # noqa: F401 - registers the layers the saved models use
-    import kerasrnn.models.captioner  # noqa: F401
+    import kerasrnn.kinds.captioner.model  # noqa: F401
 
     return keras.saving.load_model(run / "model.keras", compile=False).get_weights()
 

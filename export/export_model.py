@@ -93,7 +93,7 @@ def export(args):
     from kerasrnn.cli import format_limits
     from kerasrnn.export.version_dir import parse_version
     from kerasrnn.export.version_files import read_model_card
-    from kerasrnn.export.write_version import export_model
+    from kerasrnn.kinds.registry import export_model
 
     options = {k: getattr(args, k) for k in OPTIONS if getattr(args, k) is not None}
     version = None if args.version is None else parse_version(args.version)

@@ -34,6 +34,7 @@ and their attention maps and log-probabilities (<= 1e-4).
 """
 
 import argparse
+import os
 import pathlib
 import sys
 
@@ -65,11 +66,12 @@ def main(argv=None):
 def verify(args):
     from kerasrnn.cli import format_limits
     from kerasrnn.errors import InputError
-    from kerasrnn.export.onnx_runtimes import find_runtimes
-    from kerasrnn.export.verification import verify_version
+    from kerasrnn.export.onnx_runtimes import find_runtimes, use_node_dir
+    from kerasrnn.kinds.registry import verify_version
     from kerasrnn.export.version_dir import is_version_name
     from kerasrnn.export.version_files import read_model_card
 
+    use_node_dir(os.environ.get("KERASRNN_NODE_DIR"))
     read_model_card(args.version_dir)  # a missing folder or one that is no export, named as such
     if not is_version_name(pathlib.Path(args.version_dir).resolve().name):
         raise InputError(f"{args.version_dir} is not a version folder (BASE/NAME/VERSION, VERSION "

@@ -161,3 +161,14 @@ def resumed_settings(config_class, saved, given, resumable, replaced_together=()
         if name in given and name not in replaced_together:
             values[name] = given[name]
     return config_class(**values)
+
+
+def keras_accumulation(gradient_accumulation_steps):
+    """The `gradient_accumulation_steps` argument of a Keras optimizer for a config's setting
+    (Keras takes `None` for updating after every batch, or at least 2)."""
+    return gradient_accumulation_steps if gradient_accumulation_steps > 1 else None
+
+
+def replicas_note(replicas):
+    """The replicas, for a memory message, when the batch is split over several."""
+    return dict(replicas=replicas) if replicas > 1 else {}

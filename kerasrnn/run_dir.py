@@ -25,14 +25,11 @@ import zipfile
 import keras
 
 from kerasrnn import __version__
-from kerasrnn.data.caption_vocab import CaptionVocabulary
-from kerasrnn.data.text import Vocabulary
 from kerasrnn.errors import InputError
 from kerasrnn.files import (AGAIN_HINT, CONFIG_MAX_BYTES, JSON_MAX_BYTES, MiB, FileError,
                             check_free_space, check_object, damaged, read_json_file, type_name,
                             value_has_type, write_bytes_atomic, write_json_atomic,
                             write_problem_error)
-from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
 
 FORMAT_VERSION = 1
 CONFIG_FILE, MODEL_FILE, METRICS_FILE = "config.json", "model.keras", "metrics.json"
@@ -48,37 +45,43 @@ LOG_MARGIN_BYTES = 256 * 1024  # TensorBoard events and the JSON files of a few 
 # hundreds of times its size).
 MODEL_MAX_EXPANSION, MODEL_EXPANSION_SLACK = 4, 1 * MiB
 
-# The `config.json` sections of each kind: its training config class (the settings `training`
-# may hold), the `model` keys with their types, and the keys that must be there (the code reads
-# them by name).
-_ANY_INT, _REAL, _STR, _BOOL, _NONE = (int,), (int, float), (str,), (bool,), (type(None),)
-_KINDS = {
-    "char_rnn": dict(
-        training=CharRNNConfig,
-        model={"vocab_size": _ANY_INT, "cell": _STR, "num_layers": _ANY_INT,
-               "hidden_size": _ANY_INT, "dropout": _REAL, "embedding_dim": _ANY_INT + _NONE},
-        model_required=("vocab_size", "cell", "num_layers", "hidden_size"),
-        training_required=()),
-    "stn_classifier": dict(
-        training=STNConfig,
-        model={"input_size": _ANY_INT, "model": _STR, "transform": _STR, "dropout": _REAL,
-               "filters": (list,), "output_size": _ANY_INT + _NONE, "channels": _ANY_INT,
-               "num_classes": _ANY_INT},
-        model_required=("input_size", "model", "transform"),
-        training_required=("distortion",)),
-    "captioner": dict(
-        training=CaptionerConfig,
-        model={"vocab_size": _ANY_INT, "image_size": _ANY_INT, "max_length": _ANY_INT,
-               "cell": _STR, "embedding_dim": _ANY_INT, "units": _ANY_INT,
-               "attention_units": _ANY_INT, "dropout": _REAL, "doubly_stochastic": _REAL,
-               "attention": _STR, "seed": _ANY_INT + _NONE, "coordinates": _STR},
-        model_required=("vocab_size", "image_size", "max_length"),
-        training_required=("image_size", "max_length", "attention")),
-}
+# The JSON value types a `config.json` key may hold (`RunFormat.model`).
+ANY_INT, REAL, STR, BOOL, NONE = (int,), (int, float), (str,), (bool,), (type(None),)
+
+
+class RunFormat(typing.NamedTuple):
+    """What `config.json` of one model kind holds, declared by the kind (its `config` module).
+
+    Attributes:
+        kind: The kind (`format` is `kerasrnn.<kind>`).
+        training: Its training config dataclass: the settings `training` may hold, their types
+            (`training_schema`) and checks (`validate`).
+        model: `{key: JSON types}` of `model`, the builder's arguments.
+        model_required: The `model` keys that must be there (the code reads them by name).
+        training_required: The `training` keys that must be there.
+        vocabulary: The class of the kind's vocabulary file (with `FILENAME` and `load`), or None.
+    """
+
+    kind: str
+    training: type
+    model: dict
+    model_required: tuple = ()
+    training_required: tuple = ()
+    vocabulary: type | None = None
+
+
+class TrainedRun(typing.NamedTuple):
+    """A loaded run with a vocabulary (char model, captioner): unpacks as `model, vocab, config`."""
+
+    model: keras.Model
+    vocab: object  # the kind's vocabulary (`RunFormat.vocabulary`)
+    config: dict  # `config.json`: `model` (the builder's arguments), `training` (the settings)
+
+
 # `training.distribution` of every kind, where it is an object: how the run was spread over
 # devices (`kerasrnn.train.distribution`), which a resume compares key by key.
-_DISTRIBUTION = {"distribute": _STR, "replicas": _ANY_INT, "workers": _ANY_INT,
-                 "replica_batch_size": _ANY_INT}
+_DISTRIBUTION = {"distribute": STR, "replicas": ANY_INT, "workers": ANY_INT,
+                 "replica_batch_size": ANY_INT}
 
 
 # ---- writing ---------------------------------------------------------------------------------
@@ -145,9 +148,9 @@ def _json_types(annotation):
     return tuple(types)
 
 
-def training_schema(kind):
-    """`{field: JSON types}` of a kind's training config dataclass (`kerasrnn.training_configs`)."""
-    config_class = _KINDS[kind]["training"]
+def training_schema(run_format):
+    """`{field: JSON types}` of a kind's training config dataclass (`RunFormat.training`)."""
+    config_class = run_format.training
     hints = typing.get_type_hints(config_class)
     schema = {}
     for name in (f.name for f in dataclasses.fields(config_class)):
@@ -173,9 +176,11 @@ def update_training_config(directory, training_config):
     write_json_atomic(path, config)
 
 
-def read_run_config(directory, kind):
-    """Reads and checks `config.json`; raises `InputError` if it is not a `kind` run or too new,
-    and `FileError` if it is damaged (not an object, a key missing or of the wrong type)."""
+def read_run_config(directory, run_format):
+    """Reads and checks `config.json` against a kind's `RunFormat`; raises `InputError` if it
+    is not a run of that kind or too new, and `FileError` if it is damaged (not an object, a
+    key missing or of the wrong type)."""
+    kind = run_format.kind
     path = pathlib.Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise InputError(f"{directory} is not a kerasrnn {kind} model directory (no {CONFIG_FILE}); "
@@ -201,15 +206,13 @@ def read_run_config(directory, kind):
                                 "kerasrnn_version": (str,), "model": (dict,),
                                 "training": (dict,)}, required=("model", "training"),
                  unknown_ok=True)
-    if kind in _KINDS:
-        spec = _KINDS[kind]
-        check_object(path, config["model"], spec["model"], spec["model_required"], "model")
-        check_object(path, config["training"], training_schema(kind), spec["training_required"],
-                     "training")
-        if isinstance(config["training"].get("distribution"), dict):
-            check_object(path, config["training"]["distribution"], _DISTRIBUTION,
-                         ("distribute", "replicas", "workers"), "training.distribution",
-                         unknown_ok=True)
+    check_object(path, config["model"], run_format.model, run_format.model_required, "model")
+    check_object(path, config["training"], training_schema(run_format),
+                 run_format.training_required, "training")
+    if isinstance(config["training"].get("distribution"), dict):
+        check_object(path, config["training"]["distribution"], _DISTRIBUTION,
+                     ("distribute", "replicas", "workers"), "training.distribution",
+                     unknown_ok=True)
     return config
 
 
@@ -232,9 +235,9 @@ def read_history(path):
     return history
 
 
-def _check_vocabulary(out, kind, config):
-    """The vocabulary of a `kind` run that has one, checked against `config.json`'s size."""
-    loader = {"char_rnn": Vocabulary, "captioner": CaptionVocabulary}.get(kind)
+def _check_vocabulary(out, run_format, config):
+    """The vocabulary of a run whose kind has one, checked against `config.json`'s size."""
+    loader = run_format.vocabulary
     if loader is None or not (out / loader.FILENAME).exists():
         return None  # a missing one is reported where training reads it, after the settings
     vocab = loader.load(out)
@@ -258,7 +261,7 @@ def _check_out_dir(out):
                         "choose a writable out_dir")
 
 
-def prepare_run_dir(out_dir, resume, kind):
+def prepare_run_dir(out_dir, resume, run_format):
     """Checks `out_dir` before anything is written. Returns the saved config when resuming.
 
     Raises:
@@ -275,13 +278,13 @@ def prepare_run_dir(out_dir, resume, kind):
     if resume:
         if not has_run:
             raise InputError(f"resume: {out} holds no run to resume (no {CONFIG_FILE})")
-        config = read_run_config(out, kind)
-        if kind in _KINDS:  # a run to continue must hold every setting it was trained with
-            missing = [name for name in training_schema(kind) if name not in config["training"]]
-            if missing:
-                raise damaged(out / CONFIG_FILE, f"no training.{missing[0]}")
+        config = read_run_config(out, run_format)
+        # a run to continue must hold every setting it was trained with
+        missing = [name for name in training_schema(run_format) if name not in config["training"]]
+        if missing:
+            raise damaged(out / CONFIG_FILE, f"no training.{missing[0]}")
         read_history(out / HISTORY_FILE)  # checked before anything is written
-        _check_vocabulary(out, kind, config)
+        _check_vocabulary(out, run_format, config)
         return config
     if has_run or (out.is_dir() and any(out.iterdir())):
         raise InputError(f"out_dir {out} already holds files (a trained model?); pass `resume` to "
@@ -289,7 +292,7 @@ def prepare_run_dir(out_dir, resume, kind):
     return None
 
 
-def check_saved_settings(out_dir, kind, resumable=(), given=None):
+def check_saved_settings(out_dir, run_format, resumable=(), given=None):
     """Checks the settings a run to resume was trained with (its `config.json`'s `training`)
     as its config class checks new ones, so that a bad saved one is named as damage in the
     file, not as a bad flag. Does nothing where `out_dir` holds no `config.json`
@@ -306,8 +309,8 @@ def check_saved_settings(out_dir, kind, resumable=(), given=None):
     path = pathlib.Path(out_dir) / CONFIG_FILE
     if not path.is_file():
         return
-    training = read_run_config(out_dir, kind)["training"]
-    config_class = _KINDS[kind]["training"]
+    training = read_run_config(out_dir, run_format)["training"]
+    config_class = run_format.training
     fields = {f.name for f in dataclasses.fields(config_class)}
     settings = {**training, **{k: v for k, v in (given or {}).items() if k in resumable}}
     try:
@@ -410,12 +413,12 @@ def check_model_archive(path):
                             f"{size:,}-byte model file may hold", fix)
 
 
-def load_trained_model(directory, kind):
-    """Loads `model.keras` of a finished run of model `kind`.
+def load_trained_model(directory, run_format):
+    """Loads `model.keras` of a finished run of one model kind.
 
     Args:
         directory: The run directory.
-        kind: Model kind, e.g. `"char_rnn"`.
+        run_format: The kind's `RunFormat` (its `config` module's `RUN_FORMAT`).
 
     Returns:
         `(model, config)`.
@@ -426,7 +429,7 @@ def load_trained_model(directory, kind):
     directory = pathlib.Path(directory)
     if not directory.is_dir():
         raise InputError(f"model directory {directory} does not exist")
-    config = read_run_config(directory, kind)
+    config = read_run_config(directory, run_format)
     if not (directory / MODEL_FILE).is_file():
         raise InputError(f"{directory} has no {MODEL_FILE}: training has not finished; "
                          "finish it with `resume`")

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf  # drives the gradient (the project trains on TensorFlow)
 from keras import ops
 
-from kerasrnn.train.attention_correctness import attention_correctness_loss
+from kerasrnn.kinds.captioner.attention_correctness import attention_correctness_loss
 
 
 def test_mean_negative_log_mass_over_the_supervised_words():

@@ -16,7 +16,7 @@ import pytest
 SCRIPT = r"""
 import numpy as np, keras
 assert keras.backend.backend() == BACKEND, keras.backend.backend()
-from kerasrnn.models.char_rnn import build_char_rnn, min_char_rnn_params
+from kerasrnn.kinds.char_rnn.model import build_char_rnn, min_char_rnn_params
 V, H, T = 11, 8, 6
 model = build_char_rnn(V, cell="vanilla", num_layers=1, hidden_size=H)
 ids = np.random.default_rng(0).integers(0, V, (2, T)).astype("int32")
@@ -36,8 +36,8 @@ np.testing.assert_array_equal(keras.ops.convert_to_numpy(keras.saving.load_model
 VISION_SCRIPT = r"""
 import numpy as np, keras
 assert keras.backend.backend() == BACKEND, keras.backend.backend()
-from kerasrnn.models.stn_classifier import build_stn_classifier, rectifier
-from kerasrnn.models.captioner import beam_search_batch, build_captioner, greedy_decode
+from kerasrnn.kinds.stn_classifier.model import build_stn_classifier, rectifier
+from kerasrnn.kinds.captioner.model import beam_search_batch, build_captioner, greedy_decode
 rng = np.random.default_rng(0)
 x = rng.random((4, 28, 28, 1)).astype("float32")
 st = build_stn_classifier(28, "st-cnn", "tps")

@@ -11,12 +11,16 @@ import numpy as np
 import pytest
 
 from kerasrnn import run_dir
-from kerasrnn.data.text import Vocabulary
+from kerasrnn.kinds.char_rnn.text import Vocabulary
 from kerasrnn.errors import InputError
 from kerasrnn.train.callbacks import StopOnDivergence
-from kerasrnn.train.char_rnn import train_char_rnn
-from kerasrnn.trained_runs import CAPTIONER, STN_CLASSIFIER as STN, write_char_run_config
-from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
+from kerasrnn.kinds.char_rnn.train import train_char_rnn
+from kerasrnn.kinds.captioner.config import KIND as CAPTIONER
+from kerasrnn.kinds.stn_classifier.config import KIND as STN
+from kerasrnn.kinds.char_rnn.trained import write_char_run_config
+from kerasrnn.kinds.captioner.config import CaptionerConfig
+from kerasrnn.kinds.char_rnn.config import CharRNNConfig
+from kerasrnn.kinds.stn_classifier.config import STNConfig
 from test_train_stn import fake_mnist
 
 TINY_CHAR = ["--cell", "gru", "--layers", "1", "--hidden", "32", "--embedding", "16",

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kerasrnn.models.beam_search_numpy import beam_search
+from kerasrnn.kinds.captioner.beam_search_numpy import beam_search
 
 START, END, WORD, OTHER = 1, 2, 3, 4
 VOCAB = 5

@@ -36,8 +36,8 @@ def test_quick_run_prints_every_row():
 
 
 def test_quick_run_on_a_saved_run_directory(tmp_path, capsys):
-    from kerasrnn.data.caption_vocab import CaptionVocabulary
-    from kerasrnn.models.captioner import build_captioner
+    from kerasrnn.kinds.captioner.vocab import CaptionVocabulary
+    from kerasrnn.kinds.captioner.model import build_captioner
 
     vocab = CaptionVocabulary(["a", "red", "circle"])
     vocab.save(tmp_path)

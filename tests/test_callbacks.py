@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 
-from kerasrnn.models.char_rnn import build_char_rnn
-from kerasrnn.train.char_streams import CarryStreamState
+from kerasrnn.kinds.char_rnn.model import build_char_rnn
+from kerasrnn.kinds.char_rnn.streams import CarryStreamState
 
 
 def _states(model):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kerasrnn.data.caption_vocab import CaptionVocabulary, normalize_caption
+from kerasrnn.kinds.captioner.vocab import CaptionVocabulary, normalize_caption
 
 CAPTIONS = ["A red circle.", "a blue square left of a red circle", "A red circle above a green Triangle!"]
 

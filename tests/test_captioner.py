@@ -5,9 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from kerasrnn.data.caption_vocab import CaptionVocabulary
-from kerasrnn.data.scenes import captioned_scenes
-from kerasrnn.models.captioner import beam_search, beam_search_batch, build_captioner, greedy_decode
+from kerasrnn.kinds.captioner.vocab import CaptionVocabulary
+from kerasrnn.kinds.captioner.scenes import captioned_scenes
+from kerasrnn.kinds.captioner.model import beam_search, beam_search_batch, build_captioner, greedy_decode
 
 T = 9
 

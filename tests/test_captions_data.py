@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasrnn.data.caption_vocab import CaptionVocabulary, normalize_caption
-from kerasrnn.data.captions import caption_dataset, load_captions, reference_captions
+from kerasrnn.kinds.captioner.vocab import CaptionVocabulary, normalize_caption
+from kerasrnn.kinds.captioner.captions import caption_dataset, load_captions, reference_captions
 from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
-from kerasrnn.data.caption_regions import named_cells
+from kerasrnn.kinds.captioner.regions import named_cells
 
 
 # ----------------------------------------------------------------------------------- helpers

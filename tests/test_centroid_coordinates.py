@@ -7,7 +7,7 @@ import pytest
 
 from kerasrnn.layers import CentroidCoordinates
 from kerasrnn.layers.grid_coordinates import cell_centres
-from kerasrnn.models.captioner import build_captioner
+from kerasrnn.kinds.captioner.model import build_captioner
 
 
 def _layer(grid, kernel, bias, **kwargs):

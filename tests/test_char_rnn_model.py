@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kerasrnn.models.char_rnn import build_char_rnn, num_states, zero_states
+from kerasrnn.kinds.char_rnn.model import build_char_rnn, num_states, zero_states
 
 
 @pytest.mark.parametrize("cell", ["vanilla", "lstm", "gru"])

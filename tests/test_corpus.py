@@ -2,7 +2,7 @@
 
 import pytest
 
-from kerasrnn.data.corpus import python_stdlib_corpus, stdlib_source_files
+from kerasrnn.kinds.char_rnn.corpus import python_stdlib_corpus, stdlib_source_files
 
 
 @pytest.mark.slow

@@ -23,10 +23,10 @@ import keras  # noqa: E402
 from tiny_runs import captioner_run, char_run, stn_run  # noqa: E402
 
 from kerasrnn.errors import InputError  # noqa: E402
-from kerasrnn.export.captioner.onnx_driver import CaptionerONNX  # noqa: E402
-from kerasrnn.export.char.onnx_driver import CharGenerator  # noqa: E402
+from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX  # noqa: E402
+from kerasrnn.kinds.char_rnn.onnx_driver import CharGenerator  # noqa: E402
 from kerasrnn.export.version_files import read_model_card  # noqa: E402
-from kerasrnn.export.write_version import export_model  # noqa: E402
+from kerasrnn.kinds.registry import export_model  # noqa: E402
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="export needs the TensorFlow backend")

@@ -18,8 +18,8 @@ import pytest
 
 import tiny_runs
 from kerasrnn.errors import InputError
-from kerasrnn.train.char_rnn import train_char_rnn
-from kerasrnn.training_configs import CharRNNConfig
+from kerasrnn.kinds.char_rnn.train import train_char_rnn
+from kerasrnn.kinds.char_rnn.config import CharRNNConfig
 
 SEED = 20240601
 OTHER_VALUES = (None, True, 7, 2.5, "x", [], {})
@@ -219,7 +219,8 @@ def test_exporting_a_damaged_char_run(char_run, tmp_path, capsys, script):
 
 @pytest.mark.parametrize("kind", ["stn", "captioner"])
 def test_loading_a_damaged_stn_or_captioner_run(kind, tmp_path):
-    from kerasrnn.trained_runs import load_captioner, load_stn_model
+    from kerasrnn.kinds.captioner.trained import load_captioner
+    from kerasrnn.kinds.stn_classifier.trained import load_stn_model
 
     run = tmp_path / "run"
     if kind == "stn":

@@ -23,7 +23,7 @@ from costly_images import interlaced_png, pil_file, png_file, progressive_jpeg, 
 from kerasrnn.data import image_files  # noqa: E402
 from kerasrnn.data.image_files import JPEG_MAX_SCANS, decode_untrusted, decode_work  # noqa: E402
 from kerasrnn.errors import InputError  # noqa: E402
-from kerasrnn.export.request_limits import CaptionerLimits  # noqa: E402
+from kerasrnn.kinds.captioner.limits import CaptionerLimits  # noqa: E402
 
 WORK = CaptionerLimits().max_decode_work
 

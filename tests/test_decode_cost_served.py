@@ -25,7 +25,7 @@ from costly_images import interlaced_png, pil_file, png_file, progressive_jpeg, 
 from tiny_runs import captioner_run  # noqa: E402
 
 from kerasrnn.data.image_files import assertion_text  # noqa: E402
-from kerasrnn.export.write_version import export_model  # noqa: E402
+from kerasrnn.kinds.registry import export_model  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCANS = progressive_jpeg(1024, 1024, repeats=300)  # 310 scans, 14 kB

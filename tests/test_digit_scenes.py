@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kerasrnn.data.digit_scenes import DIGIT_NAMES, digit_scenes, make_digit_scene
+from kerasrnn.kinds.captioner.digit_scenes import DIGIT_NAMES, digit_scenes, make_digit_scene
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import time
 
 import keras
 import kerasrnn.layers  # noqa: F401 - registers the layers the saved models use
-import kerasrnn.models.captioner  # noqa: F401
+import kerasrnn.kinds.captioner.model  # noqa: F401
 import numpy as np
 import pytest
 from test_train_stn import fake_mnist
@@ -428,10 +428,10 @@ import numpy as np
 from kerasrnn.train.distribution import choose_distribution, replica_sum
 distribution = choose_distribution(sys.argv[1], int(sys.argv[2]), environ={})
 import keras
-from kerasrnn.data.caption_vocab import CaptionVocabulary
-from kerasrnn.data.captions import caption_dataset, load_captions
-from kerasrnn.train.captioner import compile_model
-from kerasrnn.training_configs import CaptionerConfig
+from kerasrnn.kinds.captioner.vocab import CaptionVocabulary
+from kerasrnn.kinds.captioner.captions import caption_dataset, load_captions
+from kerasrnn.kinds.captioner.train import compile_model
+from kerasrnn.kinds.captioner.config import CaptionerConfig
 
 config = CaptionerConfig(dataset="scenes", image_size=32, max_length=8, batch_size=8, units=16,
                          embedding_dim=8, attention_units=8, attention="hard", epochs=1)

@@ -15,11 +15,13 @@ import pytest
 from kerasrnn import run_dir
 from kerasrnn.config_checks import check_accumulation
 from kerasrnn.data.shards import shard_rows
-from kerasrnn.data.text import stream_dataset, window_dataset
+from kerasrnn.kinds.char_rnn.text import stream_dataset, window_dataset
 from kerasrnn.errors import InputError
 from kerasrnn.train.distribution import Distribution, choose_distribution, parse_tf_config
 from kerasrnn.train.rendezvous import wait_for_tasks
-from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
+from kerasrnn.kinds.captioner.config import CaptionerConfig
+from kerasrnn.kinds.char_rnn.config import CharRNNConfig
+from kerasrnn.kinds.stn_classifier.config import STNConfig
 
 
 def tf_config(workers=("localhost:1234", "localhost:1235"), index=0, **extra):
@@ -119,7 +121,7 @@ def test_other_keras_versions_are_refused_not_trained_wrongly(monkeypatch):
 
 
 def test_the_memory_check_counts_one_replicas_share_of_the_global_batch():
-    from kerasrnn.training_configs import STNConfig
+    from kerasrnn.kinds.stn_classifier.config import STNConfig
 
     config = STNConfig(distortion="RTS", batch_size=29696)  # 3,712 images on each of 8 workers
     with pytest.raises(InputError, match="activations in one batch"):

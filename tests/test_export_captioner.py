@@ -20,19 +20,19 @@ pytest.importorskip("onnxruntime")
 
 import keras  # noqa: E402
 
-from kerasrnn.data.caption_vocab import CaptionVocabulary  # noqa: E402
+from kerasrnn.kinds.captioner.vocab import CaptionVocabulary  # noqa: E402
 from kerasrnn.data.image_files import load_image  # noqa: E402
 from kerasrnn.errors import InputError  # noqa: E402
-from kerasrnn.export.captioner import onnx_driver as driver  # noqa: E402
-from kerasrnn.export import verification, write_version  # noqa: E402
-from kerasrnn.export.captioner.onnx_models import annotation_model  # noqa: E402
-from kerasrnn.export.captioner.signatures import CaptionerServing, decode_image_bytes  # noqa: E402
-from kerasrnn.export.request_limits import CaptionerLimits  # noqa: E402
-from kerasrnn.models.beam_search_numpy import LENGTH_PENALTY  # noqa: E402
-from kerasrnn.models.captioner import beam_search_batch, build_captioner, greedy_decode  # noqa: E402
-from kerasrnn.train.captioner import train_captioner  # noqa: E402
-from kerasrnn.trained_runs import load_captioner  # noqa: E402
-from kerasrnn.training_configs import CaptionerConfig  # noqa: E402
+from kerasrnn.kinds.captioner import onnx_driver as driver  # noqa: E402
+from kerasrnn.kinds import registry  # noqa: E402
+from kerasrnn.kinds.captioner.onnx_models import annotation_model  # noqa: E402
+from kerasrnn.kinds.captioner.signatures import CaptionerServing, decode_image_bytes  # noqa: E402
+from kerasrnn.kinds.captioner.limits import CaptionerLimits  # noqa: E402
+from kerasrnn.kinds.captioner.beam_search_numpy import LENGTH_PENALTY  # noqa: E402
+from kerasrnn.kinds.captioner.model import beam_search_batch, build_captioner, greedy_decode  # noqa: E402
+from kerasrnn.kinds.captioner.train import train_captioner  # noqa: E402
+from kerasrnn.kinds.captioner.trained import load_captioner  # noqa: E402
+from kerasrnn.kinds.captioner.config import CaptionerConfig  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(dataset="scenes", image_size=32, max_length=8, embedding_dim=16, units=32,
@@ -61,7 +61,7 @@ def loaded(export):
 
 
 def scene_images(count=6, seed=5):
-    from kerasrnn.data.captions import load_captions
+    from kerasrnn.kinds.captioner.captions import load_captions
 
     examples = load_captions("scenes", "test", image_size=32, count=count, seed=seed)
     return np.stack([ex.image for ex in examples])
@@ -242,7 +242,7 @@ def test_onnx_driver_needs_neither_tensorflow_nor_keras(export, loaded):
     np.save(version.parent.parent / "images.npy", images.astype(np.float32) / 255.0)
     code = ("import sys; sys.modules.update(tensorflow=None, keras=None, tf2onnx=None)\n"
             "import numpy as np\n"
-            "from kerasrnn.export.captioner.onnx_driver import CaptionerONNX\n"
+            "from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX\n"
             f"c = CaptionerONNX({str(version / 'onnx')!r})\n"
             f"print(c.caption(np.load({str(version.parent.parent / 'images.npy')!r}), beam_width=3))")
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
@@ -290,12 +290,12 @@ def test_warmup_requests_replay_against_the_saved_model(export, loaded):
 def test_export_options_are_checked(export, tmp_path):
     run, _ = export
     with pytest.raises(InputError, match="max_length must be an integer between 1 and 1000"):
-        write_version.export_model(run, tmp_path, "m", max_length=0)
+        registry.export_model(run, tmp_path, "m", max_length=0)
     with pytest.raises(InputError, match="max_beam_width must be an integer between 1 and 100"):
-        write_version.export_model(run, tmp_path, "m", max_beam_width=0)
+        registry.export_model(run, tmp_path, "m", max_beam_width=0)
     for formats in (("gif",), ("png", "webp"), ()):
         with pytest.raises(InputError, match="image_formats must be one or more of jpeg,png,bmp"):
-            write_version.export_model(run, tmp_path, "m", image_formats=formats)
+            registry.export_model(run, tmp_path, "m", image_formats=formats)
     with pytest.raises(InputError, match="prime does not apply to captioner"):
-        verification.verify_version(export[1], prime="a")
+        registry.verify_version(export[1], prime="a")
     assert not (tmp_path / "m").exists()  # a failed export leaves no model folder

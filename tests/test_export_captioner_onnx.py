@@ -12,7 +12,7 @@ pytest.importorskip("onnxruntime")
 import keras  # noqa: E402
 
 from kerasrnn.export.onnx import onnx_outputs, to_onnx  # noqa: E402
-from kerasrnn.models.captioner import build_captioner  # noqa: E402
+from kerasrnn.kinds.captioner.model import build_captioner  # noqa: E402
 
 ATOL = 1e-4
 WORDS = 6

@@ -18,14 +18,14 @@ pytest.importorskip("onnxruntime")
 
 import keras  # noqa: E402
 
-from kerasrnn.export.char import onnx_driver as driver  # noqa: E402
-from kerasrnn.export.char.signatures import CharServing, counter_uniform  # noqa: E402
-from kerasrnn.export.request_limits import CharLimits  # noqa: E402
-from kerasrnn.models import sampling  # noqa: E402
-from kerasrnn.trained_runs import load_char_model  # noqa: E402
-from kerasrnn.models.char_rnn import build_char_rnn, zero_states  # noqa: E402
-from kerasrnn.train.char_rnn import train_char_rnn  # noqa: E402
-from kerasrnn.training_configs import CharRNNConfig  # noqa: E402
+from kerasrnn.kinds.char_rnn import onnx_driver as driver  # noqa: E402
+from kerasrnn.kinds.char_rnn.signatures import CharServing, counter_uniform  # noqa: E402
+from kerasrnn.kinds.char_rnn.limits import CharLimits  # noqa: E402
+from kerasrnn.kinds.char_rnn import sampling  # noqa: E402
+from kerasrnn.kinds.char_rnn.trained import load_char_model  # noqa: E402
+from kerasrnn.kinds.char_rnn.model import build_char_rnn, zero_states  # noqa: E402
+from kerasrnn.kinds.char_rnn.train import train_char_rnn  # noqa: E402
+from kerasrnn.kinds.char_rnn.config import CharRNNConfig  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CELLS = {"vanilla": None, "lstm": 8}  # cell -> embedding (vanilla: one-hot, as min-char-rnn)
@@ -148,7 +148,7 @@ def test_onnx_driver_gives_the_keras_text(exports):
 def test_onnx_driver_needs_neither_tensorflow_nor_keras(exports):
     run, version = exports["lstm"]
     code = ("import sys; sys.modules.update(tensorflow=None, keras=None, tf2onnx=None)\n"
-            "from kerasrnn.export.char.onnx_driver import CharGenerator\n"
+            "from kerasrnn.kinds.char_rnn.onnx_driver import CharGenerator\n"
             f"print(repr(CharGenerator({str(version / 'onnx')!r}).generate('def ', 30, 0.9, 4, 7)))")
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert ran.returncode == 0, ran.stderr[-2000:]
@@ -262,8 +262,8 @@ def test_the_next_character_rule_is_the_same_in_tensorflow_and_numpy():
     """The one specification both runtimes follow: `token_choice.choose_next` (numpy, the ONNX
     driver and Keras-side sampling) and `char.signatures.choose_next` (in the SavedModel) pick the
     same ids from the same logits, temperature, top-k, seed and position."""
-    from kerasrnn.export.char.signatures import choose_next as choose_in_graph
-    from kerasrnn.models.token_choice import choose_next
+    from kerasrnn.kinds.char_rnn.signatures import choose_next as choose_in_graph
+    from kerasrnn.kinds.char_rnn.token_choice import choose_next
 
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, (64, 30)).astype(np.float32)

@@ -25,18 +25,21 @@ import onnx  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from kerasrnn import run_dir  # noqa: E402
-from kerasrnn.data.caption_vocab import CaptionVocabulary  # noqa: E402
-from kerasrnn.data.text import Vocabulary  # noqa: E402
-from kerasrnn.export import onnx_runtimes, verification, write_version  # noqa: E402
-from kerasrnn.export.captioner.onnx_models import onnx_models  # noqa: E402
-from kerasrnn.export.captioner.verify import graph_cases  # noqa: E402
+from kerasrnn.kinds.captioner.vocab import CaptionVocabulary  # noqa: E402
+from kerasrnn.kinds.char_rnn.text import Vocabulary  # noqa: E402
+from kerasrnn.export import onnx_runtimes, verification  # noqa: E402
+from kerasrnn.kinds import registry  # noqa: E402
+from kerasrnn.kinds.captioner.onnx_models import onnx_models  # noqa: E402
+from kerasrnn.kinds.captioner.verify import graph_cases  # noqa: E402
 from kerasrnn.export.onnx import remove_no_ops, to_onnx  # noqa: E402
-from kerasrnn.export.stn.signatures import with_probabilities  # noqa: E402
-from kerasrnn.models.char_rnn import build_char_rnn  # noqa: E402
-from kerasrnn.models.stn_classifier import rectifier  # noqa: E402
-from kerasrnn.trained_runs import (CAPTIONER, load_captioner, load_char_model, load_stn_model,  # noqa: E402
-                                   write_char_run_config)
-from kerasrnn.training_configs import CaptionerConfig  # noqa: E402
+from kerasrnn.kinds.stn_classifier.signatures import with_probabilities  # noqa: E402
+from kerasrnn.kinds.char_rnn.model import build_char_rnn  # noqa: E402
+from kerasrnn.kinds.stn_classifier.model import rectifier  # noqa: E402
+from kerasrnn.kinds.captioner.config import KIND as CAPTIONER  # noqa: E402
+from kerasrnn.kinds.captioner.trained import load_captioner  # noqa: E402
+from kerasrnn.kinds.char_rnn.trained import load_char_model, write_char_run_config  # noqa: E402
+from kerasrnn.kinds.stn_classifier.trained import load_stn_model  # noqa: E402
+from kerasrnn.kinds.captioner.config import CaptionerConfig  # noqa: E402
 from tiny_runs import captioner_run, char_run, st_cnn_run  # noqa: E402
 
 ATOL = 1e-4
@@ -91,7 +94,7 @@ def versions(tmp_path_factory):
     for name, make in RUNS.items():
         keras.utils.set_random_seed(0)
         make(root / name)
-        out[name] = root / name, write_version.export_model(root / name, root / "models", name)
+        out[name] = root / name, registry.export_model(root / name, root / "models", name)
     return out
 
 

@@ -19,10 +19,10 @@ pytest.importorskip("onnxruntime")
 import keras  # noqa: E402
 
 from kerasrnn import run_dir  # noqa: E402
-from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, rectifier  # noqa: E402
-from kerasrnn.train.stn import train_stn  # noqa: E402
-from kerasrnn.trained_runs import load_stn_model  # noqa: E402
-from kerasrnn.training_configs import STNConfig  # noqa: E402
+from kerasrnn.kinds.stn_classifier.model import TRANSFORMER_NAME, rectifier  # noqa: E402
+from kerasrnn.kinds.stn_classifier.train import train_stn  # noqa: E402
+from kerasrnn.kinds.stn_classifier.trained import load_stn_model  # noqa: E402
+from kerasrnn.kinds.stn_classifier.config import STNConfig  # noqa: E402
 
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",

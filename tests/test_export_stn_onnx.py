@@ -15,7 +15,7 @@ pytest.importorskip("onnxruntime")
 import keras  # noqa: E402
 
 from kerasrnn.export.onnx import onnx_outputs, to_onnx  # noqa: E402
-from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, build_stn_classifier, rectifier  # noqa: E402
+from kerasrnn.kinds.stn_classifier.model import TRANSFORMER_NAME, build_stn_classifier, rectifier  # noqa: E402
 
 ATOL = 1e-4
 

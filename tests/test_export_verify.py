@@ -20,11 +20,12 @@ import keras  # noqa: E402
 
 from kerasrnn import run_dir  # noqa: E402
 from kerasrnn.errors import InputError  # noqa: E402
-from kerasrnn.export import kinds, version_dir, version_files, write_version  # noqa: E402
-from kerasrnn.export.stn import kind as stn_kind  # noqa: E402
-from kerasrnn.export.stn.signatures import with_probabilities  # noqa: E402
+from kerasrnn.export import version_dir, version_files, write_version  # noqa: E402
+from kerasrnn.kinds import registry  # noqa: E402
+from kerasrnn.kinds.stn_classifier import kind as stn_kind  # noqa: E402
+from kerasrnn.kinds.stn_classifier.signatures import with_probabilities  # noqa: E402
 from kerasrnn.export.onnx import to_onnx  # noqa: E402
-from kerasrnn.models.stn_classifier import build_stn_classifier  # noqa: E402
+from kerasrnn.kinds.stn_classifier.model import build_stn_classifier  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODEL = {"input_size": 28, "model": "cnn", "transform": "affine", "filters": [4, 8]}
@@ -95,7 +96,7 @@ def test_a_failed_export_leaves_no_half_version(run, tmp_path, monkeypatch):
 
     monkeypatch.setattr(stn_kind, "export", crash_after_the_saved_model)
     with pytest.raises(RuntimeError, match="power cut"):
-        write_version.export_model(run, tmp_path, "digits")
+        registry.export_model(run, tmp_path, "digits")
     assert not (tmp_path / "digits").exists()  # no half version, and no model folder it made
 
 
@@ -131,7 +132,7 @@ def test_script_refuses_what_it_cannot_export_in_one_line(run, tmp_path, capsys,
 
 
 def test_verify_fails_on_a_mismatch_and_refuses_bad_directories(run, tmp_path, capsys, script):
-    version = write_version.export_model(run, tmp_path / "models", "digits")
+    version = registry.export_model(run, tmp_path / "models", "digits")
     verify = script("export/verify.py")
     assert verify([str(version)]) == 0
     assert "3 of 3 checks hold" in capsys.readouterr().out
@@ -161,9 +162,9 @@ def test_verify_fails_on_a_mismatch_and_refuses_bad_directories(run, tmp_path, c
 
 def test_library_errors_are_input_errors(run, tmp_path):
     with pytest.raises(InputError, match="no exporter for model kind 'diffusion'"):
-        kinds.kind_module("diffusion")
+        registry.kind_module("diffusion")
     with pytest.raises(InputError, match="version must be an integer >= 1"):
-        write_version.export_model(run, tmp_path, "m", version=-3)
+        registry.export_model(run, tmp_path, "m", version=-3)
     with pytest.raises(InputError, match="is not an exported kerasrnn model version"):
         version_files.read_model_card(run)
     assert not any(tmp_path.iterdir())
@@ -184,7 +185,7 @@ def test_a_killed_exports_staging_folder_is_removed_by_the_next_export(run, tmp_
                           text=True, check=True)
     stale = tmp_path / "digits" / f".tmp-1-{gone.stdout.strip()}"
     (stale / "variables").mkdir(parents=True)
-    write_version.export_model(run, tmp_path, "digits")
+    registry.export_model(run, tmp_path, "digits")
     assert sorted(p.name for p in (tmp_path / "digits").iterdir()) == ["1"]
 
 

@@ -17,9 +17,11 @@ import zipfile
 import pytest
 
 from kerasrnn import files, run_dir
-from kerasrnn.data.text import Vocabulary
+from kerasrnn.kinds.stn_classifier.config import RUN_FORMAT
+from kerasrnn.kinds.char_rnn.text import Vocabulary
 from kerasrnn.errors import InputError
-from kerasrnn.export import kinds, version_dir, write_version
+from kerasrnn.export import version_dir, write_version
+from kerasrnn.kinds import registry
 from kerasrnn.files import FileError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -210,7 +212,7 @@ def test_a_damaged_config_is_one_line_in_export_model(tmp_path, script, capsys, 
     run.mkdir()
     (run / "config.json").write_bytes(content)
     with pytest.raises(FileError, match=what):
-        kinds.run_kind(run)
+        registry.run_kind(run)
     code = script("export/export_model.py")(["--model", str(run), "--name", "m",
                                               "--base", str(tmp_path / "models")])
     err = one_error_line(capsys)
@@ -245,7 +247,7 @@ def test_a_model_whose_config_unpacks_huge_is_refused_before_keras_reads_it(stn_
                                                else data)])
     assert model.stat().st_size < 300_000
     with pytest.raises(FileError) as raised:
-        run_dir.load_trained_model(stn_copy, "stn_classifier")
+        run_dir.load_trained_model(stn_copy, RUN_FORMAT)
     assert f"{model} is damaged (its config.json would unpack to" in str(raised.value)
     assert "above the 16,777,216 it may hold" in str(raised.value)
 
@@ -257,12 +259,12 @@ def test_a_model_whose_entries_unpack_far_above_its_size_is_refused(stn_copy):
     size = model.stat().st_size
     with pytest.raises(FileError, match=rf"its entries would unpack to [\d,]+ bytes, above the "
                                         rf"{4 * size + MiB:,} a {size:,}-byte model file may hold"):
-        run_dir.load_trained_model(stn_copy, "stn_classifier")
+        run_dir.load_trained_model(stn_copy, RUN_FORMAT)
 
 
 def test_a_genuine_model_passes_the_archive_check(stn_run):
     run_dir.check_model_archive(stn_run / "model.keras")
-    model, _ = run_dir.load_trained_model(stn_run, "stn_classifier")
+    model, _ = run_dir.load_trained_model(stn_run, RUN_FORMAT)
     assert model.output_shape == (None, 10)
 
 
@@ -367,7 +369,7 @@ def test_a_full_disk_mid_export_names_the_version_and_leaves_no_folder(
     made stayed behind."""
     import tensorflow as tf
 
-    from kerasrnn.export.stn import kind as stn_kind
+    from kerasrnn.kinds.stn_classifier import kind as stn_kind
 
     def full_disk(run, staging, **options):
         (staging / "variables").mkdir()

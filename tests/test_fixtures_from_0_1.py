@@ -16,7 +16,9 @@ import keras
 import numpy as np
 import pytest
 
-from kerasrnn.trained_runs import load_captioner, load_char_model, load_stn_model
+from kerasrnn.kinds.captioner.trained import load_captioner
+from kerasrnn.kinds.char_rnn.trained import load_char_model
+from kerasrnn.kinds.stn_classifier.trained import load_stn_model
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +122,7 @@ def node_example(*args):
 
 
 def test_the_committed_char_version_generates_the_same_text_in_both_drivers(fixtures):
-    from kerasrnn.export.char.onnx_driver import CharGenerator
+    from kerasrnn.kinds.char_rnn.onnx_driver import CharGenerator
 
     version = fixtures / "exports" / "char" / "1"
     text = CharGenerator(version / "onnx").generate("def ", 40, 0.8, 0, 3)
@@ -131,7 +133,7 @@ def test_the_committed_char_version_generates_the_same_text_in_both_drivers(fixt
 
 def committed_caption(fixtures):
     """`(pixels, the Python ONNX driver's beam-3 caption)` of a random 32 x 32 image."""
-    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
+    from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX
 
     captioner = CaptionerONNX(fixtures / "exports" / "captioner" / "1" / "onnx")
     pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)

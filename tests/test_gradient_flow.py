@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from kerasrnn.gradient_flow import fresh_step_model, state_gradient_norms
-from kerasrnn.models.char_rnn import min_char_rnn_params
+from kerasrnn.kinds.char_rnn.gradient_flow import fresh_step_model, state_gradient_norms
+from kerasrnn.kinds.char_rnn.model import min_char_rnn_params
 
 
 def _numpy_state_gradient_norms(params, ids):

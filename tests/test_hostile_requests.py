@@ -33,10 +33,12 @@ import keras  # noqa: E402
 from tiny_runs import captioner_run, char_run, stn_run  # noqa: E402
 
 from kerasrnn.errors import InputError  # noqa: E402
-from kerasrnn.export.captioner.onnx_driver import CaptionerONNX  # noqa: E402
-from kerasrnn.export.char.onnx_driver import CharGenerator  # noqa: E402
-from kerasrnn.export.request_limits import CaptionerLimits, CharLimits, STNLimits  # noqa: E402
-from kerasrnn.export.write_version import export_model  # noqa: E402
+from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX  # noqa: E402
+from kerasrnn.kinds.char_rnn.onnx_driver import CharGenerator  # noqa: E402
+from kerasrnn.kinds.captioner.limits import CaptionerLimits  # noqa: E402
+from kerasrnn.kinds.char_rnn.limits import CharLimits  # noqa: E402
+from kerasrnn.kinds.stn_classifier.limits import STNLimits  # noqa: E402
+from kerasrnn.kinds.registry import export_model  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MAX_GROWTH_MIB = 64
@@ -218,7 +220,7 @@ def test_the_warmup_requests_are_answered(exported, tmp_path):
 
 def test_the_accepted_image_formats_are_the_decoders():
     from kerasrnn.data.image_files import UNTRUSTED_FORMATS
-    from kerasrnn.export.request_limits import IMAGE_FORMATS
+    from kerasrnn.kinds.captioner.limits import IMAGE_FORMATS
 
     assert IMAGE_FORMATS == UNTRUSTED_FORMATS == CaptionerLimits().image_formats
 

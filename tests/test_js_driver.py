@@ -21,9 +21,9 @@ import zlib
 import numpy as np
 import pytest
 
-from kerasrnn.export.char.onnx_driver import counter_uniform
-from kerasrnn.models.beam_search_numpy import beam_search
-from kerasrnn.models.token_choice import choose_next
+from kerasrnn.kinds.char_rnn.onnx_driver import counter_uniform
+from kerasrnn.kinds.captioner.beam_search_numpy import beam_search
+from kerasrnn.kinds.char_rnn.token_choice import choose_next
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NODE = shutil.which("node")
@@ -207,7 +207,7 @@ def versions(tmp_path_factory):
 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("export needs the TensorFlow backend")
-    from kerasrnn.export import write_version
+    from kerasrnn.kinds import registry
     from tiny_runs import captioner_run, char_run, st_cnn_run
 
     root = tmp_path_factory.mktemp("js_driver")
@@ -215,7 +215,7 @@ def versions(tmp_path_factory):
     for name, make in {"char": char_run, "captioner": captioner_run, "stn": st_cnn_run("affine")}.items():
         keras.utils.set_random_seed(0)
         make(root / name)
-        out[name] = write_version.export_model(root / name, root / "models", name)
+        out[name] = registry.export_model(root / name, root / "models", name)
     return out
 
 
@@ -235,7 +235,7 @@ def error_line(done):
     ("d", 40, 0.9, 1, 3),
 ])
 def test_the_example_generates_the_python_drivers_text(versions, prime, length, temperature, top_k, seed):
-    from kerasrnn.export.char.onnx_driver import CharGenerator
+    from kerasrnn.kinds.char_rnn.onnx_driver import CharGenerator
 
     want = CharGenerator(versions["char"] / "onnx").generate(prime, length, temperature, top_k, seed)
     done = example(versions["char"], "--prime", prime, "--length", length, "--temperature", temperature,
@@ -250,7 +250,7 @@ def test_the_example_generates_the_python_drivers_text(versions, prime, length, 
 @pytest.mark.slow
 @pytest.mark.parametrize("beam", [1, 3])
 def test_the_example_captions_as_the_python_driver(versions, tmp_path, beam):
-    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
+    from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX
 
     captioner = CaptionerONNX(versions["captioner"] / "onnx")
     rng = np.random.default_rng(beam)
@@ -331,7 +331,7 @@ def test_the_example_resizes_as_training_does(versions, tmp_path):
     for g, c in zip(got, cases):
         np.testing.assert_allclose(np.asarray(g).reshape(32, 32, 3), resize_image(c, 32).numpy(), atol=1e-6)
 
-    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
+    from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX
 
     captioner = CaptionerONNX(versions["captioner"] / "onnx")
     (tmp_path / "big.png").write_bytes(png_bytes(cases[0]))
@@ -423,8 +423,8 @@ def test_the_drivers_run_unchanged_with_onnxruntime_web(versions):
     if not (ROOT / "export" / "web" / "node_modules" / "onnxruntime-web").is_dir():
         pytest.skip("export/web's packages are not installed (npm ci --ignore-scripts in export/web)")
     import onnxruntime
-    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
-    from kerasrnn.export.char.onnx_driver import CharGenerator
+    from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX
+    from kerasrnn.kinds.char_rnn.onnx_driver import CharGenerator
 
     rng = np.random.default_rng(7)
     requests = [("def ", 40, 0.8, 3, 11), ("self", 30, 0.0, 0, 0)]
@@ -501,7 +501,7 @@ def test_the_js_decode_work_is_pythons_and_gates_the_image():
     from costly_images import interlaced_png, pil_file, png_file, progressive_jpeg, smooth
 
     from kerasrnn.data.image_files import decode_work
-    from kerasrnn.export.request_limits import CaptionerLimits
+    from kerasrnn.kinds.captioner.limits import CaptionerLimits
 
     rows = b"".join(b"\0" + bytes(48) for _ in range(16))
     files = {"scans": progressive_jpeg(1024, 1024, repeats=300), "progressive": progressive_jpeg(64, 48),

@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from kerasrnn.data.caption_regions import named_cells
-from kerasrnn.metrics import (
+from kerasrnn.kinds.captioner.regions import named_cells
+from kerasrnn.kinds.captioner.metrics import (
     attention_localization,
     attention_points,
     corpus_bleu,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasrnn.models.char_rnn import build_char_rnn, min_char_rnn_params, set_min_char_rnn_params
+from kerasrnn.kinds.char_rnn.model import build_char_rnn, min_char_rnn_params, set_min_char_rnn_params
 from kerasrnn.reference import min_char_rnn as ref
 
 V, H, T = 23, 16, 25
@@ -53,8 +53,8 @@ def test_weight_mapping_round_trips():
 
 def test_preset_training_steps_equal_the_notes_main_loop():
     """Five fit() steps of --preset min-char-rnn equal five iterations of the notes' loop."""
-    from kerasrnn.train.char_rnn import PRESETS, build_training_model
-    from kerasrnn.training_configs import CharRNNConfig
+    from kerasrnn.kinds.char_rnn.train import PRESETS, build_training_model
+    from kerasrnn.kinds.char_rnn.config import CharRNNConfig
 
     keras.config.set_floatx("float64")
     keras.config.set_dtype_policy("float64")

@@ -29,10 +29,12 @@ class NoTensorFlowFromKerasrnn(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NoTensorFlowFromKerasrnn())
 import numpy as np
 import kerasrnn.layers
-from kerasrnn.models.captioner import build_captioner
-from kerasrnn.models.char_rnn import build_char_rnn
-from kerasrnn.models.stn_classifier import build_stn_classifier
-from kerasrnn.models import beam_search_numpy, sampling, token_choice
+from kerasrnn.kinds.captioner.model import build_captioner
+from kerasrnn.kinds.char_rnn.model import build_char_rnn
+from kerasrnn.kinds.stn_classifier.model import build_stn_classifier
+from kerasrnn.kinds.captioner import beam_search_numpy
+from kerasrnn.kinds.char_rnn import sampling
+from kerasrnn.kinds.char_rnn import token_choice
 
 shapes = [
     build_char_rnn(20, cell="vanilla", num_layers=1, hidden_size=8)(np.zeros((2, 5), "int32")).shape,

@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 
 from kerasrnn.errors import InputError
-from kerasrnn.export.request_limits import (INT32_MAX, MAXIMA, CaptionerLimits, CharLimits,
-                                            STNLimits)
+from kerasrnn.export.request_limits import INT32_MAX, MAXIMA
+from kerasrnn.kinds.captioner.limits import CaptionerLimits
+from kerasrnn.kinds.char_rnn.limits import CharLimits
+from kerasrnn.kinds.stn_classifier.limits import STNLimits
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NODE = shutil.which("node")
@@ -67,7 +69,7 @@ def test_a_limits_file_written_before_max_prime_bytes_loads_with_it_unchecked(tm
 
 
 def test_the_python_driver_counts_bytes_then_decoded_code_points():
-    from kerasrnn.export.char.onnx_driver import check_request
+    from kerasrnn.kinds.char_rnn.onnx_driver import check_request
 
     limits = CharLimits(max_prime_length=40, max_prime_bytes=80, max_request_chars=60, max_length=50)
     assert check_request(limits, b"a\x80\xe2\x82", 0, 1.0, 0, 0) == "a\ufffd\ufffd"
@@ -94,9 +96,9 @@ CHAR_LIMITS = dict(max_rows=4, max_length=50, max_prime_length=40, max_prime_byt
 def fffd_char_run(directory):
     """An untrained char LSTM whose vocabulary holds U+FFFD (what invalid UTF-8 decodes to)."""
     from kerasrnn import run_dir
-    from kerasrnn.data.text import Vocabulary
-    from kerasrnn.models.char_rnn import build_char_rnn
-    from kerasrnn.trained_runs import write_char_run_config
+    from kerasrnn.kinds.char_rnn.text import Vocabulary
+    from kerasrnn.kinds.char_rnn.model import build_char_rnn
+    from kerasrnn.kinds.char_rnn.trained import write_char_run_config
 
     vocab = Vocabulary(sorted(set("ab \n\ufffd")))
     config = dict(vocab_size=len(vocab), cell="lstm", num_layers=1, hidden_size=8, dropout=0.0,
@@ -117,7 +119,7 @@ def versions(tmp_path_factory):
         pytest.skip("export needs the TensorFlow backend")
     from tiny_runs import captioner_run, stn_run
 
-    from kerasrnn.export.write_version import export_model
+    from kerasrnn.kinds.registry import export_model
 
     root = tmp_path_factory.mktemp("rules")
     out = {}
@@ -257,7 +259,7 @@ def js_generate(version, requests):
 
 @pytest.mark.slow
 def test_generate_requests_are_refused_or_answered_alike_in_every_runtime(versions, saved):
-    from kerasrnn.export.char.onnx_driver import CharGenerator
+    from kerasrnn.kinds.char_rnn.onnx_driver import CharGenerator
 
     gen = CharGenerator(versions["char"] / "onnx")
     with_text = [r for _, r, _ in GENERATE if r["text"] is not None]
@@ -292,7 +294,7 @@ def test_a_vocabulary_holding_u_fffd_steps_over_invalid_bytes(saved):
 
 @pytest.mark.slow
 def test_char_step_and_empty_generate_alike_in_the_savedmodel_and_the_onnx_driver(versions, saved):
-    from kerasrnn.export.char.onnx_driver import CharGenerator
+    from kerasrnn.kinds.char_rnn.onnx_driver import CharGenerator
 
     gen = CharGenerator(versions["char"] / "onnx")
     step = saved["char"].signatures["step"]
@@ -321,7 +323,7 @@ def test_char_step_and_empty_generate_alike_in_the_savedmodel_and_the_onnx_drive
 
 @pytest.mark.slow
 def test_zero_images_are_answered_with_zero_rows(versions, saved):
-    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
+    from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX
 
     outcome, out = served(saved["digits"].signatures["classify"], images=np.zeros((0, 28, 28, 1), np.float32))
     assert outcome == "answered"
@@ -341,7 +343,7 @@ def test_zero_images_are_answered_with_zero_rows(versions, saved):
 
 @pytest.mark.slow
 def test_captions_with_other_rows_than_images_are_refused_alike(versions, saved):
-    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
+    from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX
 
     captioner = CaptionerONNX(versions["scenes"] / "onnx")
     images = np.zeros((2, 32, 32, 3), np.float32)
@@ -359,7 +361,7 @@ def test_captions_with_other_rows_than_images_are_refused_alike(versions, saved)
 
 @pytest.mark.slow
 def test_a_version_exported_before_max_prime_bytes_loads_and_generates(versions, tmp_path):
-    from kerasrnn.export.char.onnx_driver import CharGenerator
+    from kerasrnn.kinds.char_rnn.onnx_driver import CharGenerator
 
     old = tmp_path / "old"
     shutil.copytree(versions["char"], old)
@@ -417,7 +419,7 @@ def test_export_refuses_pixels_over_the_ceiling(script, tmp_path, capsys):
 def test_verify_keeps_to_a_versions_tight_limits(script, tmp_path, capsys):
     from tiny_runs import char_run
 
-    from kerasrnn.export.write_version import export_model
+    from kerasrnn.kinds.registry import export_model
 
     char_run(tmp_path / "run")
     version = export_model(tmp_path / "run", tmp_path / "models", "m", max_rows=1, max_step_tokens=1,
@@ -432,7 +434,7 @@ def test_verify_keeps_to_a_versions_tight_limits(script, tmp_path, capsys):
 def test_verify_answers_a_version_whose_limits_refuse_its_images_in_one_line(script, tmp_path, capsys):
     from tiny_runs import captioner_run
 
-    from kerasrnn.export.write_version import export_model
+    from kerasrnn.kinds.registry import export_model
 
     captioner_run(tmp_path / "run")
     version = export_model(tmp_path / "run", tmp_path / "models", "m", max_rows=1, max_beam_width=1,

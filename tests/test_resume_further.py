@@ -12,10 +12,12 @@ import pytest
 
 from kerasrnn import run_dir
 from kerasrnn.errors import InputError
-from kerasrnn.train.captioner import train_captioner
-from kerasrnn.train.char_rnn import train_char_rnn
-from kerasrnn.train.stn import train_stn
-from kerasrnn.training_configs import CaptionerConfig, CharRNNConfig, STNConfig
+from kerasrnn.kinds.captioner.train import train_captioner
+from kerasrnn.kinds.char_rnn.train import train_char_rnn
+from kerasrnn.kinds.stn_classifier.train import train_stn
+from kerasrnn.kinds.captioner.config import CaptionerConfig
+from kerasrnn.kinds.char_rnn.config import CharRNNConfig
+from kerasrnn.kinds.stn_classifier.config import STNConfig
 from tiny_runs import random_mnist
 
 pytestmark = pytest.mark.slow

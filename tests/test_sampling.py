@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from kerasrnn.data.text import Vocabulary
+from kerasrnn.kinds.char_rnn.text import Vocabulary
 from kerasrnn.errors import InputError
-from kerasrnn.models.char_rnn import build_char_rnn
-from kerasrnn.models.sampling import choose_next, generate
+from kerasrnn.kinds.char_rnn.model import build_char_rnn
+from kerasrnn.kinds.char_rnn.sampling import choose_next, generate
 
 
 def test_temperature_zero_is_argmax():

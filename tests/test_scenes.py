@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kerasrnn.data.scenes import COLORS, SHAPES, captioned_scenes
+from kerasrnn.kinds.captioner.scenes import COLORS, SHAPES, captioned_scenes
 
 
 def test_same_seed_same_scenes():

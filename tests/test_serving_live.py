@@ -48,7 +48,7 @@ from tensorflow_serving.apis import (  # noqa: E402
 from tensorflow_serving.config import model_server_config_pb2  # noqa: E402
 
 from kerasrnn.export.version_files import read_model_card  # noqa: E402
-from kerasrnn.export.write_version import export_model  # noqa: E402
+from kerasrnn.kinds.registry import export_model  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SERVER = shutil.which("tensorflow_model_server")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kerasrnn.data.text import (Vocabulary, read_text_file, split_ids, stream_dataset,
+from kerasrnn.kinds.char_rnn.text import (Vocabulary, read_text_file, split_ids, stream_dataset,
                                 window_dataset, windows_per_stream)
 from kerasrnn.errors import InputError
 

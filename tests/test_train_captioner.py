@@ -9,13 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from kerasrnn.data import scenes
+from kerasrnn.kinds.captioner import scenes
 from kerasrnn.errors import InputError
-from kerasrnn.data.captions import caption_dataset
-from kerasrnn.train.attention_correctness import attention_correctness_loss
-from kerasrnn.train.captioner import load_splits, train_captioner
-from kerasrnn.trained_runs import load_captioner
-from kerasrnn.training_configs import CaptionerConfig
+from kerasrnn.kinds.captioner.captions import caption_dataset
+from kerasrnn.kinds.captioner.attention_correctness import attention_correctness_loss
+from kerasrnn.kinds.captioner.train import load_splits, train_captioner
+from kerasrnn.kinds.captioner.trained import load_captioner
+from kerasrnn.kinds.captioner.config import CaptionerConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(dataset="scenes", image_size=32, max_length=8, embedding_dim=16, units=32,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from kerasrnn.errors import InputError
-from kerasrnn.trained_runs import load_char_model
-from kerasrnn.train.char_rnn import train_char_rnn
-from kerasrnn.training_configs import CharRNNConfig
+from kerasrnn.kinds.char_rnn.trained import load_char_model
+from kerasrnn.kinds.char_rnn.train import train_char_rnn
+from kerasrnn.kinds.char_rnn.config import CharRNNConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(cell="gru", num_layers=1, hidden_size=32, embedding_dim=16, seq_length=20,

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from kerasrnn.errors import InputError
-from kerasrnn.models.stn_classifier import build_stn_classifier, rectifier
-from kerasrnn.train.stn import train_stn
-from kerasrnn.trained_runs import load_stn_model
-from kerasrnn.training_configs import STNConfig
+from kerasrnn.kinds.stn_classifier.model import build_stn_classifier, rectifier
+from kerasrnn.kinds.stn_classifier.train import train_stn
+from kerasrnn.kinds.stn_classifier.trained import load_stn_model
+from kerasrnn.kinds.stn_classifier.config import STNConfig
 
 
 def fake_mnist(n_train=600, n_test=100, seed=0):

@@ -252,7 +252,7 @@ def versions(browser, tmp_path_factory):
     pytest.importorskip("onnxruntime")
     import keras
 
-    from kerasrnn.export import write_version
+    from kerasrnn.kinds import registry
     from tiny_runs import captioner_run, char_run, st_cnn_run
 
     root = tmp_path_factory.mktemp("web")
@@ -261,7 +261,7 @@ def versions(browser, tmp_path_factory):
                                 ("captioner", captioner_run, {}), ("stn", st_cnn_run("affine"), {})):
         keras.utils.set_random_seed(0)
         make(root / f"run-{kind}")
-        out[kind] = write_version.export_model(root / f"run-{kind}", root / "models", kind, **options)
+        out[kind] = registry.export_model(root / f"run-{kind}", root / "models", kind, **options)
     return out
 
 
@@ -367,7 +367,7 @@ CHAR_CASES = [("def se", 60, 0.8, 5, 7), ("", 40, 0.0, 0, 0), ("(a, b", 50, 1.3,
 
 @pytest.mark.slow
 def test_the_char_page_generates_the_python_drivers_text(browser, versions, urls):
-    from kerasrnn.export.char.onnx_driver import CharGenerator
+    from kerasrnn.kinds.char_rnn.onnx_driver import CharGenerator
 
     generator = CharGenerator(versions["char"] / "onnx")
     open_page(browser, urls["char"])
@@ -443,7 +443,7 @@ def check_attention_drawn(alpha, weights):
 @pytest.mark.slow
 def test_the_captioner_page_captions_as_the_python_driver_and_draws_attention(browser, versions, urls,
                                                                             tmp_path):
-    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
+    from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX
 
     captioner = CaptionerONNX(versions["captioner"] / "onnx")
     pixels = np.random.default_rng(3).integers(0, 256, (32, 32, 3), dtype=np.uint8)
@@ -495,7 +495,7 @@ def test_the_captioner_page_resizes_as_training_does(browser, versions, urls, tm
     """An image of another size is resized as training resized it (`resize_image`): the page's
     caption is `CaptionerONNX`'s of the resized pixels."""
     from kerasrnn.data.image_files import resize_image
-    from kerasrnn.export.captioner.onnx_driver import CaptionerONNX
+    from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX
 
     captioner = CaptionerONNX(versions["captioner"] / "onnx")
     open_page(browser, urls["captioner"])

@@ -15,12 +15,13 @@ import dataclasses
 import numpy as np
 
 from kerasrnn import run_dir
-from kerasrnn.data.caption_vocab import CaptionVocabulary
-from kerasrnn.data.text import Vocabulary
-from kerasrnn.models.char_rnn import build_char_rnn
-from kerasrnn.models.stn_classifier import build_stn_classifier
-from kerasrnn.trained_runs import CAPTIONER, write_char_run_config
-from kerasrnn.training_configs import CaptionerConfig
+from kerasrnn.kinds.captioner.vocab import CaptionVocabulary
+from kerasrnn.kinds.char_rnn.text import Vocabulary
+from kerasrnn.kinds.char_rnn.model import build_char_rnn
+from kerasrnn.kinds.stn_classifier.model import build_stn_classifier
+from kerasrnn.kinds.captioner.config import KIND as CAPTIONER
+from kerasrnn.kinds.char_rnn.trained import write_char_run_config
+from kerasrnn.kinds.captioner.config import CaptionerConfig
 
 
 def char_run(directory):
@@ -78,8 +79,8 @@ def random_mnist(path, train=96, test=16):
 def trained_stn_run(directory, mnist_path):
     """An ST-CNN trained one epoch (two steps of 16 images) on `random_mnist` by `train_stn`."""
     from kerasrnn.data.mnist import load_mnist
-    from kerasrnn.train.stn import train_stn
-    from kerasrnn.training_configs import STNConfig
+    from kerasrnn.kinds.stn_classifier.train import train_stn
+    from kerasrnn.kinds.stn_classifier.config import STNConfig
 
     config = STNConfig(distortion="R", epochs=1, batch_size=16, train_size=32, val_size=16)
     return train_stn(config, load_mnist(mnist_path), directory, verbose=0)
@@ -87,7 +88,7 @@ def trained_stn_run(directory, mnist_path):
 
 def trained_captioner_run(directory):
     """A captioner (units 8) trained one epoch on 16 generated scenes by `train_captioner`."""
-    from kerasrnn.train.captioner import train_captioner
+    from kerasrnn.kinds.captioner.train import train_captioner
 
     config = CaptionerConfig(dataset="scenes", image_size=32, max_length=6, embedding_dim=8, units=8,
                              attention_units=8, epochs=1, batch_size=8, train_count=16, test_count=4)

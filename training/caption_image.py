@@ -27,7 +27,7 @@ quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines o
 
 
 def parse_args(argv=None):
-    from kerasrnn.export.request_limits import CaptionerLimits  # no TensorFlow
+    from kerasrnn.kinds.captioner.limits import CaptionerLimits  # no TensorFlow
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, action="append",
@@ -73,9 +73,9 @@ def caption(args):
         raise InputError(f"--out {out} exists; choose another file name")
     if not out.parent.is_dir():
         raise InputError(f"--out {out}: folder {out.parent} does not exist")
-    from kerasrnn.train.captioner import caption_images, example_images, test_split_example
-    from kerasrnn.trained_runs import load_captioner
-    from kerasrnn.viz import plot_attention
+    from kerasrnn.kinds.captioner.train import caption_images, example_images, test_split_example
+    from kerasrnn.kinds.captioner.trained import load_captioner
+    from kerasrnn.kinds.captioner.plots import plot_attention
 
     rows, labels, image = [], [], None
     for directory in args.model:

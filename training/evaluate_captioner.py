@@ -50,7 +50,7 @@ def main(argv=None):
 def evaluate(args):
     from kerasrnn.errors import InputError
     from kerasrnn.files import write_json_atomic
-    from kerasrnn.train.captioner import evaluate_run
+    from kerasrnn.kinds.captioner.train import evaluate_run
 
     out = pathlib.Path(args.out) if args.out else None
     if out is not None and out.exists():

@@ -46,11 +46,11 @@ def main(argv=None):
 def plot(args):
     import numpy as np
 
-    from kerasrnn.data.corpus import python_stdlib_corpus
-    from kerasrnn.data.text import Vocabulary, read_text_file
+    from kerasrnn.kinds.char_rnn.corpus import python_stdlib_corpus
+    from kerasrnn.kinds.char_rnn.text import Vocabulary, read_text_file
     from kerasrnn.errors import InputError
-    from kerasrnn.gradient_flow import fresh_step_model, state_gradient_norms
-    from kerasrnn.trained_runs import load_char_model
+    from kerasrnn.kinds.char_rnn.gradient_flow import fresh_step_model, state_gradient_norms
+    from kerasrnn.kinds.char_rnn.trained import load_char_model
     from kerasrnn.viz import plot_gradient_norms
 
     out = pathlib.Path(args.out)

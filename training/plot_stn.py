@@ -38,9 +38,9 @@ def plot(args):
     from kerasrnn.data.mnist import distorted_mnist_dataset
     from kerasrnn.errors import InputError
     from kerasrnn.files import write_problem_error
-    from kerasrnn.models.stn_classifier import TRANSFORMER_NAME, rectifier
-    from kerasrnn.train.stn import TEST_SEED
-    from kerasrnn.trained_runs import load_stn_model
+    from kerasrnn.kinds.stn_classifier.model import TRANSFORMER_NAME, rectifier
+    from kerasrnn.kinds.stn_classifier.train import TEST_SEED
+    from kerasrnn.kinds.stn_classifier.trained import load_stn_model
     from kerasrnn.viz import plot_image_rows, saliency_maps
 
     if not args.out.lower().endswith(".png"):

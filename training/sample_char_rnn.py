@@ -36,8 +36,8 @@ def main(argv=None):
 
 
 def sample(args):
-    from kerasrnn.models.sampling import check_arguments, generate
-    from kerasrnn.trained_runs import load_char_model
+    from kerasrnn.kinds.char_rnn.sampling import check_arguments, generate
+    from kerasrnn.kinds.char_rnn.trained import load_char_model
 
     check_arguments(args.prime, args.length, args.temperature, args.top_k, args.seed)
     step_model, vocab, _ = load_char_model(args.model, with_state=True)

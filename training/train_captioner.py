@@ -88,7 +88,7 @@ FLAGS_RENAMED = {"learning_rate": "--lr", "beam_width": "--beam"}
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import flags_of, run
-    from kerasrnn.training_configs import CaptionerConfig
+    from kerasrnn.kinds.captioner.config import CaptionerConfig
 
     return run(lambda: train(args), flags_of(CaptionerConfig, FLAGS_RENAMED),
                interrupted=f"interrupted; continue with: --out {args.out} --resume")
@@ -97,12 +97,12 @@ def main(argv=None):
 def train(args):
     from kerasrnn import run_dir
     from kerasrnn.config_checks import time_limit_seconds
-    from kerasrnn.train.captioner import KIND, RESUMABLE, train_captioner
+    from kerasrnn.kinds.captioner.train import RESUMABLE, RUN_FORMAT, train_captioner
     from kerasrnn.train.distribution import choose_distribution
-    from kerasrnn.training_configs import CaptionerConfig
+    from kerasrnn.kinds.captioner.config import CaptionerConfig
 
     distribution = choose_distribution(  # before TensorFlow runs
-        args.distribute, args.replicas, join_timeout=args.join_timeout)
+        args.distribute, args.replicas, environ=os.environ, join_timeout=args.join_timeout)
     if args.data_dir is None and args.dataset in DATA_ENV and not args.resume:
         args.data_dir = os.environ.get(DATA_ENV[args.dataset])
     # Only the flags given: a new run takes CaptionerConfig's defaults for the rest, a resumed
@@ -115,7 +115,7 @@ def train(args):
         config = CaptionerConfig(**given)
         config.validate(allow_large=args.allow_large, replicas=distribution.replicas)
     else:  # a bad saved setting is damage to the run's config.json, not a bad flag
-        run_dir.check_saved_settings(args.out, KIND, RESUMABLE, given)
+        run_dir.check_saved_settings(args.out, RUN_FORMAT, RESUMABLE, given)
     if distribution.is_chief:
         print(f"training on {distribution.describe()}", flush=True)
     m = train_captioner(config, args.out, resume=args.resume, max_seconds=max_seconds,

@@ -24,9 +24,9 @@ quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines o
 
 
 def parse_args(argv=None):
-    from kerasrnn.train.char_rnn import PRESETS
-    from kerasrnn.training_configs import CHAR_RNN_OPTIMIZERS
-    from kerasrnn.models.char_rnn import CELLS
+    from kerasrnn.kinds.char_rnn.train import PRESETS
+    from kerasrnn.kinds.char_rnn.config import CHAR_RNN_OPTIMIZERS
+    from kerasrnn.kinds.char_rnn.model import CELLS
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named set of hyper-parameters; other flags override it")
@@ -69,8 +69,8 @@ def parse_args(argv=None):
 
 def given_settings(args):
     """The `CharRNNConfig` settings the command line sets: the preset's, then the flags given."""
-    from kerasrnn.train.char_rnn import PRESETS
-    from kerasrnn.training_configs import CharRNNConfig
+    from kerasrnn.kinds.char_rnn.train import PRESETS
+    from kerasrnn.kinds.char_rnn.config import CharRNNConfig
 
     values = dict(PRESETS.get(args.preset, {}))
     for field in dataclasses.fields(CharRNNConfig):
@@ -87,7 +87,7 @@ def given_settings(args):
 
 
 def build_config(args):
-    from kerasrnn.training_configs import CharRNNConfig
+    from kerasrnn.kinds.char_rnn.config import CharRNNConfig
 
     values = given_settings(args)
     if values.get("steps") is None and values.get("epochs") is None:
@@ -100,8 +100,8 @@ FLAGS_RENAMED = {"num_layers": "--layers", "hidden_size": "--hidden", "embedding
 
 
 def load_training_text(args):
-    from kerasrnn.data.corpus import python_stdlib_corpus
-    from kerasrnn.data.text import read_text_file
+    from kerasrnn.kinds.char_rnn.corpus import python_stdlib_corpus
+    from kerasrnn.kinds.char_rnn.text import read_text_file
     from kerasrnn.errors import InputError
 
     if args.text is None:
@@ -123,7 +123,7 @@ def load_training_text(args):
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import flags_of, run
-    from kerasrnn.training_configs import CharRNNConfig
+    from kerasrnn.kinds.char_rnn.config import CharRNNConfig
 
     return run(lambda: train(args), flags_of(CharRNNConfig, FLAGS_RENAMED),
                interrupted=f"interrupted; continue with: --out {args.out} --resume")
@@ -131,11 +131,11 @@ def main(argv=None):
 
 def train(args):
     from kerasrnn.config_checks import time_limit_seconds
-    from kerasrnn.train.char_rnn import train_char_rnn
+    from kerasrnn.kinds.char_rnn.train import train_char_rnn
     from kerasrnn.train.distribution import choose_distribution
 
     distribution = choose_distribution(  # before TensorFlow runs
-        args.distribute, args.replicas, join_timeout=args.join_timeout)
+        args.distribute, args.replicas, environ=os.environ, join_timeout=args.join_timeout)
     max_seconds = time_limit_seconds(args.time_limit)
     if args.resume:
         config = given_settings(args)  # the rest comes from the run (checked there)

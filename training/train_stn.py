@@ -56,7 +56,7 @@ FLAGS_RENAMED = {"learning_rate": "--lr", "loc_lr_multiplier": "--loc-lr-mult"}
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import flags_of, run
-    from kerasrnn.training_configs import STNConfig
+    from kerasrnn.kinds.stn_classifier.config import STNConfig
 
     return run(lambda: train(args), flags_of(STNConfig, FLAGS_RENAMED),
                interrupted=f"interrupted; continue with: --out {args.out} --resume")
@@ -67,11 +67,11 @@ def train(args):
     from kerasrnn.cli import mnist_from_flags
     from kerasrnn.config_checks import time_limit_seconds
     from kerasrnn.train.distribution import choose_distribution
-    from kerasrnn.train.stn import KIND, RESUMABLE, train_stn
-    from kerasrnn.training_configs import STNConfig
+    from kerasrnn.kinds.stn_classifier.train import RESUMABLE, RUN_FORMAT, train_stn
+    from kerasrnn.kinds.stn_classifier.config import STNConfig
 
     distribution = choose_distribution(  # before TensorFlow runs
-        args.distribute, args.replicas, join_timeout=args.join_timeout)
+        args.distribute, args.replicas, environ=os.environ, join_timeout=args.join_timeout)
     # Only the flags given: a new run takes STNConfig's defaults for the rest, a resumed one the run's.
     given = {k: v for k, v in vars(args).items() if k in STNConfig.__dataclass_fields__ and v is not None}
     max_seconds = time_limit_seconds(args.time_limit)
@@ -80,7 +80,7 @@ def train(args):
         config = STNConfig(**given)
         config.validate(allow_large=args.allow_large, replicas=distribution.replicas)
     else:  # a bad saved setting is damage to the run's config.json, not a bad flag
-        run_dir.check_saved_settings(args.out, KIND, RESUMABLE, given)
+        run_dir.check_saved_settings(args.out, RUN_FORMAT, RESUMABLE, given)
     data = mnist_from_flags(args.mnist)
     if distribution.is_chief:
         print(f"training on {distribution.describe()}", flush=True)

@@ -155,7 +155,7 @@ def scene_png(version, path):
     import numpy as np
     from PIL import Image
 
-    from kerasrnn.data.scenes import make_scene
+    from kerasrnn.kinds.captioner.scenes import make_scene
 
     card = json.loads((pathlib.Path(version) / "assets.extra" / "model_card.json").read_text())
     scene = make_scene(np.random.default_rng(7), size=card["image_size"], num_objects=2)

@@ -23,7 +23,6 @@ TensorFlow or Keras.
 
 import dataclasses
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -62,10 +61,21 @@ class RuntimeRun:
     error: str | None = None
 
 
+_node_dir = None  # set by `use_node_dir`
+
+
+def use_node_dir(folder):
+    """Makes the Node.js runtime run from `folder` (with `run_onnx.js` and
+    `node_modules/onnxruntime-node`) instead of `NODE_DIR`; None goes back to `NODE_DIR`.
+    Scripts call it with `$KERASRNN_NODE_DIR`."""
+    global _node_dir
+    _node_dir = pathlib.Path(folder) if folder else None
+
+
 def node_dir():
-    """The folder holding `run_onnx.js` and `node_modules/onnxruntime-node`: `$KERASRNN_NODE_DIR`
-    or `NODE_DIR`."""
-    return pathlib.Path(os.environ.get("KERASRNN_NODE_DIR") or NODE_DIR)
+    """The folder holding `run_onnx.js` and `node_modules/onnxruntime-node`: the one
+    `use_node_dir` set, or `NODE_DIR`."""
+    return _node_dir or NODE_DIR
 
 
 def find_runtimes():

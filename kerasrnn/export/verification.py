@@ -11,7 +11,7 @@ import numpy as np
 
 from kerasrnn.errors import InputError
 from kerasrnn.export import onnx_runtimes, version_files
-from kerasrnn.export.kinds import _check_options, kind_module
+from kerasrnn.export.kind_plugin import check_options
 from kerasrnn.export.version_files import CARD_FILE, EXTRA_DIR, read_model_card
 
 ATOL = 1e-4  # verify's limit on max |delta| between Keras, SavedModel and ONNX outputs (every runtime)
@@ -72,24 +72,27 @@ def runtime_check(name, graphs, atol=ATOL):
                  + (f"; not installed: {', '.join(skipped)}" if skipped else ""))
 
 
-def verify_version(version_dir, model_run_dir=None, **options):
+def verify_version(module, version_dir, model_run_dir=None, card=None, **options):
     """Compares an exported version with the Keras model it came from.
 
     Args:
+        module: The version's kind's `kind` module (`kerasrnn.kinds.registry.kind_module`).
         version_dir: `BASE/NAME/VERSION`.
         model_run_dir: The training run directory; default: the one the model card records.
+        card: The version's model card, if already read.
         **options: Kind-specific settings (e.g. the char model's `prime`, `length`, `seed`).
 
     Returns:
         `(card, checks)`: the model card and the list of `Check`s.
     """
-    card = read_model_card(version_dir)
-    module = kind_module(card["kind"])  # an InputError for a kind export does not know
+    card = card if card is not None else read_model_card(version_dir)
+    if card["kind"] != module.KIND:
+        raise InputError(f"{version_dir} holds a {card['kind']} model, not a {module.KIND} model")
     version_files.require(card, module.CARD_FIELDS, pathlib.Path(version_dir) / EXTRA_DIR / CARD_FILE)
     model_run_dir = pathlib.Path(model_run_dir or card["run_dir"])
     if not model_run_dir.is_dir():
         raise InputError(f"the model card says the model came from {model_run_dir}, which does not "
                          "exist; pass the run directory with `model_run_dir`")
-    _check_options(module.verify, options, card["kind"])
+    check_options(module.verify, options, card["kind"])
     checks = module.verify(pathlib.Path(version_dir), card, model_run_dir, **options)
     return card, checks

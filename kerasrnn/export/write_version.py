@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from kerasrnn import __version__, run_dir
 from kerasrnn.errors import InputError
-from kerasrnn.export.kinds import kind_module, run_kind, split_options
+from kerasrnn.export.kind_plugin import split_options
 from kerasrnn.export.version_dir import WARMUP_FILE, is_version_name, next_version
 from kerasrnn.export.version_files import (CARD_FILE, CARD_FORMAT, CARD_FORMAT_VERSION, EXTRA_DIR,
                                            MODEL_NAME_RULE, model_name_problem)
@@ -147,10 +147,11 @@ def write_warmup_requests(path, model_name, requests):
     return len(requests)
 
 
-def export_model(model_run_dir, base, name, version=None, **options):
+def export_model(module, model_run_dir, base, name, version=None, **options):
     """Exports a trained run to `base/name/<version>/` (SavedModel, ONNX, model card, warm-up).
 
     Args:
+        module: The run's kind's `kind` module (`kerasrnn.kinds.registry.kind_module`).
         model_run_dir: A finished training run directory (what a training script's --out holds).
         base: The models folder TF Serving watches (e.g. `saved_models`).
         name: The model's name (a folder of `base`).
@@ -169,9 +170,8 @@ def export_model(model_run_dir, base, name, version=None, **options):
             is left behind.
     """
     model_run_dir = pathlib.Path(model_run_dir)
-    kind = run_kind(model_run_dir)
-    module = kind_module(kind)
-    config = run_dir.read_run_config(model_run_dir, kind)
+    kind = module.KIND
+    config = run_dir.read_run_config(model_run_dir, module.RUN_FORMAT)
     if not (model_run_dir / run_dir.MODEL_FILE).is_file():
         raise InputError(f"{model_run_dir} has no {run_dir.MODEL_FILE}: training has not finished")
     limits, options = split_options(module, options, kind)

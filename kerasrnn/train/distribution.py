@@ -13,7 +13,6 @@ CPU into logical devices and starting the collective runtime are only possible t
 
 import dataclasses
 import json
-import os
 import pathlib
 
 import tensorflow as tf
@@ -193,7 +192,8 @@ def choose_distribution(distribute="auto", replicas=None, environ=None, join_tim
             `"multi-worker"`.
         replicas: Mirrored only: how many devices (default all GPUs). Without GPUs the CPU is
             split into this many logical devices.
-        environ: The environment to read `TF_CONFIG` from (default `os.environ`).
+        environ: The environment the script runs in (`os.environ`), where `TF_CONFIG` is read
+            (default none: a single machine).
         join_timeout: Multi-worker only: seconds to wait for every other task of the cluster
             to come up before TensorFlow joins them (`rendezvous.wait_for_tasks`; SIGTERM
             ends the wait).
@@ -205,7 +205,7 @@ def choose_distribution(distribute="auto", replicas=None, environ=None, join_tim
         InputError: A bad setting or `TF_CONFIG`, this task's port taken, a task that did not
             come up within `join_timeout`, or SIGTERM while waiting; nothing is written.
     """
-    environ = os.environ if environ is None else environ
+    environ = {} if environ is None else environ
     if distribute not in DISTRIBUTE_CHOICES:
         raise InputError(f"distribute must be one of {', '.join(DISTRIBUTE_CHOICES)}, got {distribute!r}")
     if replicas is not None and (isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1):
@@ -287,7 +287,7 @@ def check_resumed(saved_record, distribution, batch_size):
                          f"{_describe(now)}; resume it the way it was trained")
 
 
-def prepare_run(distribution, out_dir, resume, kind, max_seconds=None):
+def prepare_run(distribution, out_dir, resume, run_format, max_seconds=None):
     """The start every training function shares: the run's `Distribution` (default one
     process), the folder this process writes (`Distribution.own_dir`) and the saved run's
     config when resuming (`run_dir.prepare_run_dir`; a worker that is not the chief checks no
@@ -298,7 +298,7 @@ def prepare_run(distribution, out_dir, resume, kind, max_seconds=None):
     """
     distribution = distribution or choose_distribution("off")
     distribution.check_time_limit(max_seconds)
-    saved = (run_dir.prepare_run_dir(out_dir, resume, kind)
+    saved = (run_dir.prepare_run_dir(out_dir, resume, run_format)
              if distribution.is_chief or resume else None)
     return distribution, distribution.own_dir(out_dir), saved
 

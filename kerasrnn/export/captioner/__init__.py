@@ -1,2 +1,2 @@
-"""The captioner exported: image bytes in, caption and attention out; ONNX encoder, decoder step
-and their driver."""
+"""The captioner's export moved to `kerasrnn.kinds.captioner`; `onnx_driver` stays here for code
+written for kerasrnn 0.1."""

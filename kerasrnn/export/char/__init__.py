@@ -1,1 +1,2 @@
-"""The char model exported: text-in, text-out signatures, ONNX step file and its driver."""
+"""The char model's export moved to `kerasrnn.kinds.char_rnn`; `onnx_driver` stays here for code
+written for kerasrnn 0.1."""

@@ -1,1 +1,0 @@
-"""The ST-CNN / CNN classifier exported: images in, class probabilities out."""

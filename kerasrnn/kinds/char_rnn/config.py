@@ -1,0 +1,147 @@
+"""What a char-model training run depends on: `CharRNNConfig`, the `training` part of its
+`config.json`, and the `model` part's keys (the builder's arguments).
+
+`validate` raises `InputError` with messages in parameter terms (`learning_rate`); the shared
+value checks are `kerasrnn.config_checks`.
+"""
+
+import dataclasses
+
+from kerasrnn.config_checks import (FLOAT_BYTES, check_accumulation, check_choice, check_int,
+                                    check_memory, check_real, check_seed, replicas_note)
+from kerasrnn.errors import InputError
+from kerasrnn.kinds.char_rnn.model import CELLS
+from kerasrnn.kinds.char_rnn.text import Vocabulary
+from kerasrnn.run_dir import ANY_INT, NONE, REAL, STR, RunFormat
+
+KIND = "char_rnn"  # run directories: config.json format "kerasrnn.char_rnn"
+CHAR_RNN_OPTIMIZERS = ("adagrad", "adam", "rmsprop")
+GATES = {"vanilla": 1, "gru": 3, "lstm": 4}  # weight matrices per recurrent layer
+CHAR_RNN_ASSUMED_VOCAB = 256  # vocabulary size for memory estimates before the text is read
+MAX_SAMPLE_LENGTH = 1_000_000  # as sample_char_rnn.py --length
+
+
+@dataclasses.dataclass
+class CharRNNConfig:
+    """Everything a char-model training run depends on (saved in `config.json`)."""
+
+    cell: str = "lstm"
+    num_layers: int = 2
+    hidden_size: int = 256
+    embedding_dim: int | None = None
+    dropout: float = 0.0
+    seq_length: int = 100
+    batch_size: int = 64
+    batching: str = "streams"  # "streams" (stateful TBPTT) or "windows" (shuffled, stateless)
+    steps: int | None = None
+    epochs: int | None = None
+    eval_every: int = 500  # steps per Keras epoch: validate / sample / back up this often
+    optimizer: str = "adagrad"
+    learning_rate: float | None = None
+    lr_decay: str = "none"  # "none" or "cosine" (to 10% of the rate at --steps)
+    clip: float | None = 5.0
+    val_fraction: float = 0.05
+    seed: int = 0
+    # How the run is spread over devices, recorded by the training function: distribute,
+    # replicas, workers and replica_batch_size (`kerasrnn.train.distribution`). The batch sizes
+    # above are global batches. A resume must run the same way.
+    distribution: dict | None = None
+    unroll: bool = False
+    jit_compile: bool | None = None  # None: XLA only for unrolled loops (it slows LSTM loops on CPU)
+    steps_per_execution: int = 1
+    # Batches whose gradients are averaged into one weight update (Keras optimizers'
+    # `gradient_accumulation_steps`; 1: update after every batch). With several replicas or
+    # workers the gradients are exchanged once per update, not once per batch.
+    gradient_accumulation_steps: int = 1
+    sample_length: int = 200
+    sample_temperature: float = 0.8
+    sample_prime: str = "\n"
+
+    def model_config(self, vocab_size):
+        """The `build_char_rnn` arguments that define the trained weights."""
+        return dict(vocab_size=vocab_size, cell=self.cell, num_layers=self.num_layers,
+                    hidden_size=self.hidden_size, dropout=self.dropout,
+                    embedding_dim=self.embedding_dim)
+
+    def validate(self, vocab_size=None, allow_large=False, replicas=1):
+        """Raises `InputError` for settings that cannot train (messages name the parameters).
+
+        Args:
+            vocab_size: The vocabulary's size, for the memory estimate (`None`: assume
+                `CHAR_RNN_ASSUMED_VOCAB`, before the text is read).
+            allow_large: Allow weights or one batch's activations above
+                `config_checks.LARGE_BYTES`.
+            replicas: Devices the global `batch_size` is split over; each holds the activations
+                of its share only.
+        """
+        check_choice("cell", self.cell, CELLS)
+        check_choice("optimizer", self.optimizer, CHAR_RNN_OPTIMIZERS)
+        check_choice("lr_decay", self.lr_decay, ("none", "cosine"))
+        check_choice("batching", self.batching, ("streams", "windows"))
+        for name in ("num_layers", "hidden_size", "seq_length", "batch_size", "eval_every",
+                     "steps_per_execution"):
+            check_int(name, getattr(self, name))
+        if self.embedding_dim is not None:
+            check_int("embedding_dim", self.embedding_dim)
+        if (self.steps is None) == (self.epochs is None):
+            raise InputError("give exactly one of steps or epochs")
+        check_int("steps" if self.steps is not None else "epochs",
+                  self.steps if self.steps is not None else self.epochs)
+        # fit runs each Keras epoch (eval_every steps) as whole executions of
+        # steps_per_execution steps, and StopAfterSteps looks at the step count after each.
+        spe = self.steps_per_execution
+        if self.eval_every % spe:
+            raise InputError(f"steps_per_execution {spe} must divide eval_every {self.eval_every} "
+                             "(each evaluation interval runs whole executions)")
+        if self.steps is not None and self.steps % spe:
+            raise InputError(f"steps_per_execution {spe} must divide steps {self.steps} "
+                             "(training stops only between executions)")
+        check_accumulation(self.gradient_accumulation_steps, self.eval_every,
+                           "an evaluation interval (eval_every)")
+        if self.steps is not None:
+            check_accumulation(self.gradient_accumulation_steps, self.steps, "the run (steps)")
+        check_real("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        if self.learning_rate is not None:
+            check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        if self.clip is not None:
+            check_real("clip", self.clip, low=0.0, low_open=True)
+        check_real("val_fraction", self.val_fraction, 0.0, 1.0, high_open=True)
+        check_seed(self.seed)
+        check_int("sample_length", self.sample_length, 0, MAX_SAMPLE_LENGTH)
+        check_real("sample_temperature", self.sample_temperature, low=0.0)
+        if not isinstance(self.sample_prime, str) or not self.sample_prime:
+            raise InputError(f"sample_prime must be a non-empty string, got {self.sample_prime!r}")
+        vocab = vocab_size or CHAR_RNN_ASSUMED_VOCAB
+        sizes = dict(num_layers=self.num_layers, hidden_size=self.hidden_size,
+                     embedding_dim=self.embedding_dim or 0, cell=self.cell)
+        check_memory("weights", self.parameter_count(vocab) * FLOAT_BYTES, sizes, allow_large)
+        check_memory("activations in one batch", self.activation_bytes(vocab) // replicas,
+                     dict(batch_size=self.batch_size, seq_length=self.seq_length, **sizes,
+                          **replicas_note(replicas)),
+                     allow_large)
+
+    def parameter_count(self, vocab_size):
+        """The model's weights (embedding, recurrent layers, output layer), counted exactly
+        enough for a memory estimate."""
+        gates = GATES[self.cell]
+        inputs = self.embedding_dim or vocab_size
+        count = vocab_size * (self.embedding_dim or 0)
+        for layer in range(self.num_layers):
+            width = inputs if layer == 0 else self.hidden_size
+            count += gates * self.hidden_size * (width + self.hidden_size + 2)
+        return count + (self.hidden_size + 1) * vocab_size
+
+    def activation_bytes(self, vocab_size):
+        """Rough bytes of one training batch's activations kept for backpropagation: every
+        step's gates and state in every layer, the inputs and the logits (with their gradient)."""
+        per_step = (self.num_layers * (GATES[self.cell] + 2) * self.hidden_size
+                    + (self.embedding_dim or vocab_size) + 2 * vocab_size)
+        return self.batch_size * self.seq_length * per_step * FLOAT_BYTES
+
+
+RUN_FORMAT = RunFormat(
+    kind=KIND, training=CharRNNConfig,
+    model={"vocab_size": ANY_INT, "cell": STR, "num_layers": ANY_INT, "hidden_size": ANY_INT,
+           "dropout": REAL, "embedding_dim": ANY_INT + NONE},
+    model_required=("vocab_size", "cell", "num_layers", "hidden_size"),
+    vocabulary=Vocabulary)

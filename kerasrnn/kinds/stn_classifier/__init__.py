@@ -1,0 +1,2 @@
+"""The spatial-transformer classifier on distorted MNIST: config, model, training task and
+export."""
