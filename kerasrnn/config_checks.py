@@ -1,4 +1,4 @@
-"""Checks the training configs share (`kerasrnn.training_configs`): numbers finite and in range,
+"""Checks every kind's training config shares (`kerasrnn/kinds/<kind>/config.py`): numbers finite and in range,
 sizes that fit in memory, and what a resumed run may change; and the training functions' and
 scripts' time limits.
 

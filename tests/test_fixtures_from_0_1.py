@@ -1,6 +1,6 @@
 """The fixtures kerasrnn 0.1.0 wrote (`tests/fixtures/v0.1-2026-12/`, made once by
-`tests/fixtures/make_fixtures.py`) still work: the run directories load with the loaders of
-`kerasrnn.trained_runs`, export again and verify; the committed exported versions pass
+`tests/fixtures/make_fixtures.py`) still work: the run directories load with each kind's loader
+(`kerasrnn.kinds.<kind>.trained`), export again and verify; the committed exported versions pass
 `export/verify.py` against their runs and run in the ONNX drivers (Python and Node.js); the
 runs stopped by SIGTERM mid-epoch resume to the weights of an uninterrupted run of the same
 settings trained here from scratch, and a finished char run trained further ends as an
