@@ -398,6 +398,34 @@ def test_the_char_page_shows_bad_requests_as_messages(browser, urls):
 
 
 @pytest.mark.slow
+def test_stop_ends_a_generation_early(browser, versions, urls):
+    """*Stop*, enabled only while a generation runs, ends it after the text so far (a prefix of
+    the Python driver's text); *Generate* is disabled meanwhile."""
+    from kerasrnn.export.char.onnx_driver import CharGenerator
+
+    open_page(browser, urls["char"])
+    assert browser.execute_script("return [document.getElementById('stop').disabled, "
+                                  "document.getElementById('generate').disabled]") == [True, False]
+    # Stop is clicked when the first piece of text arrives.
+    browser.execute_script("""
+        window.seen = null;
+        const observer = new MutationObserver(() => {
+          observer.disconnect();
+          window.seen = [document.getElementById('stop').disabled, document.getElementById('generate').disabled];
+          document.getElementById('stop').click();
+        });
+        observer.observe(document.getElementById('char-text'), {childList: true});""")
+    assert generate(browser, "def", CHAR_MAX_LENGTH, 0.8, 0, 3) == "ready", error_text(browser)
+    assert browser.execute_script("return window.seen") == [False, True]
+    assert browser.find_element("id", "status").text == "Stopped."
+    text = browser.execute_script("return document.getElementById('char-text').textContent")
+    want = CharGenerator(versions["char"] / "onnx").generate("def", CHAR_MAX_LENGTH, temperature=0.8, seed=3)
+    assert 1 <= len(text) < CHAR_MAX_LENGTH // 2 and want.startswith(text), (text, want)
+    assert browser.execute_script("return [document.getElementById('stop').disabled, "
+                                  "document.getElementById('generate').disabled]") == [True, False]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["../../index", "__proto__", "char"])
 def test_a_card_of_a_kind_outside_the_table_shows_a_message(browser, tmp_path, kind):
     """The page imports a kind's modules only for a kind of driver/kind.mjs's table: a card naming
