@@ -1,4 +1,5 @@
-"""The JavaScript drivers (export/web/driver/, shared by the web page and export/node/example.mjs)
+"""The JavaScript drivers (export/web/driver/ and each kind's export/web/kinds/KIND/driver.mjs, shared
+by the web page and export/node/example.mjs)
 compute what the Python ONNX drivers compute: the counter-based random numbers bit for bit, the
 sampling rule's choices, the beam search's captions, and, end to end on tiny exported models, the
 same generated text, the same caption tokens and the same digit probabilities; the example
@@ -29,6 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 NODE = shutil.which("node")
 NODE_DIR = ROOT / "export" / "node"
 DRIVER = ROOT / "export" / "web" / "driver"
+KINDS = ROOT / "export" / "web" / "kinds"
 EXAMPLE = NODE_DIR / "example.mjs"
 PACKAGES = ("onnxruntime-node", "pngjs", "jpeg-js")
 
@@ -36,10 +38,11 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="no `node` on the PATH")
 
 
 def node_json(script, data, cwd=None):
-    """Runs an ES module `script` (given `data` as JSON on stdin, `DRIVER` as its URL) in node,
-    in the folder `cwd` (whose node_modules its bare imports resolve from); returns the JSON it
-    prints."""
+    """Runs an ES module `script` (given `data` as JSON on stdin, `DRIVER` and `KINDS` as the URLs
+    of those folders) in node, in the folder `cwd` (whose node_modules its bare imports resolve
+    from); returns the JSON it prints."""
     source = (f"const DRIVER = {json.dumps(DRIVER.as_uri() + '/')};\n"
+              f"const KINDS = {json.dumps(KINDS.as_uri() + '/')};\n"
               "const input = JSON.parse((await import('node:fs')).default.readFileSync(0, 'utf8'));\n" + script)
     done = subprocess.run([NODE, "--input-type=module", "-e", source], input=json.dumps(data),
                           capture_output=True, text=True, timeout=120, cwd=cwd)
@@ -442,9 +445,9 @@ def test_the_drivers_run_unchanged_with_onnxruntime_web(versions):
         ort.env.wasm.numThreads = 1;
         const fs = (await import("node:fs")).default;
         const loader = (dir) => (name) => fs.promises.readFile(dir + "/" + name);
-        const { CharGenerator } = await import(DRIVER + "char.mjs");
-        const { Captioner } = await import(DRIVER + "captioner.mjs");
-        const { STNClassifier } = await import(DRIVER + "stn.mjs");
+        const { CharGenerator } = await import(KINDS + "char_rnn/driver.mjs");
+        const { Captioner } = await import(KINDS + "captioner/driver.mjs");
+        const { STNClassifier } = await import(KINDS + "stn_classifier/driver.mjs");
         const { readKind } = await import(DRIVER + "kind.mjs");
         const kinds = [];
         for (const dir of [input.char, input.captioner, input.stn]) kinds.push(await readKind(loader(dir)));
@@ -467,7 +470,7 @@ def test_the_drivers_run_unchanged_with_onnxruntime_web(versions):
             "requests": requests, "photo": photo.reshape(-1).tolist(), "size": captioner.image_size,
             "digit": digit.reshape(-1).tolist()}
     got = node_json(script, data, cwd=ROOT / "export" / "web")
-    assert got["kinds"] == ["char", "captioner", "stn"]
+    assert got["kinds"] == ["char_rnn", "captioner", "stn_classifier"]
     assert got["texts"] == want_texts
     assert got["tokens"] == want_tokens
     np.testing.assert_allclose(got["probabilities"], want_probabilities[0], atol=1e-5)

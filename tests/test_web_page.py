@@ -16,7 +16,8 @@ in ONNX Runtime (Python), the rectified image drawn is `rectifier.onnx`'s, and a
 with the pointer is prepared as documented (a Python reference of it) and classified as
 `classifier.onnx` classifies the prepared pixels; a text file named .png, a PNG claiming more
 pixels than max_image_pixels, a prime character outside the vocabulary and limits of the model
-card show a message in the page.
+card show a message in the page, as does a model card naming a kind outside the page's table
+of kinds (nothing is imported for it).
 Without Chromium and chromedriver (Debian: `apt-get install chromium chromium-driver`),
 Selenium or ONNX Runtime Web (`make install`) they skip, saying which is missing.
 """
@@ -394,6 +395,56 @@ def test_the_char_page_shows_bad_requests_as_messages(browser, urls):
     assert generate(browser, "def", 10, 0.8, 0, "1.5") == "error"
     assert "Seed must be a whole number" in error_text(browser)
     assert generate(browser, "def", 10, 0.8, 0, 1) == "ready" and error_text(browser) == ""
+
+
+@pytest.mark.slow
+def test_stop_ends_a_generation_early(browser, versions, urls):
+    """*Stop*, enabled only while a generation runs, ends it after the text so far (a prefix of
+    the Python driver's text); *Generate* is disabled meanwhile."""
+    from kerasrnn.export.char.onnx_driver import CharGenerator
+
+    open_page(browser, urls["char"])
+    assert browser.execute_script("return [document.getElementById('stop').disabled, "
+                                  "document.getElementById('generate').disabled]") == [True, False]
+    # Stop is clicked when the first piece of text arrives.
+    browser.execute_script("""
+        window.seen = null;
+        const observer = new MutationObserver(() => {
+          observer.disconnect();
+          window.seen = [document.getElementById('stop').disabled, document.getElementById('generate').disabled];
+          document.getElementById('stop').click();
+        });
+        observer.observe(document.getElementById('char-text'), {childList: true});""")
+    assert generate(browser, "def", CHAR_MAX_LENGTH, 0.8, 0, 3) == "ready", error_text(browser)
+    assert browser.execute_script("return window.seen") == [False, True]
+    assert browser.find_element("id", "status").text == "Stopped."
+    text = browser.execute_script("return document.getElementById('char-text').textContent")
+    want = CharGenerator(versions["char"] / "onnx").generate("def", CHAR_MAX_LENGTH, temperature=0.8, seed=3)
+    assert 1 <= len(text) < CHAR_MAX_LENGTH // 2 and want.startswith(text), (text, want)
+    assert browser.execute_script("return [document.getElementById('stop').disabled, "
+                                  "document.getElementById('generate').disabled]") == [True, False]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["../../index", "__proto__", "char"])
+def test_a_card_of_a_kind_outside_the_table_shows_a_message(browser, tmp_path, kind):
+    """The page imports a kind's modules only for a kind of driver/kind.mjs's table: a card naming
+    another kind (a path, an Object property, the old driver name) loads nothing and says so."""
+    version = fake_version(tmp_path / "models" / "tiny" / "1")
+    card_path = version / "assets.extra" / "model_card.json"
+    card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "kind": kind}))
+    process, url = start_server(version, (tmp_path / "serve.log").open("w"))
+    try:
+        browser.get(url)
+        state = wait_for(browser, "const s = document.body.dataset.state; return s !== 'loading' && s")
+        assert state == "error"
+        assert error_text(browser) == (f"The model did not load: the model card names kind {json.dumps(kind)}; "
+                                       "these drivers run captioner, char_rnn, stn_classifier")
+        assert browser.execute_script("return document.getElementById('controls').children.length") == 0
+        assert browser.execute_script("return document.body.dataset.kind ?? null") is None
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def write_png(path, pixels):

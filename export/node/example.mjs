@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs an exported kerasrnn model version with ONNX Runtime for Node.js, through the same
-// JavaScript drivers the web page uses (export/web/driver/).
+// JavaScript drivers the web page uses (export/web/driver/ and export/web/kinds/).
 //
 //   node export/node/example.mjs saved_models/NAME/VERSION --prime "ROMEO:" --length 200 --seed 1
 //       char model: prints the generated text as it is generated
@@ -12,6 +12,8 @@
 //   --json prints one JSON object instead (text; tokens, words, attention; probabilities,
 //   rectified image).
 //
+// The kind is read from the model card; each kind's options and output are its
+// export/web/kinds/KIND/node.mjs (KIND one of export/web/driver/kind.mjs's table).
 // Bad input: one line "error: ..." on stderr and exit status 2 (as the Python scripts).
 // Install: `npm ci --ignore-scripts` in export/node (onnxruntime-node, and pngjs and jpeg-js,
 // pure-JavaScript image decoders). docs/node.md has the details.
@@ -20,55 +22,62 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
-import { Captioner } from "../web/driver/captioner.mjs";
-import { CharGenerator } from "../web/driver/char.mjs";
 import { checkByteCount, checkImageBytes } from "../web/driver/image_bytes.mjs";
-import { kindOf } from "../web/driver/kind.mjs";
+import { importKind, KINDS, kindOf } from "../web/driver/kind.mjs";
 import { readCard } from "../web/driver/load.mjs";
-import { resizeImage } from "../web/driver/resize.mjs";
-import { STNClassifier } from "../web/driver/stn.mjs";
 
-const USAGE = "usage: node example.mjs VERSION_DIR [--prime TEXT] [--length N] [--temperature T] " +
-  "[--top-k K] [--seed S] [--image FILE] [--beam K] [--json]";
+/** `{kind: its module for this example}` (export/web/kinds/KIND/node.mjs), every kind of the table. */
+async function kindModules() {
+  const modules = await Promise.all(KINDS.map((kind) => importKind(kind, "node.mjs")));
+  return Object.fromEntries(KINDS.map((kind, i) => [kind, modules[i]]));
+}
 
-function options(argv) {
+/** `{name: value}` of every option of every kind (the first kind's value of a shared one). */
+function kindOptions(kinds) {
+  const out = {};
+  for (const k of Object.values(kinds)) {
+    for (const [name, { value }] of Object.entries(k.OPTIONS)) out[name] ??= value;
+  }
+  return out;
+}
+
+function usage(kinds) {
+  const each = Object.entries(kindOptions(kinds)).map(([name, value]) => `[--${name} ${value}]`);
+  return `usage: node example.mjs VERSION_DIR ${each.join(" ")} [--json]`;
+}
+
+function options(argv, kinds) {
   let parsed;
   try {
     parsed = parseArgs({
       args: argv, allowPositionals: true, strict: true, options: {
-        prime: { type: "string" }, length: { type: "string" }, temperature: { type: "string" },
-        "top-k": { type: "string" }, seed: { type: "string" }, image: { type: "string" }, beam: { type: "string" },
+        ...Object.fromEntries(Object.keys(kindOptions(kinds)).map((name) => [name, { type: "string" }])),
         json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false },
       },
     });
   } catch (e) {
-    throw new Error(`${e.message.split("\n").join(" ")} ${USAGE}`);
+    throw new Error(`${e.message.split("\n").join(" ")} ${usage(kinds)}`);
   }
-  if (parsed.values.help) return { help: true };
-  if (parsed.positionals.length !== 1) throw new Error(`give one model version folder; ${USAGE}`);
+  if (parsed.values.help) return { help: usage(kinds) };
+  if (parsed.positionals.length !== 1) throw new Error(`give one model version folder; ${usage(kinds)}`);
   return { dir: parsed.positionals[0], ...parsed.values };
 }
 
-// The options each kind of model reads, with their defaults (undefined: required).
-const OPTIONS = {
-  char: { prime: "", length: "200", temperature: "1", "top-k": "0", seed: "0" },
-  captioner: { image: undefined, beam: "1" },
-  stn: { image: undefined },
-};
-const WHAT = { char: "a char model", captioner: "a captioner", stn: "a digit classifier" };
-
-/** The options with the kind's defaults; an option of another kind, or a missing one, is an error. */
-function forKind(args, kind) {
-  const known = OPTIONS[kind];
-  for (const name of Object.keys(OPTIONS).flatMap((k) => Object.keys(OPTIONS[k]))) {
+/**
+ * The options with the kind's defaults (`OPTIONS` of its node.mjs); an option of another kind,
+ * or a missing one, is an error.
+ */
+function forKind(args, kinds, kind) {
+  const { OPTIONS: known, WHAT: what } = kinds[kind];
+  for (const name of Object.keys(kindOptions(kinds))) {
     if (args[name] !== undefined && !(name in known)) {
-      throw new Error(`--${name} does not apply to ${WHAT[kind]} (it takes ${Object.keys(known).map((n) => `--${n}`).join(", ")})`);
+      throw new Error(`--${name} does not apply to ${what} (it takes ${Object.keys(known).map((n) => `--${n}`).join(", ")})`);
     }
   }
   const out = { ...args };
-  for (const [name, fallback] of Object.entries(known)) {
+  for (const [name, { default: fallback }] of Object.entries(known)) {
     if (out[name] === undefined && fallback === undefined) {
-      throw new Error(`${WHAT[kind]} needs --${name} FILE (PNG or JPEG)`);
+      throw new Error(`${what} needs --${name} FILE (PNG or JPEG)`);
     }
     if (out[name] === undefined) out[name] = fallback;
   }
@@ -134,62 +143,11 @@ async function decodeImage(file, limits, size = null) {
   }
 }
 
-async function runChar(ort, loadFile, card, args, out) {
-  const generator = await CharGenerator.create(ort, loadFile, { card });
-  integer(args.seed, "seed");  // checked here, passed on as a decimal string: exact beyond 2**53
-  const options = { temperature: number(args.temperature, "temperature"), topK: integer(args["top-k"], "top-k"),
-                    seed: args.seed.trim() };
-  let text = "";
-  // generate checks the request before its first character: a bad one fails before anything is printed
-  for await (const c of generator.generate(args.prime, integer(args.length, "length"), options)) {
-    if (args.json) text += c;
-    else out.write(c);
-  }
-  if (args.json) out.write(JSON.stringify({ text }) + "\n");
-  else out.write("\n");
-  await generator.release();
-}
-
-async function runCaptioner(ort, loadFile, card, args, out) {
-  const captioner = await Captioner.create(ort, loadFile, { card });
-  const beam = integer(args.beam, "beam");
-  try {
-    captioner.check({ beam });  // before the image is read
-  } catch (e) {
-    throw new Error(`--${e.message}`);  // "--beam must be between ...": the option as typed
-  }
-  let image = await decodeImage(args.image, captioner.limits);
-  const s = captioner.imageSize;
-  if (image.width !== s || image.height !== s) image = resizeImage(image, s);
-  const result = await captioner.caption(image, { beam });
-  if (args.json) {
-    out.write(JSON.stringify({ ...result, attention: result.attention.map((a) => Array.from(a)) }) + "\n");
-  } else {
-    out.write(`${result.text}\n`);
-  }
-  await captioner.release();
-}
-
-async function runSTN(ort, loadFile, card, args, out) {
-  const classifier = await STNClassifier.create(ort, loadFile, { card });
-  const image = await decodeImage(args.image, {}, classifier.inputShape);
-  const result = await classifier.classify(image);
-  if (args.json) {
-    const r = result.rectified;
-    out.write(JSON.stringify({
-      classId: result.classId, probabilities: Array.from(result.probabilities), logits: Array.from(result.logits),
-      rectified: r && { width: r.width, height: r.height, channels: r.channels, data: Array.from(r.data) },
-    }) + "\n");
-  } else {
-    out.write(`class ${result.classId} (probability ${result.probabilities[result.classId].toFixed(4)})\n`);
-  }
-  await classifier.release();
-}
-
 async function main(argv) {
-  const args = options(argv);
+  const kinds = await kindModules();
+  const args = options(argv, kinds);
   if (args.help) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${args.help}\n`);
     return;
   }
   if (!fs.existsSync(args.dir) || !fs.statSync(args.dir).isDirectory()) {
@@ -198,15 +156,14 @@ async function main(argv) {
   const loadFile = folderLoader(args.dir);
   const card = await readCard(loadFile);
   const kind = kindOf(card);
-  const request = forKind(args, kind);
+  const request = forKind(args, kinds, kind);
   let ort;
   try {
     ort = (await import("onnxruntime-node")).default;
   } catch (e) {
     throw new Error("onnxruntime-node is not installed; run `npm ci --ignore-scripts` in export/node");
   }
-  const run = { char: runChar, captioner: runCaptioner, stn: runSTN }[kind];
-  await run(ort, loadFile, card, request, process.stdout);
+  await kinds[kind].run(ort, loadFile, card, request, process.stdout, { integer, number, decodeImage });
 }
 
 main(process.argv.slice(2)).catch((e) => {

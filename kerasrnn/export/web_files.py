@@ -3,7 +3,8 @@
 Three sets of files, each behind its own URL prefix:
 
     /                  the page (`export/web/`: `index.html` and its `.mjs`, `.css` files,
-                       `driver/` included; never `node_modules/`, `package.json` or dot files)
+                       `driver/` and `kinds/` included; never `node_modules/`, `package.json`,
+                       dot files or a kind's `node.mjs`, the Node.js example's)
     /ort/NAME          ONNX Runtime Web's single-threaded WASM build, from the npm package that
                        `npm ci --ignore-scripts` installs into `export/web/node_modules/` (`ORT_FILES`)
     /model/PATH        of the exported version, only the files the browser driver reads: the model
@@ -45,6 +46,7 @@ INSTALL_HINT = "run `make install` (or `npm ci --ignore-scripts` in export/web)"
 CARD_PATH = f"{version_files.EXTRA_DIR}/{version_files.CARD_FILE}"
 PAGE_SUFFIXES = (".html", ".mjs", ".js", ".css", ".png", ".svg", ".ico")
 PAGE_EXCLUDED = {"node_modules", "package.json", "package-lock.json"}
+NODE_ONLY = "node.mjs"  # a kind's module for the Node.js example (kinds/KIND/node.mjs), not the page's
 
 MIME_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -166,7 +168,8 @@ class WebSite:
         if relative.startswith("ort/"):
             name = relative[len("ort/"):]
             return (self.ort_dir, name) if name in ORT_FILES else None
-        if relative.split("/")[0] in PAGE_EXCLUDED or not relative.endswith(PAGE_SUFFIXES):
+        if relative.split("/")[0] in PAGE_EXCLUDED or relative.split("/")[-1].lower() == NODE_ONLY \
+                or not relative.endswith(PAGE_SUFFIXES):
             return None
         return self.page_dir, relative
 

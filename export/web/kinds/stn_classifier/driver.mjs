@@ -1,15 +1,15 @@
 // Digit classification with an exported STN classifier's `onnx/classifier.onnx` (and, for an
 // ST-CNN, `onnx/rectifier.onnx`, what its spatial transformer hands the classifier).
 
-import { createSession, readCard, readLimits } from "./load.mjs";
-import { greyFloats, rgbFloats } from "./pixels.mjs";
-import { argmax } from "./sampling.mjs";
+import { createSession, readCard, readLimits } from "../../driver/load.mjs";
+import { greyFloats, rgbFloats } from "../../driver/pixels.mjs";
+import { argmax } from "../../driver/sampling.mjs";
 
 export class STNClassifier {
   /**
    * Loads an STN classifier version.
    * @param {Object} ort the onnxruntime-node or onnxruntime-web module
-   * @param {import("./load.mjs").LoadFile} loadFile reads a file of the version folder
+   * @param {import("../../driver/load.mjs").LoadFile} loadFile reads a file of the version folder
    * @param {{sessionOptions?: Object, card?: Object}} [options] sessionOptions: passed to
    *   `InferenceSession.create`; card: the version's model card if already read (`readCard`),
    *   else it is read here
@@ -44,7 +44,7 @@ export class STNClassifier {
 
   /**
    * Classifies one image.
-   * @param {import("./pixels.mjs").Image} image pixels at the model's input size (inputShape):
+   * @param {import("../../driver/pixels.mjs").Image} image pixels at the model's input size (inputShape):
    *   grey, RGB or RGBA bytes, or floats in [0, 1]; a one-channel model reads grey (R = G = B
    *   pixels as they are, others as BT.601 luma). MNIST digits are light on a dark background.
    * @returns {Promise<{probabilities: Float32Array, logits: Float32Array, classId: number,

@@ -2,9 +2,9 @@
 // decoding of Python's `kerasrnn.export.captioner.onnx_driver.CaptionerONNX` (greedy = beam 1),
 // so the same pixels give the same caption.
 
-import { beamSearch } from "./beam_search.mjs";
-import { createSession, readCard, readJson, readLimits } from "./load.mjs";
-import { rgbFloats } from "./pixels.mjs";
+import { beamSearch } from "../../driver/beam_search.mjs";
+import { createSession, readCard, readJson, readLimits } from "../../driver/load.mjs";
+import { rgbFloats } from "../../driver/pixels.mjs";
 
 const AGAIN = "export the model again";
 
@@ -27,7 +27,7 @@ export class Captioner {
   /**
    * Loads a captioner version.
    * @param {Object} ort the onnxruntime-node or onnxruntime-web module
-   * @param {import("./load.mjs").LoadFile} loadFile reads a file of the version folder
+   * @param {import("../../driver/load.mjs").LoadFile} loadFile reads a file of the version folder
    * @param {{sessionOptions?: Object, card?: Object}} [options] sessionOptions: passed to
    *   `InferenceSession.create`; card: the version's model card if already read (`readCard`),
    *   else it is read here
@@ -89,7 +89,7 @@ export class Captioner {
   /**
    * Captions one image: greedy decoding at beam 1, else beam search.
    *
-   * @param {import("./pixels.mjs").Image} image RGB or RGBA pixels, exactly imageSize x imageSize
+   * @param {import("../../driver/pixels.mjs").Image} image RGB or RGBA pixels, exactly imageSize x imageSize
    *   (bytes, or floats in [0, 1] such as `resizeImage` gives)
    * @param {{beam?: number}} [options] beam width, 1 (greedy, the default) .. max_beam_width
    * @returns {Promise<{tokens: number[], words: string[], text: string, attention: Float32Array[],

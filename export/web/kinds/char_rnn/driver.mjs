@@ -2,9 +2,9 @@
 // `kerasrnn.export.char.onnx_driver.CharGenerator`, so the same prime, length, temperature,
 // top-k and seed give the same text.
 
-import { createSession, readCard, readJson, readLimits } from "./load.mjs";
-import { counterUniform, toInt64 } from "./rng.mjs";
-import { chooseNext } from "./sampling.mjs";
+import { createSession, readCard, readJson, readLimits } from "../../driver/load.mjs";
+import { counterUniform, toInt64 } from "../../driver/rng.mjs";
+import { chooseNext } from "../../driver/sampling.mjs";
 
 const LIMIT_NAMES = ["max_rows", "max_length", "max_prime_length", "max_request_chars", "max_step_tokens"];
 // Limits added after the first exports: null (not checked) in a version exported before them.
@@ -25,7 +25,7 @@ export class CharGenerator {
   /**
    * Loads a char model version.
    * @param {Object} ort the onnxruntime-node or onnxruntime-web module
-   * @param {import("./load.mjs").LoadFile} loadFile reads a file of the version folder
+   * @param {import("../../driver/load.mjs").LoadFile} loadFile reads a file of the version folder
    * @param {{sessionOptions?: Object, card?: Object}} [options] sessionOptions: passed to
    *   `InferenceSession.create`; card: the version's model card if already read (`readCard`),
    *   else it is read here
