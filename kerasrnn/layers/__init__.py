@@ -4,6 +4,7 @@ from kerasrnn.layers.attention_decoder import AttentionDecoder
 from kerasrnn.layers.bahdanau_attention import BahdanauAttention
 from kerasrnn.layers.centroid_coordinates import CentroidCoordinates
 from kerasrnn.layers.draw_attention import DRAWRead, DRAWWrite
+from kerasrnn.layers.draw_cell import DRAWCell
 from kerasrnn.layers.grid_coordinates import GridCoordinates
 from kerasrnn.layers.one_hot import OneHot
 from kerasrnn.layers.spatial_transformer import (
@@ -20,6 +21,7 @@ __all__ = [
     "AttentionDecoder",
     "BahdanauAttention",
     "CentroidCoordinates",
+    "DRAWCell",
     "DRAWRead",
     "DRAWWrite",
     "GridCoordinates",
