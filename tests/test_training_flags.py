@@ -75,6 +75,10 @@ def test_help_words_for_defaults_are_true():
     lines = {f.name: declared(f)["default_help"] for f in dataclasses.fields(CharRNNConfig)}
     assert lines["steps"] == "5000 unless `epochs` is given" and lines["embedding_dim"] == "one-hot"
     assert lines["jit_compile"].startswith("as `unroll`")  # train.py: jit = unroll when None
+    from kerasrnn.kinds.char_rnn.train import DEFAULT_LR
+    stated = {name: float(rate) for rate, names in re.findall(r"([\d.e-]+) ([\w/]+)", lines["learning_rate"])
+              for name in names.split("/")}
+    assert stated == DEFAULT_LR
     caps = {f.name: declared(f)["default_help"] for f in dataclasses.fields(CaptionerConfig)}
     from kerasrnn.kinds.captioner.captions import GENERATED_COUNTS
     assert (caps["train_count"], caps["test_count"]) == (str(GENERATED_COUNTS["train"]),
