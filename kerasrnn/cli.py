@@ -1,14 +1,17 @@
-"""Helpers the scripts share: TensorFlow's log lines kept out of their output, flag names in
-error messages, one way to end on an error (the library itself never parses arguments or
-prints)."""
+"""Helpers the scripts share: TensorFlow's log lines kept out of their output, the training
+scripts' flags made from their config's fields (`add_config_flags`), flag names in error
+messages, one way to end on an error (the library itself never parses arguments or prints)."""
 
+import argparse
 import atexit
-import dataclasses
 import os
 import re
 import signal
 import subprocess
 import sys
+
+from kerasrnn.config_fields import (declared, flag_names, flag_spellings, shown_default,
+                                    user_settings, value_type)
 
 # TensorFlow's C++ log lines (absl format): "I0000 00:00:1796662787.836081    4823 port.cc:153] ..."
 _LOG_LINE = re.compile(rb"^([IWEF])\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] ")
@@ -168,14 +171,84 @@ def in_flag_terms(message, flags):
     return re.sub(r"`(\w+)`", r"\1", message)  # a name in backticks that is no flag here
 
 
-def flags_of(config_class, renamed=None):
-    """`{field: flag}` for a config dataclass: `--field-name` unless `renamed` says otherwise."""
-    flags = {f.name: "--" + f.name.replace("_", "-") for f in dataclasses.fields(config_class)}
-    flags.update({"time_limit": "--time-limit", "max_seconds": "--time-limit", "out_dir": "--out",
-                  "allow_large": "--allow-large", "resume": "--resume", "distribute": "--distribute",
-                  "replicas": "--replicas", "join_timeout": "--join-timeout"})
-    flags.update(renamed or {})
-    return flags
+def add_config_flags(parser, config_class, title="training settings (saved in the run's config.json)"):
+    """Adds a flag for each user setting of `config_class` (`kerasrnn.config_fields.setting`),
+    in a group of `parser` named `title`: the field's spellings, value type, choices and help,
+    with the field's default in the help.
+
+    Every flag's parsed default is `None`, so `given_settings` tells the flags a user gave from
+    the rest (a new run takes the config's defaults for those, a resumed one the run's).
+    """
+    flags = flag_names(config_class)
+    group = parser.add_argument_group(title)
+    exclusive = {}
+    for field in user_settings(config_class):
+        meta = declared(field)
+        target = group
+        if meta["exclusive"]:
+            if meta["exclusive"] not in exclusive:
+                exclusive[meta["exclusive"]] = group.add_mutually_exclusive_group()
+            target = exclusive[meta["exclusive"]]
+        text = f"{_as_flags(meta['help'], flags)} (default {_as_flags(shown_default(field), flags)})"
+        options = dict(dest=field.name, default=None, help=text.replace("%", "%%"))
+        if value_type(field) is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options.update(type=meta["parse"] or value_type(field), choices=meta["choices"],
+                           metavar=meta["metavar"])
+        target.add_argument(*flag_spellings(field), **options)
+        for shortcut, value in meta["shortcuts"].items():
+            target.add_argument(shortcut, dest=field.name, action="store_const", const=value,
+                                help=f"the same as {flags[field.name]} {value}")
+
+
+def given_settings(args, config_class):
+    """`{field: value}` of the `add_config_flags` flags given in `args` (an `argparse.Namespace`);
+    a flag's `off` value (e.g. `--clip 0`) as `None`."""
+    given = {}
+    for field in user_settings(config_class):
+        value = getattr(args, field.name, None)
+        if value is not None:
+            off = declared(field)["off"]
+            given[field.name] = None if off is not None and value == off else value
+    return given
+
+
+def run_settings(args, config_class, run_format, resumable, replicas):
+    """What a training script hands its training function, checked before any data loads.
+
+    A new run: the `config_class` of the flags given (its defaults for the rest), validated.
+    `--resume`: only the flags given (the rest is the run's), after the run's saved settings
+    are checked (`run_dir.check_saved_settings`: a bad saved one is damage to its config.json,
+    not a bad flag); the training function checks the rest.
+
+    Args:
+        args: The parsed flags (`add_config_flags`, `--resume`, `--out`, `--allow-large`).
+        run_format: The kind's `RunFormat`; `resumable`: the settings a resume may change.
+        replicas: Devices the global batch is split over (for the memory estimate).
+    """
+    from kerasrnn import run_dir
+
+    given = given_settings(args, config_class)
+    if args.resume:
+        run_dir.check_saved_settings(args.out, run_format, resumable, given)
+        return given
+    config = config_class(**given)
+    config.validate(allow_large=args.allow_large, replicas=replicas)
+    return config
+
+
+def flags_of(config_class):
+    """`{parameter: flag}` a training script's errors are written with: its config's settings
+    and the parameters of the training functions that the scripts' own flags set."""
+    return {**flag_names(config_class), "time_limit": "--time-limit", "max_seconds": "--time-limit",
+            "out_dir": "--out", "allow_large": "--allow-large", "resume": "--resume",
+            "distribute": "--distribute", "replicas": "--replicas", "join_timeout": "--join-timeout"}
+
+
+def _as_flags(text, flags):
+    """`text` with each setting in backticks written as its flag (other backticks dropped)."""
+    return re.sub(r"`(\w+)`", lambda m: flags.get(m.group(1), m.group(1)), text)
 
 
 def format_limits(limits):
@@ -236,7 +309,7 @@ def mnist_from_flags(path):
 
 
 def add_distribution_flags(parser):
-    """The training scripts' `--distribute`, `--replicas` and `--gradient-accumulation-steps` (see
+    """The training scripts' `--distribute`, `--replicas` and `--join-timeout` (see
     `kerasrnn.train.distribution.choose_distribution`)."""
     parser.add_argument("--distribute", default="auto", metavar="{auto,off,mirrored,multi-worker}",
                         help="auto (default): multi-worker when TF_CONFIG is set, mirrored over "
@@ -244,10 +317,6 @@ def add_distribution_flags(parser):
     parser.add_argument("--replicas", type=int,
                         help="mirrored: devices to train on (default all GPUs); without GPUs the "
                              "CPU is split into this many")
-    parser.add_argument("--gradient-accumulation-steps", type=int, metavar="K",
-                        help="average the gradients of K batches in each weight update "
-                             "(default 1): K times the batch in the memory of one, and with "
-                             "several replicas or workers one gradient exchange per K batches")
     parser.add_argument("--join-timeout", type=float, default=120.0, metavar="SECONDS",
                         help="multi-worker: seconds to wait for every worker of TF_CONFIG to come "
                              "up before training starts (default 120)")

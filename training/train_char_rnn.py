@@ -14,7 +14,6 @@ tiny-shakespeare (otherwise it is fetched through TFDS, which needs the network)
 """
 
 import argparse
-import dataclasses
 import os
 import sys
 
@@ -24,36 +23,14 @@ quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines o
 
 
 def parse_args(argv=None):
+    from kerasrnn.cli import add_config_flags, add_distribution_flags
+    from kerasrnn.kinds.char_rnn.config import CharRNNConfig
     from kerasrnn.kinds.char_rnn.train import PRESETS
-    from kerasrnn.kinds.char_rnn.config import CHAR_RNN_OPTIMIZERS
-    from kerasrnn.kinds.char_rnn.model import CELLS
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named set of hyper-parameters; other flags override it")
     p.add_argument("--text", help="training text file, or 'tiny-shakespeare' (default: the Python stdlib corpus)")
     p.add_argument("--encoding", default="utf-8", help="encoding of --text (default utf-8)")
-    p.add_argument("--cell", choices=CELLS, help="recurrent cell (default lstm)")
-    p.add_argument("--layers", type=int, dest="num_layers", help="stacked recurrent layers (default 2)")
-    p.add_argument("--hidden", type=int, dest="hidden_size", help="units per layer (default 256)")
-    p.add_argument("--embedding", type=int, dest="embedding_dim", help="learned embedding size; 0 = one-hot input (default one-hot)")
-    p.add_argument("--dropout", type=float, help="dropout between layers (default 0)")
-    p.add_argument("--seq-length", type=int, help="characters per window, the BPTT length (default 100)")
-    p.add_argument("--batch-size", type=int, help="streams (or windows) per batch (default 64)")
-    p.add_argument("--batching", choices=("streams", "windows"), help="streams: contiguous, state carried (default); windows: shuffled, state reset")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int, help="total optimizer steps")
-    g.add_argument("--epochs", type=int, help="number of evaluation intervals of --eval-every steps")
-    p.add_argument("--eval-every", type=int, help="validate, sample and back up every N steps (default 500)")
-    p.add_argument("--optimizer", choices=CHAR_RNN_OPTIMIZERS, help="default adagrad, as min-char-rnn")
-    p.add_argument("--lr", type=float, dest="learning_rate", help="learning rate (default 0.1 adagrad, 2e-3 adam/rmsprop)")
-    p.add_argument("--lr-decay", choices=("none", "cosine"), help="cosine: decay the rate to 10%% over --steps (default none)")
-    p.add_argument("--clip", type=float, help="element-wise gradient clip on the window's summed loss, as min-char-rnn (default 5; 0 = off)")
-    p.add_argument("--val-fraction", type=float, help="share of the text held out at its end (default 0.05)")
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--unroll", action=argparse.BooleanOptionalAction, default=None, help="unroll the time loop")
-    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None, dest="jit_compile", help="XLA-compile the train step (default on)")
-    p.add_argument("--steps-per-execution", type=int, help="train steps per compiled call (default 1)")
-    p.add_argument("--sample-length", type=int, help="characters printed per sample (default 200)")
     p.add_argument("--time-limit", type=float, help="stop after this many minutes of wall time (> 0)")
     p.add_argument("--allow-large", action="store_true",
                    help="train even if the weights or one batch's activations need more than 2 GiB")
@@ -61,42 +38,31 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last backup; only --steps/--epochs, --lr "
                         "and --time-limit may differ from the run's settings")
-    from kerasrnn.cli import add_distribution_flags
-
     add_distribution_flags(p)
+    add_config_flags(p, CharRNNConfig)
     return p.parse_args(argv)
 
 
 def given_settings(args):
     """The `CharRNNConfig` settings the command line sets: the preset's, then the flags given."""
-    from kerasrnn.kinds.char_rnn.train import PRESETS
+    from kerasrnn.cli import given_settings as flags_given
     from kerasrnn.kinds.char_rnn.config import CharRNNConfig
+    from kerasrnn.kinds.char_rnn.train import PRESETS
 
-    values = dict(PRESETS.get(args.preset, {}))
-    for field in dataclasses.fields(CharRNNConfig):
-        given = getattr(args, field.name, None)
-        if given is not None:
-            values[field.name] = given
-    if values.get("embedding_dim") == 0:
-        values["embedding_dim"] = None
-    if values.get("clip") == 0:
-        values["clip"] = None
+    values = {**PRESETS.get(args.preset, {}), **flags_given(args, CharRNNConfig)}
     if args.epochs is not None:
         values.pop("steps", None)
     return values
 
 
 def build_config(args):
-    from kerasrnn.kinds.char_rnn.config import CharRNNConfig
+    """A new run's `CharRNNConfig`: `given_settings`, `DEFAULT_STEPS` long unless given a length."""
+    from kerasrnn.kinds.char_rnn.config import DEFAULT_STEPS, CharRNNConfig
 
     values = given_settings(args)
     if values.get("steps") is None and values.get("epochs") is None:
-        values["steps"] = 5000
+        values["steps"] = DEFAULT_STEPS
     return CharRNNConfig(**values)
-
-
-FLAGS_RENAMED = {"num_layers": "--layers", "hidden_size": "--hidden", "embedding_dim": "--embedding",
-                 "learning_rate": "--lr", "jit_compile": "--jit"}
 
 
 def load_training_text(args):
@@ -125,7 +91,7 @@ def main(argv=None):
     from kerasrnn.cli import flags_of, run
     from kerasrnn.kinds.char_rnn.config import CharRNNConfig
 
-    return run(lambda: train(args), flags_of(CharRNNConfig, FLAGS_RENAMED),
+    return run(lambda: train(args), flags_of(CharRNNConfig),
                interrupted=f"interrupted; continue with: --out {args.out} --resume")
 
 

@@ -6,6 +6,8 @@ import dataclasses
 
 from kerasrnn.config_checks import (FLOAT_BYTES, check_choice, check_int, check_memory,
                                     check_real, check_seed, replicas_note)
+from kerasrnn.config_fields import (comma_list, distribution_record, gradient_accumulation_setting,
+                                    setting)
 from kerasrnn.errors import InputError
 from kerasrnn.kinds.captioner.captions import DATASETS, GENERATED_COUNTS
 from kerasrnn.kinds.captioner.model import (POOLINGS, applications_encoder, build_captioner,
@@ -25,43 +27,50 @@ ENCODER_FLOATS_PER_PIXEL = 64  # the small encoder's feature maps and their pool
 
 @dataclasses.dataclass
 class CaptionerConfig:
-    """Everything a captioning run depends on (saved in `config.json`)."""
+    """Everything a captioning run depends on (saved in `config.json`). The batch size is the
+    global batch (split over replicas and workers)."""
 
-    dataset: str = "scenes"
-    data_dir: str | None = None
-    image_size: int = 64
-    max_length: int = 16  # words per caption; longer captions are cut
-    min_count: int = 1  # rarer training words become <unk>
-    cell: str = "lstm"
-    attention: str = "soft"
-    encoder: str = "small"  # "small" (a CNN trained from scratch) or a keras.applications name
-    encoder_weights: str | None = None  # applications only: None, "imagenet" or a weights file
-    encoder_layer: str | None = None  # applications only: the layer whose grid is attended over
-    coordinates: str = "cell"  # position in each annotation: "cell", "centroid" or "none"
-    encoder_kernels: tuple = (3, 3, 1)  # small encoder: kernel size of each conv + 2x2 pool
-    encoder_poolings: tuple = ("max", "max", "max")  # small encoder: each 2x2 pool, max or average
-    embedding_dim: int = 64
-    units: int = 128
-    attention_units: int = 64
-    dropout: float = 0.0
-    doubly_stochastic: float = 0.0
-    attention_supervision: float = 0.0  # weight of the attention-correctness loss (scenes, digits)
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    lr_decay: str = "none"  # "none" or "cosine" (to 1% of the rate over --epochs)
-    train_count: int | None = None  # generated sets: images drawn for training
-    test_count: int | None = None  # generated sets: images drawn for val and test
-    beam_width: int = 3
-    seed: int = 0
-    # Batches whose gradients are averaged into one weight update (Keras optimizers'
-    # `gradient_accumulation_steps`; 1: update after every batch). With several replicas or
-    # workers the gradients are exchanged once per update, not once per batch.
-    gradient_accumulation_steps: int = 1
-    # How the run is spread over devices, recorded by the training function: distribute,
-    # replicas, workers and replica_batch_size (`kerasrnn.train.distribution`). The batch sizes
-    # above are global batches. A resume must run the same way.
-    distribution: dict | None = None
+    dataset: str = setting("scenes", " / ".join(DATASETS))
+    data_dir: str | None = setting(None, "where the dataset is", default_help="its environment variable")
+    image_size: int = setting(64, "images are resized to S x S")
+    max_length: int = setting(16, "words kept per caption; longer captions are cut")
+    min_count: int = setting(1, "rarer training words become <unk>")
+    cell: str = setting("lstm", "the decoder's cell: " + " / ".join(DECODER_CELLS))
+    attention: str = setting("soft", " / ".join(ATTENTIONS) + " (hard: trained by REINFORCE)")
+    encoder: str = setting("small", "'small' (a CNN trained from scratch) or a keras.applications "
+                           "name, e.g. MobileNetV2")
+    encoder_weights: str | None = setting(None, "applications encoder: 'imagenet' (downloads) or a "
+                                          "local weights file", default_help="random weights")
+    encoder_layer: str | None = setting(None, "applications encoder: the layer whose grid is "
+                                        "attended over", default_help="the model's last")
+    coordinates: str = setting("cell", "position appended to each annotation: cell (its own x, y), "
+                               "centroid (the centre of the object around it) or none (an ablation)",
+                               shortcuts={"--no-coordinates": "none"})
+    encoder_kernels: tuple = setting((3, 3, 1), "small encoder: kernel size of each of its three "
+                                     "convolutions", parse=comma_list(int))
+    encoder_poolings: tuple = setting(("max", "max", "max"), "small encoder: the 2x2 pooling after "
+                                      "each convolution, " + " or ".join(POOLINGS), parse=comma_list(str))
+    embedding_dim: int = setting(64, "word embedding size")
+    units: int = setting(128, "recurrent state size")
+    attention_units: int = setting(64, "attention scoring size")
+    dropout: float = setting(0.0, "dropout before the output layer")
+    doubly_stochastic: float = setting(0.0, "weight of the paper's attention regulariser (the "
+                                       "paper uses 1)")
+    attention_supervision: float = setting(
+        0.0, "scenes/digits: weight of a loss pulling each naming word's attention into its "
+             "object's box (Liu et al. 2017; not in Show, Attend and Tell)")
+    epochs: int = setting(10, "passes over the training captions")
+    batch_size: int = setting(32, "captions per batch")
+    learning_rate: float = setting(1e-3, "Adam learning rate", flags=("--lr",))
+    lr_decay: str = setting("none", "none or cosine (to 1% of `learning_rate` over `epochs`)")
+    train_count: int | None = setting(None, "scenes/digits: training images drawn",
+                                      default_help=str(GENERATED_COUNTS["train"]))
+    test_count: int | None = setting(None, "scenes/digits: validation and test images drawn (each)",
+                                     default_help=str(GENERATED_COUNTS["test"]))
+    beam_width: int = setting(3, "beam width scored", flags=("--beam",))
+    seed: int = setting(0, "random seed")
+    gradient_accumulation_steps: int = gradient_accumulation_setting()
+    distribution: dict | None = distribution_record()
 
     def validate(self, vocab_size=None, allow_large=False, replicas=1):
         """Raises `InputError` for settings that cannot train (messages name the parameters).

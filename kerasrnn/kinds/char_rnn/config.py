@@ -9,6 +9,7 @@ import dataclasses
 
 from kerasrnn.config_checks import (FLOAT_BYTES, check_accumulation, check_choice, check_int,
                                     check_memory, check_real, check_seed, replicas_note)
+from kerasrnn.config_fields import distribution_record, gradient_accumulation_setting, setting
 from kerasrnn.errors import InputError
 from kerasrnn.kinds.char_rnn.model import CELLS
 from kerasrnn.kinds.char_rnn.text import Vocabulary
@@ -16,6 +17,9 @@ from kerasrnn.run_dir import ANY_INT, NONE, REAL, STR, RunFormat
 
 KIND = "char_rnn"  # run directories: config.json format "kerasrnn.char_rnn"
 CHAR_RNN_OPTIMIZERS = ("adagrad", "adam", "rmsprop")
+BATCHINGS = ("streams", "windows")  # stateful truncated BPTT, or shuffled stateless windows
+LR_DECAYS = ("none", "cosine")
+DEFAULT_STEPS = 5000  # a new run's length when neither steps nor epochs is given (the script's)
 GATES = {"vanilla": 1, "gru": 3, "lstm": 4}  # weight matrices per recurrent layer
 CHAR_RNN_ASSUMED_VOCAB = 256  # vocabulary size for memory estimates before the text is read
 MAX_SAMPLE_LENGTH = 1_000_000  # as sample_char_rnn.py --length
@@ -23,39 +27,42 @@ MAX_SAMPLE_LENGTH = 1_000_000  # as sample_char_rnn.py --length
 
 @dataclasses.dataclass
 class CharRNNConfig:
-    """Everything a char-model training run depends on (saved in `config.json`)."""
+    """Everything a char-model training run depends on (saved in `config.json`). The batch
+    sizes are global batches (split over replicas and workers)."""
 
-    cell: str = "lstm"
-    num_layers: int = 2
-    hidden_size: int = 256
-    embedding_dim: int | None = None
-    dropout: float = 0.0
-    seq_length: int = 100
-    batch_size: int = 64
-    batching: str = "streams"  # "streams" (stateful TBPTT) or "windows" (shuffled, stateless)
-    steps: int | None = None
-    epochs: int | None = None
-    eval_every: int = 500  # steps per Keras epoch: validate / sample / back up this often
-    optimizer: str = "adagrad"
-    learning_rate: float | None = None
-    lr_decay: str = "none"  # "none" or "cosine" (to 10% of the rate at --steps)
-    clip: float | None = 5.0
-    val_fraction: float = 0.05
-    seed: int = 0
-    # How the run is spread over devices, recorded by the training function: distribute,
-    # replicas, workers and replica_batch_size (`kerasrnn.train.distribution`). The batch sizes
-    # above are global batches. A resume must run the same way.
-    distribution: dict | None = None
-    unroll: bool = False
-    jit_compile: bool | None = None  # None: XLA only for unrolled loops (it slows LSTM loops on CPU)
-    steps_per_execution: int = 1
-    # Batches whose gradients are averaged into one weight update (Keras optimizers'
-    # `gradient_accumulation_steps`; 1: update after every batch). With several replicas or
-    # workers the gradients are exchanged once per update, not once per batch.
-    gradient_accumulation_steps: int = 1
-    sample_length: int = 200
-    sample_temperature: float = 0.8
-    sample_prime: str = "\n"
+    cell: str = setting("lstm", "recurrent cell", choices=CELLS)
+    num_layers: int = setting(2, "stacked recurrent layers", flags=("--layers",))
+    hidden_size: int = setting(256, "units per layer", flags=("--hidden",))
+    embedding_dim: int | None = setting(None, "learned embedding size; 0: one-hot input",
+                                        flags=("--embedding",), default_help="one-hot", off=0)
+    dropout: float = setting(0.0, "dropout between layers")
+    seq_length: int = setting(100, "characters per window, the BPTT length")
+    batch_size: int = setting(64, "streams (or windows) per batch")
+    batching: str = setting("streams", "streams: contiguous, state carried; windows: shuffled, "
+                            "state reset", choices=BATCHINGS)
+    steps: int | None = setting(None, "total optimizer steps", exclusive="length",
+                                default_help=f"{DEFAULT_STEPS} unless `epochs` is given")
+    epochs: int | None = setting(None, "number of evaluation intervals of `eval_every` steps",
+                                 exclusive="length", default_help="none")
+    eval_every: int = setting(500, "validate, sample and back up every N steps (one Keras epoch)")
+    optimizer: str = setting("adagrad", "adagrad as min-char-rnn, adam or rmsprop",
+                             choices=CHAR_RNN_OPTIMIZERS)
+    learning_rate: float | None = setting(None, "learning rate", flags=("--lr",),
+                                          default_help="0.1 adagrad, 2e-3 adam/rmsprop")
+    lr_decay: str = setting("none", "cosine: decay the rate to 10% over `steps`", choices=LR_DECAYS)
+    clip: float | None = setting(5.0, "element-wise gradient clip on the window's summed loss, "
+                                 "as min-char-rnn; 0: off", off=0)
+    val_fraction: float = setting(0.05, "share of the text held out at its end")
+    seed: int = setting(0, "random seed")
+    distribution: dict | None = distribution_record()
+    unroll: bool = setting(False, "unroll the time loop")
+    jit_compile: bool | None = setting(None, "XLA-compile the train step", flags=("--jit",),
+                                       default_help="as `unroll`: XLA slows LSTM loops on CPU")
+    steps_per_execution: int = setting(1, "train steps per compiled call")
+    gradient_accumulation_steps: int = gradient_accumulation_setting()
+    sample_length: int = setting(200, "characters printed per sample")
+    sample_temperature: float = setting(0.8, "temperature of the samples printed", flag=False)
+    sample_prime: str = setting("\n", "the text each printed sample starts from", flag=False)
 
     def model_config(self, vocab_size):
         """The `build_char_rnn` arguments that define the trained weights."""
@@ -76,8 +83,8 @@ class CharRNNConfig:
         """
         check_choice("cell", self.cell, CELLS)
         check_choice("optimizer", self.optimizer, CHAR_RNN_OPTIMIZERS)
-        check_choice("lr_decay", self.lr_decay, ("none", "cosine"))
-        check_choice("batching", self.batching, ("streams", "windows"))
+        check_choice("lr_decay", self.lr_decay, LR_DECAYS)
+        check_choice("batching", self.batching, BATCHINGS)
         for name in ("num_layers", "hidden_size", "seq_length", "batch_size", "eval_every",
                      "steps_per_execution"):
             check_int(name, getattr(self, name))

@@ -6,6 +6,7 @@ import dataclasses
 
 from kerasrnn.config_checks import (FLOAT_BYTES, check_choice, check_int, check_memory,
                                     check_real, check_seed, replicas_note)
+from kerasrnn.config_fields import distribution_record, gradient_accumulation_setting, setting
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
 from kerasrnn.kinds.stn_classifier.model import MODELS
@@ -13,6 +14,7 @@ from kerasrnn.run_dir import ANY_INT, NONE, REAL, STR, RunFormat
 
 KIND = "stn_classifier"  # run directories: config.json format "kerasrnn.stn_classifier"
 STN_OPTIMIZERS = ("adam", "sgd")
+TRANSFORMS = ("affine", "projective", "tps")
 # Activations kept for backpropagation per input pixel, roughly: the classifier's 32 and 64
 # feature maps at about the input size, the transformer's grid and the localisation net.
 FLOATS_PER_PIXEL = 64
@@ -20,29 +22,28 @@ FLOATS_PER_PIXEL = 64
 
 @dataclasses.dataclass
 class STNConfig:
-    """Everything an STN training run depends on (saved in `config.json`)."""
+    """Everything an STN training run depends on (saved in `config.json`). The batch size is
+    the global batch (split over replicas and workers)."""
 
-    distortion: str = "R"
-    model: str = "st-cnn"
-    transform: str = "affine"
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    lr_decay: str = "none"  # "none" or "cosine" (to 1% of the rate over --epochs)
-    dropout: float = 0.0  # on the classifier's flattened features
-    loc_lr_multiplier: float = 1.0  # the paper slows the localisation net; with Adam, 1.0 measured better
-    train_size: int | None = None  # use only the first N training images (quick runs)
-    val_size: int = 5000
-    seed: int = 0
-    # Batches whose gradients are averaged into one weight update (Keras optimizers'
-    # `gradient_accumulation_steps`; 1: update after every batch). With several replicas or
-    # workers the gradients are exchanged once per update, not once per batch.
-    gradient_accumulation_steps: int = 1
-    # How the run is spread over devices, recorded by the training function: distribute,
-    # replicas, workers and replica_batch_size (`kerasrnn.train.distribution`). The batch sizes
-    # above are global batches. A resume must run the same way.
-    distribution: dict | None = None
+    distortion: str = setting("R", "the distortion of MNIST: " + " / ".join(mnist.DISTORTIONS))
+    model: str = setting("st-cnn", " / ".join(MODELS) + " (with or without the transformer)")
+    transform: str = setting("affine", "the transformer's warp: " + " / ".join(TRANSFORMS))
+    epochs: int = setting(10, "passes over the training images")
+    batch_size: int = setting(128, "images per batch")
+    optimizer: str = setting("adam", " / ".join(STN_OPTIMIZERS) + " (sgd: momentum 0.9)")
+    learning_rate: float = setting(1e-3, "learning rate", flags=("--lr",))
+    lr_decay: str = setting("none", "none or cosine (to 1% of `learning_rate` over `epochs`)")
+    dropout: float = setting(0.0, "dropout on the classifier's flattened features, in [0, 1)")
+    # the paper slows the localisation net; with Adam, 1.0 measured better
+    loc_lr_multiplier: float = setting(
+        1.0, "learning-rate multiplier of the transformer's localisation net "
+             "(docs/experiments.md compares 0.1, the paper's choice for SGD)", flags=("--loc-lr-mult",))
+    train_size: int | None = setting(None, "train on only the first N images (quick runs)",
+                                     default_help="all")
+    val_size: int = setting(5000, "training images held out for validation")
+    seed: int = setting(0, "random seed")
+    gradient_accumulation_steps: int = gradient_accumulation_setting()
+    distribution: dict | None = distribution_record()
 
     def model_config(self):
         """The `build_stn_classifier` arguments that define the trained weights."""
@@ -59,7 +60,7 @@ class STNConfig:
         """
         check_choice("distortion", self.distortion, mnist.DISTORTIONS)
         check_choice("model", self.model, MODELS)
-        check_choice("transform", self.transform, ("affine", "projective", "tps"))
+        check_choice("transform", self.transform, TRANSFORMS)
         check_choice("optimizer", self.optimizer, STN_OPTIMIZERS)
         check_choice("lr_decay", self.lr_decay, ("none", "cosine"))
         for name in ("epochs", "batch_size", "val_size", "gradient_accumulation_steps"):
