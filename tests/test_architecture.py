@@ -18,7 +18,7 @@ FLOORS = {
     "kerasrnn": 0, "kerasrnn.errors": 0, "kerasrnn.files": 0,
     "kerasrnn.layers": 1, "kerasrnn.reference": 1,
     "kerasrnn.data": 2,
-    "kerasrnn.viz": 3, "kerasrnn.config_checks": 3,
+    "kerasrnn.viz": 3, "kerasrnn.config_checks": 3, "kerasrnn.config_fields": 3,
     "kerasrnn.run_dir": 4, "kerasrnn.run_backup": 4,
     "kerasrnn.train": 5,
     "kerasrnn.export": 6,
