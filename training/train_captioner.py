@@ -95,7 +95,7 @@ def main(argv=None):
 
 
 def train(args):
-    from kerasrnn import run_dir
+    from kerasrnn import run_config
     from kerasrnn.config_checks import time_limit_seconds
     from kerasrnn.kinds.captioner.train import RESUMABLE, RUN_FORMAT, train_captioner
     from kerasrnn.train.distribution import choose_distribution
@@ -115,7 +115,7 @@ def train(args):
         config = CaptionerConfig(**given)
         config.validate(allow_large=args.allow_large, replicas=distribution.replicas)
     else:  # a bad saved setting is damage to the run's config.json, not a bad flag
-        run_dir.check_saved_settings(args.out, RUN_FORMAT, RESUMABLE, given)
+        run_config.check_saved_settings(args.out, RUN_FORMAT, RESUMABLE, given)
     if distribution.is_chief:
         print(f"training on {distribution.describe()}", flush=True)
     m = train_captioner(config, args.out, resume=args.resume, max_seconds=max_seconds,

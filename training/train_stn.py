@@ -63,7 +63,7 @@ def main(argv=None):
 
 
 def train(args):
-    from kerasrnn import run_dir
+    from kerasrnn import run_config
     from kerasrnn.cli import mnist_from_flags
     from kerasrnn.config_checks import time_limit_seconds
     from kerasrnn.train.distribution import choose_distribution
@@ -80,7 +80,7 @@ def train(args):
         config = STNConfig(**given)
         config.validate(allow_large=args.allow_large, replicas=distribution.replicas)
     else:  # a bad saved setting is damage to the run's config.json, not a bad flag
-        run_dir.check_saved_settings(args.out, RUN_FORMAT, RESUMABLE, given)
+        run_config.check_saved_settings(args.out, RUN_FORMAT, RESUMABLE, given)
     data = mnist_from_flags(args.mnist)
     if distribution.is_chief:
         print(f"training on {distribution.describe()}", flush=True)

@@ -12,7 +12,7 @@ from kerasrnn.config_checks import (FLOAT_BYTES, check_accumulation, check_choic
 from kerasrnn.errors import InputError
 from kerasrnn.kinds.char_rnn.model import CELLS
 from kerasrnn.kinds.char_rnn.text import Vocabulary
-from kerasrnn.run_dir import ANY_INT, NONE, REAL, STR, RunFormat
+from kerasrnn.run_config import ANY_INT, NONE, REAL, STR, RunFormat
 
 KIND = "char_rnn"  # run directories: config.json format "kerasrnn.char_rnn"
 CHAR_RNN_OPTIMIZERS = ("adagrad", "adam", "rmsprop")
