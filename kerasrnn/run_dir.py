@@ -72,7 +72,6 @@ def read_history(path):
     return history
 
 
-
 def _check_out_dir(out):
     """Refuses an `--out` under a file or in a folder we cannot write, before anything is written."""
     ancestor = out
