@@ -195,3 +195,22 @@ def test_no_library_module_but_keras_internals_reaches_into_private_keras():
     uses = {str(p.relative_to(ROOT)): found for p in sorted((ROOT / "kerasrnn").rglob("*.py"))
             if p.name not in allowed and (found := _private_keras_uses(p.read_text()))}
     assert not uses
+
+
+def test_set_learning_rate_sets_a_constant_rate_and_leaves_a_schedule():
+    """`SetLearningRate` reads the public `optimizer.learning_rate` (no private `_learning_rate`)."""
+    from kerasrnn.train.callbacks import SetLearningRate
+
+    constant = _model()
+    callback = SetLearningRate(0.5)
+    callback.set_model(constant)
+    callback.on_train_begin()
+    assert float(constant.optimizer.learning_rate.numpy()) == 0.5
+
+    scheduled = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    scheduled.compile(keras.optimizers.SGD(schedule), "mse")
+    scheduled.optimizer.iterations.assign(2)
+    callback.set_model(scheduled)
+    callback.on_train_begin()
+    assert float(scheduled.optimizer.learning_rate.numpy()) == pytest.approx(0.025)
