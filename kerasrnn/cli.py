@@ -219,7 +219,7 @@ def run_settings(args, config_class, run_format, resumable, replicas):
 
     A new run: the `config_class` of the flags given (its defaults for the rest), validated.
     `--resume`: only the flags given (the rest is the run's), after the run's saved settings
-    are checked (`run_dir.check_saved_settings`: a bad saved one is damage to its config.json,
+    are checked (`run_config.check_saved_settings`: a bad saved one is damage to its config.json,
     not a bad flag); the training function checks the rest.
 
     Args:
@@ -227,11 +227,11 @@ def run_settings(args, config_class, run_format, resumable, replicas):
         run_format: The kind's `RunFormat`; `resumable`: the settings a resume may change.
         replicas: Devices the global batch is split over (for the memory estimate).
     """
-    from kerasrnn import run_dir
+    from kerasrnn import run_config
 
     given = given_settings(args, config_class)
     if args.resume:
-        run_dir.check_saved_settings(args.out, run_format, resumable, given)
+        run_config.check_saved_settings(args.out, run_format, resumable, given)
         return given
     config = config_class(**given)
     config.validate(allow_large=args.allow_large, replicas=replicas)

@@ -1,10 +1,11 @@
-"""A run directory's backup (`backup/`): the weights, optimizer and position `BackupAndRestore`
-keeps, written whole or not at all, with what Keras does not keep (the random-number
+"""A run directory's backup (`backup/`): the weights, optimizer and position training resumes
+from, written whole or not at all, with what Keras does not keep (the random-number
 generators' states, a kind's extra state such as the char model's streams) and a metadata file
 recording the weights' sha256, checked before a resume uses them.
 
-`backup_callback` makes the callback training uses; `restored_position` says where a backup
-resumes; `roll_back_backup` falls back to `backup.previous/` after a damaged write.
+`write_backup` and `restore_backup` are what training's backup callback
+(`kerasrnn.train.callbacks.RunBackup`) does; `restored_position` says where a backup resumes;
+`roll_back_backup` falls back to `backup.previous/` after a damaged write.
 """
 
 import hashlib
@@ -15,14 +16,20 @@ import pathlib
 import typing
 import zipfile
 
-import keras
 import numpy as np
 
 from kerasrnn.errors import InputError
 from kerasrnn.files import (FileError, check_object, damaged, read_json_file, write_bytes_atomic,
                             write_problem_error, write_text_atomic)
-from kerasrnn.run_dir import (BACKUP_DIR, BACKUP_METADATA, BACKUP_RNG, BACKUP_WEIGHTS, steps_trained,
-                              weights_bytes)
+from kerasrnn.keras_internals import set_initial_epoch, steps_trained, weights_bytes
+from kerasrnn.run_dir import BACKUP_DIR
+
+# The files of a backup folder: the weights with the optimizer's state (the file Keras's
+# `BackupAndRestore` wrote, as in runs of earlier versions), the metadata (epoch, step, the
+# weights' sha256; written last, it marks the backup complete), the random-number generators'
+# states (dropout, sampling).
+BACKUP_WEIGHTS, BACKUP_METADATA = "latest.weights.h5", "training_metadata.json"
+BACKUP_RNG = "rng_states.npz"
 
 
 def _backup_fix(backup):
@@ -135,7 +142,7 @@ def _check_backup_weights(weights, sha256, fix):
     """Checks a backup's weights file against the checksum its metadata records (HDF5 has
     none: changed bytes inside an array would load silently) and reads every array, so that a
     damaged file is refused here, before a resume writes anything, not when `fit` restores it
-    (`RunBackup`)."""
+    (`restore_backup`)."""
     import h5py
 
     if sha256 is not None and _sha256(weights) != sha256:
@@ -153,78 +160,80 @@ def _check_backup_weights(weights, sha256, fix):
         raise FileError(f"cannot restore {weights} ({type(e).__name__}): it is damaged; {fix}") from None
 
 
-class RunBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that writes its files whole or not at all, and says which file is
-    damaged when restoring fails.
+def restore_backup(backup_dir, model, steps_per_epoch, extra_state=None):
+    """Loads the backup in `backup_dir` into `model`, when training starts (from a callback's
+    `on_train_begin`): the weights with the optimizer's state, the random-number states and
+    `extra_state`, and makes `fit` start in the backup's epoch (`steps_trained //
+    steps_per_epoch`). Does nothing where there is no backup. Its metadata was checked by
+    `restored_position` before training started.
 
-    Epochs are counted in steps (see `restored_position`): a backup at step `s` records epoch
-    `s // steps_per_epoch`, and a restored run starts `fit` in that epoch.
+    Raises:
+        FileError: A file of the backup is damaged or from another model (the message says how
+            to start over).
+    """
+    backup = pathlib.Path(backup_dir)
+    weights = backup / BACKUP_WEIGHTS
+    try:
+        if weights.exists():
+            if model.optimizer is not None and not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)  # its variables, to load into
+            model.load_weights(weights)
+    except InputError:
+        raise
+    except Exception as e:  # h5py and Keras raise many types for a damaged file
+        raise FileError(f"cannot restore {weights} ({type(e).__name__}): it is damaged or from "
+                        f"another model; {_backup_fix(backup)}") from None
+    if (backup / BACKUP_METADATA).is_file():
+        set_initial_epoch(model, steps_trained(model) // steps_per_epoch)
+        _restore_rng_states(model, backup)
+        if extra_state is not None:
+            epoch = read_json_file(backup / BACKUP_METADATA)["epoch"]
+            extra_state.restore(backup, epoch)
+
+
+def write_backup(backup_dir, model, steps_per_epoch, extra_state=None):
+    """Writes a backup of `model` at the step it has reached (its epoch and batch follow from
+    it, mid-epoch included) into `backup.next/`, then swaps it in whole; the backup before it
+    stays as `backup.previous/`.
 
     Args:
-        backup_dir: The backup folder.
+        backup_dir: The backup folder (`out_dir/backup`).
         steps_per_epoch: Steps (batches) in one epoch of the run.
         extra_state: Optional state the weights do not hold (the char model's stream states),
             an object with `save(folder, epoch)` and `restore(folder, epoch)`: saved after the
-            weights and before the metadata (which marks the backup complete), restored after
-            them.
+            weights and before the metadata (which marks the backup complete).
+
+    Raises:
+        FileError: A write failed; the last whole backup stays as it was.
     """
-
-    def __init__(self, backup_dir, steps_per_epoch, extra_state=None, **kwargs):
-        super().__init__(backup_dir, **kwargs)
-        self.steps_per_epoch = steps_per_epoch
-        self.extra_state = extra_state
-
-    def on_train_begin(self, logs=None):
-        backup = pathlib.Path(self.backup_dir)
-        try:
-            super().on_train_begin(logs)
-        except InputError:
-            raise
-        except Exception as e:  # h5py and Keras raise many types for a damaged file
-            raise FileError(f"cannot restore {backup / BACKUP_WEIGHTS} ({type(e).__name__}): it is "
-                              f"damaged or from another model; {_backup_fix(backup)}") from None
-        if (backup / BACKUP_METADATA).is_file():
-            self.model._initial_epoch = steps_trained(self.model) // self.steps_per_epoch
-            _restore_rng_states(self.model, backup)
-            if self.extra_state is not None:  # the metadata was checked by `restored_position`
-                epoch = read_json_file(backup / BACKUP_METADATA)["epoch"]
-                self.extra_state.restore(backup, epoch)
-
-    def _save_model(self):
-        self.save_backup()
-
-    def save_backup(self):
-        """Writes a backup at the step the model has reached (its epoch and batch follow from
-        it, mid-epoch included), into `backup.next/`, then swaps it in whole; the backup before
-        it stays as `backup.previous/`."""
-        backup = pathlib.Path(self.backup_dir)
-        staging, previous = backup.with_name(backup.name + ".next"), backup.with_name(backup.name + ".previous")
-        _remove_tree(staging)
-        try:
-            staging.mkdir(parents=True)
-        except OSError as e:
-            raise write_problem_error(staging, e) from None
-        step = steps_trained(self.model)
-        epoch, batch = divmod(step, self.steps_per_epoch)
-        try:
-            data = weights_bytes(self.model)
-            write_bytes_atomic(staging / BACKUP_WEIGHTS, data)
-            _save_rng_states(self.model, staging)
-            if self.extra_state is not None:
-                self.extra_state.save(staging, epoch)
-            write_text_atomic(staging / BACKUP_METADATA, json.dumps(
-                {"epoch": epoch, "batch": batch, "step": step,
-                 "weights_sha256": hashlib.sha256(data).hexdigest()}))
-        except FileError:
-            _remove_tree(staging)  # the last whole backup stays as it was
-            raise
-        _remove_tree(previous)
-        try:
-            if backup.exists():
-                os.replace(backup, previous)
-            os.replace(staging, backup)
-        except OSError as e:
-            raise write_problem_error(backup, e) from None
+    backup = pathlib.Path(backup_dir)
+    staging, previous = backup.with_name(backup.name + ".next"), backup.with_name(backup.name + ".previous")
+    _remove_tree(staging)
+    try:
+        staging.mkdir(parents=True)
+    except OSError as e:
+        raise write_problem_error(staging, e) from None
+    step = steps_trained(model)
+    epoch, batch = divmod(step, steps_per_epoch)
+    try:
+        data = weights_bytes(model)
+        write_bytes_atomic(staging / BACKUP_WEIGHTS, data)
+        _save_rng_states(model, staging)
+        if extra_state is not None:
+            extra_state.save(staging, epoch)
+        write_text_atomic(staging / BACKUP_METADATA, json.dumps(
+            {"epoch": epoch, "batch": batch, "step": step,
+             "weights_sha256": hashlib.sha256(data).hexdigest()}))
+    except FileError:
+        _remove_tree(staging)  # the last whole backup stays as it was
+        raise
+    _remove_tree(previous)
+    try:
+        if backup.exists():
+            os.replace(backup, previous)
+        os.replace(staging, backup)
+    except OSError as e:
+        raise write_problem_error(backup, e) from None
 
 
 def _rng_variables(model):
@@ -257,10 +266,3 @@ def _restore_rng_states(model, folder):
         raise FileError(f"{path} does not hold this model's random-number states; {fix}")
     for variable, value in zip(variables, values):
         variable.assign(value)
-
-
-def backup_callback(out_dir, steps_per_epoch, extra_state=None):
-    """`BackupAndRestore` into `out_dir/backup`, kept after training so a run can be extended
-    (`steps_per_epoch`, `extra_state`: see `RunBackup`)."""
-    return RunBackup(str(pathlib.Path(out_dir) / BACKUP_DIR), steps_per_epoch,
-                     extra_state=extra_state, delete_checkpoint=False)

@@ -7,7 +7,7 @@ verification take the module as an argument. A kind's `kind` module provides:
 
     KIND                                   the kind, e.g. "char_rnn" (`config.json`'s format
                                            `kerasrnn.<kind>`, the model card's `kind`)
-    RUN_FORMAT                             its `run_dir.RunFormat` (what its config.json holds)
+    RUN_FORMAT                             its `run_config.RunFormat` (what its config.json holds)
     CARD_FIELDS                            `{model card field: type}` its `verify` reads
     LIMITS                                 its `request_limits.RequestLimits` subclass: the limits
                                            every signature checks, one export option per field,

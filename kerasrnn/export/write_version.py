@@ -21,7 +21,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from kerasrnn import __version__, run_dir
+from kerasrnn import __version__, run_config, run_dir
 from kerasrnn.errors import InputError
 from kerasrnn.export.kind_plugin import split_options
 from kerasrnn.export.version_dir import WARMUP_FILE, is_version_name, next_version
@@ -171,7 +171,7 @@ def export_model(module, model_run_dir, base, name, version=None, **options):
     """
     model_run_dir = pathlib.Path(model_run_dir)
     kind = module.KIND
-    config = run_dir.read_run_config(model_run_dir, module.RUN_FORMAT)
+    config = run_config.read_run_config(model_run_dir, module.RUN_FORMAT)
     if not (model_run_dir / run_dir.MODEL_FILE).is_file():
         raise InputError(f"{model_run_dir} has no {run_dir.MODEL_FILE}: training has not finished")
     limits, options = split_options(module, options, kind)

@@ -1,4 +1,5 @@
-"""Keras callbacks that the training runs need and Keras does not ship."""
+"""Keras callbacks that the training runs need and Keras does not ship, and `run_callbacks`,
+the ones every run uses, writing into its run directory."""
 
 import math
 import pathlib
@@ -8,7 +9,8 @@ import keras
 
 from kerasrnn import run_backup, run_dir
 from kerasrnn.errors import InputError
-from kerasrnn.files import write_json_atomic
+from kerasrnn.files import check_free_space, write_bytes_atomic, write_json_atomic, write_problem_error
+from kerasrnn.keras_internals import inside_accumulation, steps_trained, weights_bytes
 from kerasrnn.train.preemption import SaveOnPreemption
 
 
@@ -30,10 +32,10 @@ class StopAfterSteps(keras.callbacks.Callback):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.max_steps is not None and run_dir.steps_trained(self.model) >= self.max_steps:
+        if self.max_steps is not None and steps_trained(self.model) >= self.max_steps:
             self.model.stop_training = True
         if (self.max_seconds is not None and time.perf_counter() - self._start >= self.max_seconds
-                and not run_dir.inside_accumulation(self.model)):
+                and not inside_accumulation(self.model)):
             self.stopped_by_time = True
             self.model.stop_training = True
 
@@ -58,14 +60,14 @@ class EpochsOfSteps(keras.callbacks.Callback):
         self._end = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        start = run_dir.steps_trained(self.model)
+        start = steps_trained(self.model)
         # only an epoch that starts off a multiple needs watching (one sync per execution)
         whole, done = divmod(start, self.steps_per_epoch)
         self._end = (whole + 1) * self.steps_per_epoch if done else None
 
     def on_train_batch_end(self, batch, logs=None):
         if (self._end is not None and not self.model.stop_training
-                and run_dir.steps_trained(self.model) >= self._end):
+                and steps_trained(self.model) >= self._end):
             self.model.stop_training = _END_OF_EPOCH
 
     def on_epoch_end(self, epoch, logs=None):
@@ -103,7 +105,7 @@ class Throughput(keras.callbacks.Callback):
         self._t0 = self._step0 = None
 
     def _step(self):
-        return run_dir.steps_trained(self.model)
+        return steps_trained(self.model)
 
     def _pause(self):
         if self._t0 is not None:
@@ -149,7 +151,7 @@ class SampleText(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.every and (epoch + 1) % self.every == 0:
-            step = run_dir.steps_trained(self.model)
+            step = steps_trained(self.model)
             self.on_sample(epoch + 1, step, self.make_sample(self.model))
 
 
@@ -158,7 +160,7 @@ class StopOnDivergence(keras.callbacks.Callback):
     times the first loss this `fit` evaluated.
 
     It raises inside `fit` (rather than setting `stop_training`), so the epoch does not end and
-    `BackupAndRestore` keeps the last good epoch's backup to resume from with a lower rate.
+    `RunBackup` keeps the last good epoch's backup to resume from with a lower rate.
 
     Args:
         hint: What to do about it, e.g. "lower learning_rate".
@@ -188,7 +190,7 @@ class StopOnDivergence(keras.callbacks.Callback):
                              f"{self.factor:g}x the first evaluation's {self.first:.4g}; {self.hint}")
 
     def _step(self):  # read from the optimizer only for the message: no extra sync per batch
-        return run_dir.steps_trained(self.model)
+        return steps_trained(self.model)
 
     def on_train_batch_end(self, batch, logs=None):
         self._check(logs)
@@ -200,7 +202,7 @@ class StopOnDivergence(keras.callbacks.Callback):
 class SetLearningRate(keras.callbacks.Callback):
     """Sets the optimizer's (constant) learning rate when training starts.
 
-    `BackupAndRestore` restores the optimizer's variables, the learning rate among them, in its
+    `RunBackup` restores the optimizer's variables, the learning rate among them, in its
     `on_train_begin`; put this callback after it so a resumed run trains at the rate it was
     resumed with. A learning-rate schedule is not a variable (the new schedule stays).
     """
@@ -210,16 +212,16 @@ class SetLearningRate(keras.callbacks.Callback):
         self.learning_rate = learning_rate
 
     def on_train_begin(self, logs=None):
-        optimizer = self.model.optimizer
-        if not isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-            optimizer.learning_rate.assign(self.learning_rate)
+        rate = self.model.optimizer.learning_rate  # a schedule's value at this step otherwise
+        if isinstance(rate, keras.Variable):
+            rate.assign(self.learning_rate)
 
 
 class RunHistory(keras.callbacks.Callback):
     """The whole run's per-epoch logs, across resumes, kept in a JSON file.
 
     Every epoch's logs are appended and the file rewritten; when a run resumes at epoch
-    `start_epoch` (from `BackupAndRestore`), the stored history is cut back to that many epochs,
+    `start_epoch` (from `RunBackup`), the stored history is cut back to that many epochs,
     so epochs that ran after the last backup (a crash) are not counted twice.
 
     Args:
@@ -250,23 +252,103 @@ class RunHistory(keras.callbacks.Callback):
             write_json_atomic(self.path, self.history)
 
 
+class RunBackup(keras.callbacks.Callback):
+    """The run's backup (`kerasrnn.run_backup`): restored when training starts, written whole
+    at every epoch's end (and by `save_backup`, e.g. on SIGTERM).
+
+    Epochs are counted in steps (see `run_backup.restored_position`): a backup at step `s`
+    records epoch `s // steps_per_epoch`, and a restored run starts `fit` in that epoch.
+
+    Args:
+        backup_dir: The backup folder (`out_dir/backup`).
+        steps_per_epoch: Steps (batches) in one epoch of the run.
+        extra_state: Optional state the weights do not hold (the char model's stream states),
+            see `run_backup.write_backup`.
+    """
+
+    def __init__(self, backup_dir, steps_per_epoch, extra_state=None):
+        super().__init__()
+        self.backup_dir, self.steps_per_epoch = pathlib.Path(backup_dir), steps_per_epoch
+        self.extra_state = extra_state
+
+    def on_train_begin(self, logs=None):
+        run_backup.restore_backup(self.backup_dir, self.model, self.steps_per_epoch, self.extra_state)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.save_backup()
+
+    def save_backup(self):
+        """Writes a backup at the step the model has reached (`run_backup.write_backup`)."""
+        run_backup.write_backup(self.backup_dir, self.model, self.steps_per_epoch, self.extra_state)
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the lowest `val_loss` in `path` (written atomically)."""
+
+    def __init__(self, path, monitor="val_loss"):
+        super().__init__()
+        self.path, self.monitor = pathlib.Path(path), monitor
+        self.best = math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not float(value) < self.best:
+            return
+        self.best = float(value)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_problem_error(self.path.parent, e) from None
+        write_bytes_atomic(self.path, weights_bytes(self.model))
+
+
+LOG_MARGIN_BYTES = 256 * 1024  # TensorBoard events and the JSON files of a few epochs
+
+
+def _weights_size(model):
+    """Bytes of the model's and its optimizer's variables (as a backup file holds them)."""
+    size = sum(math.prod(v.shape) * 4 for v in model.weights)
+    optimizer = getattr(model, "optimizer", None)
+    built = optimizer is not None and getattr(optimizer, "built", False)
+    return size + (sum(math.prod(v.shape) * 4 for v in optimizer.variables) if built else 2 * size)
+
+
+class DiskSpaceCheck(keras.callbacks.Callback):
+    """Stops training with a `FileError` before an epoch's files are written when the disk
+    cannot hold them (a backup and a checkpoint beside the old ones, the final model, logs)."""
+
+    def __init__(self, directory):
+        super().__init__()
+        self.directory = pathlib.Path(directory)
+
+    def _check(self):
+        backup = _weights_size(self.model)
+        check_free_space(self.directory, 2 * backup + LOG_MARGIN_BYTES, "the backup and logs")
+
+    def on_train_begin(self, logs=None):
+        self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()
+
+
 def run_callbacks(out_dir, steps_per_epoch, best_checkpoint=True, start_epoch=0, learning_rate=None,
                   divergence_hint="lower learning_rate", chief=True, extra_state=None,
                   distribution=None):
     """The callbacks every training run uses, writing into the run directory's layout.
 
-    Epochs are counted in steps (`steps_per_epoch` each, see `run_backup.RunBackup`); give `fit`
+    Epochs are counted in steps (`steps_per_epoch` each, see `RunBackup`); give `fit`
     an `EpochsOfSteps` as its last callback.
 
     `DiskSpaceCheck` and `StopOnDivergence` (first, so a diverged epoch is never backed up and a
-    full disk stops training before it breaks a file), `BackupAndRestore` (`backup/`), then with
+    full disk stops training before it breaks a file), `RunBackup` (`backup/`), then with
     `learning_rate` a `SetLearningRate` (after the restore, so a resumed run trains at its new
     rate), `RunHistory` (`history.json`, cut back to `start_epoch`), `TensorBoard` (`logs/`) and,
     with `best_checkpoint`, the weights of the lowest `val_loss` (`checkpoints/best.weights.h5`).
 
     A worker that is not the chief of a multi-worker job (`chief=False`) writes only its backup
     (into `out_dir`, its own folder): no history file, logs or checkpoint. `extra_state` is kept
-    in the backup beside the weights (see `run_backup.RunBackup`). With a `distribution`, SIGTERM
+    in the backup beside the weights (see `RunBackup`). With a `distribution`, SIGTERM
     stops training after a mid-epoch backup (`preemption.SaveOnPreemption`; `out_dir/preemption`
     holds a multi-worker job's coordination checkpoint).
 
@@ -276,8 +358,8 @@ def run_callbacks(out_dir, steps_per_epoch, best_checkpoint=True, start_epoch=0,
     """
     out = pathlib.Path(out_dir)
     history = RunHistory(out / run_dir.HISTORY_FILE if chief else None, start_epoch)
-    backup = run_backup.backup_callback(out, steps_per_epoch, extra_state)
-    callbacks = [run_dir.DiskSpaceCheck(out), StopOnDivergence(divergence_hint), backup]
+    backup = RunBackup(out / run_dir.BACKUP_DIR, steps_per_epoch, extra_state)
+    callbacks = [DiskSpaceCheck(out), StopOnDivergence(divergence_hint), backup]
     if distribution is not None:
         callbacks.append(SaveOnPreemption(backup, distribution, out / "preemption"))
     if learning_rate is not None:
@@ -287,5 +369,5 @@ def run_callbacks(out_dir, steps_per_epoch, best_checkpoint=True, start_epoch=0,
         return callbacks, history
     callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"))
     if best_checkpoint:
-        callbacks.append(run_dir.BestWeights(out / "checkpoints" / "best.weights.h5"))
+        callbacks.append(BestWeights(out / "checkpoints" / "best.weights.h5"))
     return callbacks, history

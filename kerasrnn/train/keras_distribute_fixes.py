@@ -39,8 +39,7 @@ import keras
 import tensorflow as tf
 
 from kerasrnn.errors import InputError
-
-TESTED_KERAS = ("3.15.1",)  # the `cpu` and `gpu` extras and constraints.txt pin the same (a test checks)
+from kerasrnn.keras_internals import TESTED_KERAS
 TESTED_TENSORFLOW = ("2.21.",)  # prefixes
 _applied = False
 

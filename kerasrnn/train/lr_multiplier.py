@@ -1,6 +1,8 @@
 """Per-variable learning-rate multipliers for any Keras optimizer (the STN paper slows its
 localisation net down this way)."""
 
+from kerasrnn.keras_internals import trained_variable
+
 
 def with_lr_multiplier(optimizer, variables, multiplier):
     """A copy of `optimizer` that updates `variables` with `multiplier` times the learning rate.
@@ -22,7 +24,7 @@ def with_lr_multiplier(optimizer, variables, multiplier):
     class WithLRMultiplier(type(optimizer)):
         def update_step(self, gradient, variable, learning_rate):
             # On TensorFlow `variable` is the backend variable; map it back to the Keras one.
-            keras_variable = self._trainable_variables[self._get_variable_index(variable)]
+            keras_variable = trained_variable(self, variable)
             if keras_variable.path in paths:
                 learning_rate = learning_rate * multiplier
             return super().update_step(gradient, variable, learning_rate)

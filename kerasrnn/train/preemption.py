@@ -15,14 +15,14 @@ import keras
 import tensorflow as tf
 
 from kerasrnn.errors import Preempted
-from kerasrnn.run_dir import inside_accumulation, steps_trained
+from kerasrnn.keras_internals import inside_accumulation, steps_trained
 
 
 class SaveOnPreemption(keras.callbacks.Callback):
     """Writes a mid-epoch backup and raises `Preempted` when SIGTERM arrives.
 
     Args:
-        backup: The run's `run_backup.RunBackup` (its backup is the one written).
+        backup: The run's `callbacks.RunBackup` (its backup is the one written).
         distribution: The run's `kerasrnn.train.distribution.Distribution`.
         folder: Where a multi-worker job's handler keeps its own (tiny) checkpoint.
     """

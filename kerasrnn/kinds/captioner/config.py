@@ -15,7 +15,7 @@ from kerasrnn.kinds.captioner.model import (POOLINGS, applications_encoder, buil
 from kerasrnn.layers.attention_decoder import ATTENTIONS
 from kerasrnn.layers.attention_decoder import CELLS as DECODER_CELLS
 from kerasrnn.kinds.captioner.vocab import CaptionVocabulary
-from kerasrnn.run_dir import ANY_INT, NONE, REAL, STR, RunFormat
+from kerasrnn.run_config import ANY_INT, NONE, REAL, STR, RunFormat
 
 KIND = "captioner"  # run directories: config.json format "kerasrnn.captioner"
 BOXED_DATASETS = ("scenes", "digits")  # the generated sets, which record every object's box

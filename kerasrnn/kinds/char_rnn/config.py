@@ -13,7 +13,7 @@ from kerasrnn.config_fields import distribution_record, gradient_accumulation_se
 from kerasrnn.errors import InputError
 from kerasrnn.kinds.char_rnn.model import CELLS
 from kerasrnn.kinds.char_rnn.text import Vocabulary
-from kerasrnn.run_dir import ANY_INT, NONE, REAL, STR, RunFormat
+from kerasrnn.run_config import ANY_INT, NONE, REAL, STR, RunFormat
 
 KIND = "char_rnn"  # run directories: config.json format "kerasrnn.char_rnn"
 CHAR_RNN_OPTIMIZERS = ("adagrad", "adam", "rmsprop")

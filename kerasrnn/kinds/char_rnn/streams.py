@@ -11,7 +11,7 @@ import numpy as np
 
 from kerasrnn.files import FileError, write_bytes_atomic
 from kerasrnn.kinds.char_rnn.model import reset_rnn_states
-from kerasrnn.run_dir import steps_trained
+from kerasrnn.keras_internals import steps_trained
 
 STATES_FILE = "stream_states.npz"
 
@@ -31,7 +31,7 @@ class CarryStreamState(keras.callbacks.Callback):
     Under a `tf.distribute` strategy each replica carries the state of its own streams, and
     each replica's state is saved and put back on its own.
 
-    As the `extra_state` of the run's backup (`run_backup.RunBackup`) it writes every local
+    As the `extra_state` of the run's backup (`train.callbacks.RunBackup`) it writes every local
     replica's states to `stream_states.npz` with each backup, and a resumed run starts from
     them instead of from zero (unless it resumes at the start of a pass).
 

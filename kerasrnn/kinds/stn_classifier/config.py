@@ -10,7 +10,7 @@ from kerasrnn.config_fields import distribution_record, gradient_accumulation_se
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
 from kerasrnn.kinds.stn_classifier.model import MODELS
-from kerasrnn.run_dir import ANY_INT, NONE, REAL, STR, RunFormat
+from kerasrnn.run_config import ANY_INT, NONE, REAL, STR, RunFormat
 
 KIND = "stn_classifier"  # run directories: config.json format "kerasrnn.stn_classifier"
 STN_OPTIMIZERS = ("adam", "sgd")
