@@ -47,8 +47,8 @@ class FakeTask(Task):
     run_format = FORMAT
     resumable = ("epochs", "learning_rate")
 
-    def __init__(self):
-        self.calls = []
+    def __init__(self, steps=None):
+        self.calls, self.steps = [], steps  # steps: counted in steps, like the char model
         rng = np.random.default_rng(0)
         self.x = rng.normal(size=(32, 8)).astype(np.float32)
         self.y = rng.integers(0, 3, 32)
@@ -62,8 +62,10 @@ class FakeTask(Task):
 
     def schedule(self, config, distribution):
         self.calls.append("schedule")
-        return Schedule(len(self.x) // config.batch_size, config.epochs,
-                        config.epochs * len(self.x) // config.batch_size)
+        per_epoch = len(self.x) // config.batch_size
+        if self.steps:
+            return Schedule(per_epoch, -(-self.steps // per_epoch), self.steps, in_steps=True)
+        return Schedule(per_epoch, config.epochs, config.epochs * per_epoch)
 
     def _model(self, config):
         return keras.Sequential([keras.Input((8,)), keras.layers.Dense(config.units, "relu"),
@@ -124,6 +126,18 @@ def test_a_fake_task_trains_two_epochs_and_resumes_to_the_same_weights(tmp_path)
         np.testing.assert_array_equal(a, b)
     config = json.loads((tmp_path / "split" / "config.json").read_text())["training"]
     assert config["epochs"] == 2 and config["distribution"]["replicas"] == 1
+
+
+def test_a_run_counted_in_steps_stops_mid_epoch_and_resumes_to_the_same_weights(tmp_path):
+    whole = train(FakeTask(steps=8), FakeConfig(), tmp_path / "whole", verbose=0)
+    part = train(FakeTask(steps=6), FakeConfig(), tmp_path / "split", verbose=0)
+    assert (part["steps"], part["epochs"], whole["steps"]) == (6, 2, 8)
+    resumed = train(FakeTask(steps=8), {}, tmp_path / "split", resume=True, verbose=0)
+    assert (resumed["steps"], resumed["epochs"]) == (8, 2)
+    for a, b in zip(weights_of(tmp_path / "whole"), weights_of(tmp_path / "split"), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(InputError, match="already trained 8 steps"):
+        train(FakeTask(steps=8), {}, tmp_path / "split", resume=True, verbose=0)
 
 
 def test_a_bad_setting_is_refused_before_anything_is_written(tmp_path):

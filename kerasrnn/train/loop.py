@@ -1,6 +1,7 @@
 """One training run, written once for every kind: resume -> settings -> validation ->
-distribution -> seed -> data -> model -> run config -> callbacks -> `fit` -> final model ->
-metrics -> save. A kind's `Task` supplies only what differs.
+distribution -> seed -> data and schedule -> where to start -> model -> datasets -> run config
+-> callbacks -> `fit` -> final model -> metrics -> save. A kind's `Task` supplies only what
+differs.
 
 What the loop keeps for every kind: one process or a `Distribution` of replicas and workers
 (the chief writes the run directory, other workers only their backups), gradient accumulation
@@ -122,7 +123,12 @@ class Task:
         raise NotImplementedError
 
     def build(self, config, distribution):
-        """The compiled training model (called inside `distribution.scope()`)."""
+        """The compiled training model (called inside `distribution.scope()`).
+
+        `fit` trains this model itself, unwrapped, and a resume restores its backup into it:
+        the backup is keyed by its layer tree, the optimizer's slots by variable index and the
+        random-number states by variable order, so it must be built the same way on every
+        run of the same settings (same layers, same order, the optimizer compiled in)."""
         raise NotImplementedError
 
     def datasets(self, config, distribution, start, model):
