@@ -11,6 +11,7 @@ environment variable KERASRNN_MNIST, else TFDS / keras.datasets (which need the 
 """
 
 import argparse
+import os
 import sys
 
 from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
