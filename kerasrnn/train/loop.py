@@ -165,23 +165,6 @@ class Task:
         return fitted.common_metrics(final)
 
 
-def _resumed_config(task, config, saved):
-    given = without_distribution(config)
-    if any(name in given for name in task.replaced_together):  # giving one clears the others
-        given = {**{name: None for name in task.replaced_together}, **given}
-    return given, resumed_settings(task.run_format.training, saved["training"], given,
-                                   task.resumable, replaced_together=task.replaced_together)
-
-
-def _validate(task, config, given, out_dir, allow_large, replicas):
-    """`task.validate`, once; on a resume a refused setting kept from the run is named as
-    damage to its `config.json` (`run_dir.check_saved_settings`), not as a bad setting."""
-    try:
-        task.validate(config, allow_large, replicas)
-    except Exception:
-        if given is not None:
-            run_dir.check_saved_settings(out_dir, task.run_format, task.resumable, given)
-        raise
 
 
 def _start(schedule, distribution, own_dir, out_dir, resume, accumulation):
@@ -226,11 +209,12 @@ def train(task, config, out_dir, *, resume=False, distribution=None, max_seconds
     check_max_seconds(max_seconds)
     dist, own, saved = prepare_run(distribution, out_dir, resume, task.run_format, max_seconds)
     out = pathlib.Path(out_dir)
-    given = None
     if saved is not None:
-        given, config = _resumed_config(task, config, saved)
+        config = resumed_settings(task.run_format.training, saved["training"],
+                                  without_distribution(config), task.resumable,
+                                  replaced_together=task.replaced_together)
     task.read_run(config, saved, out)
-    _validate(task, config, given, out, allow_large, dist.replicas)
+    task.validate(config, allow_large, dist.replicas)  # the settings' one check
     dist.check_steps_per_execution(task.steps_per_execution(config))
     config = record_distribution(config, saved, dist)
     keras.utils.set_random_seed(config.seed)

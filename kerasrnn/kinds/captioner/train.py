@@ -82,19 +82,21 @@ class CaptionerTask(Task):
     resumable = RESUMABLE
 
     def read_run(self, config, saved, out_dir):
-        self.vocab = None if saved is None else CaptionVocabulary.load(out_dir)
+        self.resumed = None if saved is None else out_dir  # its vocabulary is read after validate
 
     def validate(self, config, allow_large, replicas):
-        self.allow_large = allow_large
-        config.validate(len(self.vocab) if self.vocab else None, allow_large, replicas=replicas)
+        self.allow_large = allow_large  # the vocabulary, read later, is assumed this large:
+        config.validate(CAPTIONER_ASSUMED_VOCAB, allow_large, replicas=replicas)
 
     def schedule(self, config, distribution):
         self.splits = load_splits(config)
-        if self.vocab is None:
+        if self.resumed is None:
             self.vocab = CaptionVocabulary.from_captions(
                 [c for ex in self.splits["train"] for c in ex.captions], config.min_count)
-            if len(self.vocab) > CAPTIONER_ASSUMED_VOCAB:  # validated with a smaller one assumed
-                config.validate(len(self.vocab), self.allow_large, replicas=distribution.replicas)
+        else:
+            self.vocab = CaptionVocabulary.load(self.resumed)
+        if len(self.vocab) > CAPTIONER_ASSUMED_VOCAB:  # the memory estimate, with the real size
+            config.validate(len(self.vocab), self.allow_large, replicas=distribution.replicas)
         batch = config.batch_size
         pairs = sum(len(ex.captions) for ex in self.splits["train"])
         if pairs < batch:
