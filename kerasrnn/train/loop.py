@@ -165,9 +165,9 @@ class Task:
         return fitted.common_metrics(final)
 
 
-
-
 def _start(schedule, distribution, own_dir, out_dir, resume, accumulation):
+    """Where this process starts (`Start`): step 0, or the step every worker's backup agrees
+    on; raises `InputError` when a resumed run has nothing left to train."""
     if not schedule.in_steps:
         position, epoch, skip = epoch_run_start(distribution, own_dir, out_dir, resume,
                                                 schedule.steps_per_epoch, schedule.epochs,
