@@ -9,26 +9,25 @@ sets that know where each object is, attention localisation.
 """
 
 import dataclasses
-import pathlib
 
 import keras
 import numpy as np
 
-from kerasrnn.kinds.captioner import metrics as scores
 from kerasrnn import run_dir
-from kerasrnn.config_checks import check_max_seconds, keras_accumulation, resumed_settings
-from kerasrnn.kinds.captioner.vocab import END, START, CaptionVocabulary
-from kerasrnn.kinds.captioner.captions import caption_dataset, load_captions, reference_captions
+from kerasrnn.config_checks import keras_accumulation
 from kerasrnn.data.image_files import read_image
 from kerasrnn.errors import InputError
-from kerasrnn.kinds.captioner.beam_search_numpy import LENGTH_PENALTY
-from kerasrnn.kinds.captioner.model import beam_search_batch, greedy_decode
+from kerasrnn.kinds.captioner import metrics as scores
 from kerasrnn.kinds.captioner.attention_correctness import attention_correctness_loss
-from kerasrnn.train.callbacks import EpochsOfSteps, StopAfterSteps, Throughput, run_callbacks
-from kerasrnn.train.distribution import (epoch_run_start, prepare_run, record_distribution,
-                                         replica_sum, without_distribution)
-from kerasrnn.kinds.captioner.config import KIND as CAPTIONER, RUN_FORMAT, CaptionerConfig
+from kerasrnn.kinds.captioner.beam_search_numpy import LENGTH_PENALTY
+from kerasrnn.kinds.captioner.captions import caption_dataset, load_captions, reference_captions
+from kerasrnn.kinds.captioner.config import (CAPTIONER_ASSUMED_VOCAB, KIND as CAPTIONER, RUN_FORMAT,
+                                            CaptionerConfig)
+from kerasrnn.kinds.captioner.model import beam_search_batch, greedy_decode
 from kerasrnn.kinds.captioner.trained import load_captioner
+from kerasrnn.kinds.captioner.vocab import END, START, CaptionVocabulary
+from kerasrnn.train.distribution import replica_sum
+from kerasrnn.train.loop import Data, Schedule, Task, train
 
 KIND = CAPTIONER
 RESUMABLE = ("epochs", "learning_rate")
@@ -74,6 +73,96 @@ def compile_model(model, config, steps_per_epoch=None):
     return model
 
 
+class CaptionerTask(Task):
+    """The captioner's part of `kerasrnn.train.loop.train`: counted in epochs over every
+    (image, reference caption) pair, the vocabulary from the training captions (or the run
+    resumed), scored after training by greedy and beam-search captions of the test split."""
+
+    run_format = RUN_FORMAT
+    resumable = RESUMABLE
+
+    def read_run(self, config, saved, out_dir):
+        self.resumed = None if saved is None else out_dir  # its vocabulary is read after validate
+
+    def validate(self, config, allow_large, replicas):
+        self.allow_large = allow_large  # the vocabulary, read later, is assumed this large:
+        config.validate(CAPTIONER_ASSUMED_VOCAB, allow_large, replicas=replicas)
+
+    def schedule(self, config, distribution):
+        self.splits = load_splits(config)
+        if self.resumed is None:
+            self.vocab = CaptionVocabulary.from_captions(
+                [c for ex in self.splits["train"] for c in ex.captions], config.min_count)
+        else:
+            self.vocab = CaptionVocabulary.load(self.resumed)
+        if len(self.vocab) > CAPTIONER_ASSUMED_VOCAB:  # the memory estimate, with the real size
+            config.validate(len(self.vocab), self.allow_large, replicas=distribution.replicas)
+        batch = config.batch_size
+        pairs = sum(len(ex.captions) for ex in self.splits["train"])
+        if pairs < batch:
+            raise InputError(f"the {config.dataset} training split has {pairs} captions, fewer "
+                             f"than one batch of {batch}; lower batch_size")
+        self.val_pairs = sum(len(ex.captions) for ex in self.splits["val"])
+        if distribution.replicas > 1 and self.val_pairs < batch:
+            raise InputError(f"the {config.dataset} validation split has {self.val_pairs} "
+                             f"captions, fewer than one global batch of {batch}; with several "
+                             "replicas validation runs on whole batches: lower batch_size")
+        self.steps_per_epoch = pairs // batch
+        return Schedule(self.steps_per_epoch, config.epochs, config.epochs * self.steps_per_epoch)
+
+    def build(self, config, distribution):
+        model = compile_model(config.build_model(len(self.vocab)), config, self.steps_per_epoch)
+        if distribution.replicas > 1:  # hard attention's REINFORCE term over the global batch
+            model.get_layer("decoder").replica_sum = replica_sum
+        return model
+
+    def datasets(self, config, distribution, start, model):
+        cells = model.outputs[1].shape[-1] if config.attention_supervision else None
+        size, length, batch = config.image_size, config.max_length, config.batch_size
+        whole_batches = distribution.replicas > 1
+        train_ds = distribution.dataset(lambda shard, shards: caption_dataset(
+            self.splits["train"], self.vocab, size, length, batch, shuffle=True, seed=config.seed,
+            repeat=True, drop_remainder=True, epoch=start.epoch, attention_cells=cells,
+            shard=shard, shards=shards).skip(start.skip))
+        val_ds = distribution.dataset(lambda shard, shards: caption_dataset(
+            self.splits["val"], self.vocab, size, length, batch, shuffle=False,
+            drop_remainder=whole_batches, attention_cells=cells, shard=shard, shards=shards))
+        return Data(train_ds, val_ds, self.val_pairs // batch if whole_batches else None)
+
+    def write_run(self, out_dir, config):
+        self.vocab.save(out_dir)
+        run_dir.write_run_config(out_dir, KIND, config.model_config(len(self.vocab)),
+                                 dataclasses.asdict(config))
+
+    def final_model(self, config, model, distribution):
+        if distribution.name == "off":
+            return model
+        final = config.build_model(len(self.vocab))  # scored and saved outside the strategy
+        final.set_weights(model.get_weights())
+        return compile_model(final, config, self.steps_per_epoch)
+
+    def metrics(self, config, fitted, final, distribution):
+        if not distribution.is_chief:
+            return {"steps": fitted.steps, "history": fitted.history}
+        results = evaluate_captioner(final, self.vocab, self.splits["test"], config)
+        h, common = fitted.history, fitted.common_metrics(final)
+        return {
+            **results,
+            "train_loss": common.pop("train_loss"),
+            "val_loss": h["val_loss"][-1] if h.get("val_loss") else None,
+            "epochs": common.pop("epochs"),
+            "steps": common.pop("steps"),
+            "captions_per_second_training": fitted.per_second,
+            "train_seconds": common.pop("train_seconds"),
+            "stopped_by_time_limit": common.pop("stopped_by_time_limit"),
+            "train_images": len(self.splits["train"]),
+            "test_images": len(self.splits["test"]),
+            "vocab_size": len(self.vocab),
+            "beam_width": config.beam_width,
+            **common,
+        }
+
+
 def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, extra_callbacks=(),
                     allow_large=False, distribution=None):
     """Trains a captioner and writes the run directory `out_dir` (model, vocab, metrics).
@@ -107,98 +196,9 @@ def train_captioner(config, out_dir, resume=False, max_seconds=None, verbose=1, 
     Raises:
         InputError: A bad setting (before anything is written), or training diverged.
     """
-    check_max_seconds(max_seconds)
-    dist, own, saved = prepare_run(distribution, out_dir, resume, RUN_FORMAT, max_seconds)
-    out = pathlib.Path(out_dir)
-    if saved is not None:
-        config = resumed_settings(CaptionerConfig, dict(saved["training"]),
-                                  without_distribution(config), RESUMABLE)
-    config.validate(allow_large=allow_large, replicas=dist.replicas)
-    config = record_distribution(config, saved, dist)
-    keras.utils.set_random_seed(config.seed)
-    splits = load_splits(config)
-    if saved is None:
-        vocab = CaptionVocabulary.from_captions(
-            [c for ex in splits["train"] for c in ex.captions], config.min_count)
-    else:
-        vocab = CaptionVocabulary.load(out)
-    config.validate(len(vocab), allow_large, replicas=dist.replicas)
-    batch = config.batch_size
-    pairs = sum(len(ex.captions) for ex in splits["train"])
-    if pairs < batch:
-        raise InputError(f"the {config.dataset} training split has {pairs} captions, fewer than "
-                         f"one batch of {batch}; lower batch_size")
-    steps_per_epoch = pairs // batch
-    position, start_epoch, skip = epoch_run_start(dist, own, out, resume, steps_per_epoch,
-                                                  config.epochs, config.gradient_accumulation_steps)
-    whole_batches = dist.replicas > 1
-    val_pairs = sum(len(ex.captions) for ex in splits["val"])
-    if whole_batches and val_pairs < batch:
-        raise InputError(f"the {config.dataset} validation split has {val_pairs} captions, fewer "
-                         f"than one global batch of {batch}; with several replicas validation "
-                         "runs on whole batches: lower batch_size")
-    with dist.scope():
-        model = compile_model(config.build_model(len(vocab)), config, steps_per_epoch)
-    if dist.replicas > 1:  # hard attention's REINFORCE term over the global batch
-        model.get_layer("decoder").replica_sum = replica_sum
-    cells = model.outputs[1].shape[-1] if config.attention_supervision else None
-    size, length = config.image_size, config.max_length
-    train_ds = dist.dataset(lambda shard, shards: caption_dataset(
-        splits["train"], vocab, size, length, batch, shuffle=True, seed=config.seed, repeat=True,
-        drop_remainder=True, epoch=start_epoch, attention_cells=cells, shard=shard,
-        shards=shards).skip(skip))
-    val_ds = dist.dataset(lambda shard, shards: caption_dataset(
-        splits["val"], vocab, size, length, batch, shuffle=False, drop_remainder=whole_batches,
-        attention_cells=cells, shard=shard, shards=shards))
-
-    if dist.is_chief:
-        out.mkdir(parents=True, exist_ok=True)
-        if saved is None:
-            vocab.save(out)
-            run_dir.write_run_config(out, KIND, config.model_config(len(vocab)),
-                                     dataclasses.asdict(config))
-        else:
-            run_dir.update_training_config(out, dataclasses.asdict(config))
-    throughput = Throughput(batch)
-    stopper = StopAfterSteps(config.epochs * steps_per_epoch, max_seconds)
-    standard_callbacks, run_history = run_callbacks(own, steps_per_epoch, start_epoch=position.epoch,
-                                                    learning_rate=config.learning_rate,
-                                                    chief=dist.is_chief, distribution=dist)
-    callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks,
-                 EpochsOfSteps(steps_per_epoch)]
-    val_steps = val_pairs // batch if whole_batches else None
-    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-              validation_data=val_ds, validation_steps=val_steps, callbacks=callbacks,
-              verbose=verbose, shuffle=False)
-    steps = run_dir.steps_trained(model)
-    if dist.name != "off":  # scored and saved outside the strategy, by one process
-        trained, model = model, config.build_model(len(vocab))
-        model.set_weights(trained.get_weights())
-        compile_model(model, config, steps_per_epoch)
-    if not dist.is_chief:
-        return {"steps": steps, "history": run_history.history}
-    h = run_history.history
-    losses = h.get("loss", [])
-
-    results = evaluate_captioner(model, vocab, splits["test"], config)
-    metrics = {
-        **results,
-        "train_loss": losses[-1] if losses else None,
-        "val_loss": h["val_loss"][-1] if h.get("val_loss") else None,
-        "epochs": run_history.epochs,
-        "steps": steps,
-        "captions_per_second_training": throughput.per_second,
-        "train_seconds": throughput.seconds,
-        "stopped_by_time_limit": stopper.stopped_by_time,
-        "train_images": len(splits["train"]),
-        "test_images": len(splits["test"]),
-        "vocab_size": len(vocab),
-        "beam_width": config.beam_width,
-        "history": {k: [float(v) for v in vs] for k, vs in h.items()},
-        "parameters": int(model.count_params()),
-    }
-    run_dir.save_trained_model(out, model, metrics)
-    return metrics
+    return train(CaptionerTask(), config, out_dir, resume=resume, distribution=distribution,
+                 max_seconds=max_seconds, allow_large=allow_large, verbose=verbose,
+                 extra_callbacks=extra_callbacks)
 
 
 def caption_images(model, vocab, images, max_length, beam_width=1, batch_size=64,

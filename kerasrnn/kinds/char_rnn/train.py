@@ -9,23 +9,19 @@ update exactly (Adagrad does not care about the scale of the loss otherwise).
 
 import dataclasses
 import math
-import pathlib
 
 import keras
 
-from kerasrnn import run_backup, run_dir
-from kerasrnn.config_checks import check_max_seconds, keras_accumulation, resumed_settings
-from kerasrnn.kinds.char_rnn import text as text_data
+from kerasrnn.config_checks import keras_accumulation
 from kerasrnn.errors import InputError
+from kerasrnn.kinds.char_rnn import text as text_data
+from kerasrnn.kinds.char_rnn.config import RUN_FORMAT
 from kerasrnn.kinds.char_rnn.model import build_char_rnn, inference_model
 from kerasrnn.kinds.char_rnn.sampling import generate
-from kerasrnn.train.callbacks import (EpochsOfSteps, SampleText, StopAfterSteps, Throughput,
-                                      run_callbacks)
 from kerasrnn.kinds.char_rnn.streams import CarryStreamState
-from kerasrnn.train.distribution import (prepare_run, record_distribution, resume_position,
-                                         without_distribution)
-from kerasrnn.kinds.char_rnn.config import RUN_FORMAT, CharRNNConfig
 from kerasrnn.kinds.char_rnn.trained import write_char_run_config
+from kerasrnn.train.callbacks import SampleText
+from kerasrnn.train.loop import Data, Schedule, Task, train
 
 RESUMABLE = ("steps", "epochs", "learning_rate")
 DEFAULT_LR = {"adagrad": 0.1, "adam": 2e-3, "rmsprop": 2e-3}
@@ -94,11 +90,9 @@ def _datasets(config, train_ids, val_ids, start_step, dist):
     if config.batching == "streams":
         train = dist.dataset(lambda shard, shards: text_data.stream_dataset(
             train_ids, size, length, start_step, shard=shard, shards=shards))
-        per_pass = text_data.windows_per_stream(len(train_ids), size, length)
     else:
         train = dist.dataset(lambda shard, shards: text_data.window_dataset(
             train_ids, size, length, config.seed, start_step=start_step, shard=shard, shards=shards))
-        per_pass = (len(train_ids) - 1) // length // size
     val, val_steps = None, 0
     if len(val_ids):
         text_data.check_long_enough(len(val_ids), size, length,
@@ -106,7 +100,110 @@ def _datasets(config, train_ids, val_ids, start_step, dist):
         val_steps = text_data.windows_per_stream(len(val_ids), size, length)
         val = dist.dataset(lambda shard, shards: text_data.stream_dataset(
             val_ids, size, length, repeat=False, shard=shard, shards=shards))
-    return train, max(per_pass, 1), val, val_steps
+    return Data(train, val, val_steps)
+
+
+def _windows_per_pass(config, train_ids):
+    """Training batches in one pass over the text (at least 1)."""
+    size, length = config.batch_size, config.seq_length
+    if config.batching == "streams":
+        return max(text_data.windows_per_stream(len(train_ids), size, length), 1)
+    return max((len(train_ids) - 1) // length // size, 1)
+
+
+class CharTask(Task):
+    """The char model's part of `kerasrnn.train.loop.train`: counted in steps (`eval_every`
+    steps an epoch), the vocabulary from the text (or the run resumed), contiguous streams whose
+    states the backup keeps, a text sample after every epoch."""
+
+    run_format = RUN_FORMAT
+    resumable = RESUMABLE
+    replaced_together = ("steps", "epochs")
+    divergence_hint = "lower learning_rate or set clip"
+
+    def __init__(self, text, on_sample=None):
+        self.text, self.on_sample = text, on_sample
+
+    def read_run(self, config, saved, out_dir):
+        if saved is None:
+            self.vocab = text_data.Vocabulary.from_text(self.text)
+            return
+        self.vocab = text_data.Vocabulary.load(out_dir)
+        if self.vocab.unknown_chars(self.text):
+            raise InputError("resume: the text has characters the run's vocabulary lacks; "
+                             "resume with the text the run started with")
+
+    def validate(self, config, allow_large, replicas):
+        config.validate(len(self.vocab), allow_large, replicas=replicas)
+
+    def steps_per_execution(self, config):
+        return config.steps_per_execution
+
+    def schedule(self, config, distribution):
+        ids = self.vocab.encode(self.text)
+        self.train_ids, self.val_ids = text_data.split_ids(ids, config.val_fraction)
+        text_data.check_long_enough(len(self.train_ids), config.batch_size, config.seq_length)
+        steps_per_epoch = config.eval_every
+        epochs = config.epochs if config.epochs else math.ceil(config.steps / steps_per_epoch)
+        return Schedule(steps_per_epoch, epochs, config.steps or epochs * steps_per_epoch,
+                        in_steps=True)
+
+    def build(self, config, distribution):
+        return build_training_model(config, len(self.vocab),
+                                    distribution.replica_batch_size(config.batch_size))
+
+    def datasets(self, config, distribution, start, model):
+        return _datasets(config, self.train_ids, self.val_ids, start.position.step, distribution)
+
+    def write_run(self, out_dir, config):
+        write_char_run_config(out_dir, config.model_config(len(self.vocab)),
+                              dataclasses.asdict(config), self.vocab)
+
+    def learning_rate(self, config):
+        return config.learning_rate if config.learning_rate is not None else DEFAULT_LR[config.optimizer]
+
+    def items_per_step(self, config):
+        return config.batch_size * config.seq_length
+
+    def backup_state(self, config, schedule):
+        if config.batching != "streams":
+            return None
+        return CarryStreamState(_windows_per_pass(config, self.train_ids))
+
+    def callbacks(self, config, distribution):
+        if self.on_sample is None or not distribution.is_chief:
+            return []
+        vocab = self.vocab
+        step_model = inference_model(config.model_config(len(vocab)), with_state=True)
+        prime = config.sample_prime if not vocab.unknown_chars(config.sample_prime) else vocab.chars[0]
+
+        def make_sample(training_model):
+            step_model.set_weights(training_model.get_weights())
+            return generate(step_model, vocab, prime, config.sample_length,
+                            config.sample_temperature, seed=config.seed)
+
+        return [SampleText(make_sample, self.on_sample)]
+
+    def final_model(self, config, model, distribution):
+        return inference_model(config.model_config(len(self.vocab)), weights_from=model)
+
+    def metrics(self, config, fitted, final, distribution):
+        h = fitted.history
+        val_loss = h["val_loss"][-1] if h.get("val_loss") else None
+        common = fitted.common_metrics(final)
+        return {
+            "train_loss": common.pop("train_loss"),
+            "val_loss": val_loss,
+            "val_bpc": val_loss / LN2 if val_loss is not None else None,
+            "best_val_loss": min(h["val_loss"]) if h.get("val_loss") else None,
+            "steps": common.pop("steps"),
+            "epochs": common.pop("epochs"),
+            "chars_per_second": fitted.per_second,
+            "train_seconds": common.pop("train_seconds"),
+            "stopped_by_time_limit": common.pop("stopped_by_time_limit"),
+            "val_chars": int(len(self.val_ids)),
+            **common,
+        }
 
 
 def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seconds=None,
@@ -144,96 +241,6 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     Raises:
         InputError: A bad setting (before anything is written), or training diverged.
     """
-    check_max_seconds(max_seconds)
-    dist, own, saved = prepare_run(distribution, out_dir, resume, RUN_FORMAT, max_seconds)
-    out = pathlib.Path(out_dir)
-    if saved is not None:
-        config = resumed_settings(CharRNNConfig, saved["training"],
-                                  without_distribution(config), RESUMABLE,
-                                  replaced_together=("steps", "epochs"))
-        vocab = text_data.Vocabulary.load(out_dir)
-        if vocab.unknown_chars(text):
-            raise InputError("resume: the text has characters the run's vocabulary lacks; "
-                             "resume with the text the run started with")
-    else:
-        vocab = text_data.Vocabulary.from_text(text)
-    config.validate(len(vocab), allow_large, replicas=dist.replicas)
-    dist.check_steps_per_execution(config.steps_per_execution)
-    config = record_distribution(config, saved, dist)
-    replica_batch = dist.replica_batch_size(config.batch_size)
-    keras.utils.set_random_seed(config.seed)
-    ids = vocab.encode(text)
-    train_ids, val_ids = text_data.split_ids(ids, config.val_fraction)
-    text_data.check_long_enough(len(train_ids), config.batch_size, config.seq_length)
-
-    steps_per_epoch = config.eval_every
-    epochs = config.epochs if config.epochs else math.ceil(config.steps / steps_per_epoch)
-    total_steps = config.steps or epochs * steps_per_epoch
-    position = (resume_position(dist, own, steps_per_epoch) if resume
-                else run_backup.Position(0, 0))
-    if resume and position.step >= total_steps:
-        raise InputError(f"resume: {out} has already trained {position.step} steps, nothing is "
-                         "left to train; pass a larger `steps` (or `epochs`) to train further")
-    train_ds, per_pass, val_ds, val_steps = _datasets(config, train_ids, val_ids, position.step,
-                                                      dist)
-
-    with dist.scope():
-        model = build_training_model(config, len(vocab), replica_batch)
-    if dist.is_chief:
-        out.mkdir(parents=True, exist_ok=True)
-        if saved is None:
-            write_char_run_config(out, config.model_config(len(vocab)),
-                                  dataclasses.asdict(config), vocab)
-        else:
-            run_dir.update_training_config(out, dataclasses.asdict(config))
-    step_model = inference_model(config.model_config(len(vocab)), with_state=True)
-    prime = config.sample_prime if not vocab.unknown_chars(config.sample_prime) else vocab.chars[0]
-
-    def make_sample(training_model):
-        step_model.set_weights(training_model.get_weights())
-        return generate(step_model, vocab, prime, config.sample_length,
-                        config.sample_temperature, seed=config.seed)
-
-    throughput = Throughput(config.batch_size * config.seq_length)
-    stopper = StopAfterSteps(total_steps, max_seconds)
-    lr = config.learning_rate if config.learning_rate is not None else DEFAULT_LR[config.optimizer]
-    streams = CarryStreamState(per_pass) if config.batching == "streams" else None
-    standard_callbacks, run_history = run_callbacks(
-        own, steps_per_epoch, best_checkpoint=val_ds is not None, start_epoch=position.epoch, learning_rate=lr,
-        divergence_hint="lower learning_rate or set clip", chief=dist.is_chief,
-        extra_state=streams, distribution=dist)
-    callbacks = [*standard_callbacks, stopper, throughput]
-    if streams is not None:
-        callbacks.insert(0, streams)
-    if on_sample is not None and dist.is_chief:
-        callbacks.append(SampleText(make_sample, on_sample))
-    callbacks += [*extra_callbacks, EpochsOfSteps(steps_per_epoch)]
-
-    model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-              validation_data=val_ds, validation_steps=val_steps or None,
-              callbacks=callbacks, verbose=verbose, shuffle=False)
-
-    final = inference_model(config.model_config(len(vocab)), weights_from=model)
-    metrics = _metrics(model, final, run_history, val_ids, throughput, stopper)
-    if dist.is_chief:
-        run_dir.save_trained_model(out, final, metrics)
-    return metrics
-
-
-def _metrics(model, final_model, run_history, val_ids, throughput, stopper):
-    h = run_history.history
-    val_loss = h["val_loss"][-1] if h.get("val_loss") else None
-    return {
-        "train_loss": h["loss"][-1] if h.get("loss") else None,
-        "val_loss": val_loss,
-        "val_bpc": val_loss / LN2 if val_loss is not None else None,
-        "best_val_loss": min(h["val_loss"]) if h.get("val_loss") else None,
-        "steps": run_dir.steps_trained(model),
-        "epochs": run_history.epochs,
-        "chars_per_second": throughput.per_second,
-        "train_seconds": throughput.seconds,
-        "stopped_by_time_limit": stopper.stopped_by_time,
-        "val_chars": int(len(val_ids)),
-        "history": {k: [float(x) for x in v] for k, v in h.items()},
-        "parameters": int(final_model.count_params()),
-    }
+    return train(CharTask(text, on_sample), config, out_dir, resume=resume,
+                 distribution=distribution, max_seconds=max_seconds, allow_large=allow_large,
+                 verbose=verbose, extra_callbacks=extra_callbacks)

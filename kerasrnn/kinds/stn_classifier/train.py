@@ -8,20 +8,17 @@ scores its fixed distorted test sets.
 
 import dataclasses
 import math
-import pathlib
 
 import keras
 
 from kerasrnn import run_dir
-from kerasrnn.config_checks import check_max_seconds, keras_accumulation, resumed_settings
+from kerasrnn.config_checks import keras_accumulation
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
+from kerasrnn.kinds.stn_classifier.config import KIND as STN_CLASSIFIER, RUN_FORMAT
 from kerasrnn.kinds.stn_classifier.model import TRANSFORMER_NAME, build_stn_classifier
-from kerasrnn.train.callbacks import EpochsOfSteps, StopAfterSteps, Throughput, run_callbacks
-from kerasrnn.train.distribution import (epoch_run_start, prepare_run, record_distribution,
-                                         without_distribution)
+from kerasrnn.train.loop import Data, Schedule, Task, train
 from kerasrnn.train.lr_multiplier import with_lr_multiplier
-from kerasrnn.kinds.stn_classifier.config import KIND as STN_CLASSIFIER, RUN_FORMAT, STNConfig
 
 KIND = STN_CLASSIFIER
 TEST_SEED = 2015
@@ -65,6 +62,80 @@ def split_train_val(x, y, config):
     return (x_train, y_train), (x[len(x) - config.val_size :], y[len(x) - config.val_size :])
 
 
+class STNTask(Task):
+    """The ST-CNN / CNN's part of `kerasrnn.train.loop.train`: counted in epochs over the
+    training images (distorted afresh every epoch), scored on the fixed distorted test set."""
+
+    run_format = RUN_FORMAT
+    resumable = RESUMABLE
+
+    def __init__(self, data):
+        self.data = data
+
+    def validate(self, config, allow_large, replicas):
+        config.validate(allow_large, replicas=replicas)
+
+    def schedule(self, config, distribution):
+        (x, y), self.test = self.data
+        self.train_split, self.val_split = split_train_val(x, y, config)
+        if distribution.replicas > 1 and len(self.val_split[0]) < config.batch_size:
+            raise InputError(f"val_size {len(self.val_split[0])} is less than one global batch "
+                             f"({config.batch_size}); with several replicas validation runs on "
+                             "whole batches")
+        self.steps_per_epoch = len(self.train_split[0]) // config.batch_size
+        return Schedule(self.steps_per_epoch, config.epochs, config.epochs * self.steps_per_epoch)
+
+    def build(self, config, distribution):
+        return compile_model(build_stn_classifier(**config.model_config()), config,
+                             self.steps_per_epoch)
+
+    def datasets(self, config, distribution, start, model):
+        (x_train, y_train), (x_val, y_val) = self.train_split, self.val_split
+        batch, distortion = config.batch_size, config.distortion
+        whole_batches = distribution.replicas > 1
+        train_ds = distribution.dataset(lambda shard, shards: mnist.distorted_mnist_dataset(
+            x_train, y_train, distortion, batch, config.seed, shuffle=True, epoch=start.epoch,
+            repeat=True, drop_remainder=True, shard=shard, shards=shards).skip(start.skip))
+        val_ds = distribution.dataset(lambda shard, shards: mnist.distorted_mnist_dataset(
+            x_val, y_val, distortion, batch, config.seed + 1, shuffle=False,
+            drop_remainder=whole_batches, shard=shard, shards=shards))
+        val_steps = len(x_val) // batch if whole_batches else math.ceil(len(x_val) / batch)
+        return Data(train_ds, val_ds, val_steps)
+
+    def write_run(self, out_dir, config):
+        run_dir.write_run_config(out_dir, KIND, config.model_config(), dataclasses.asdict(config))
+
+    def final_model(self, config, model, distribution):
+        final = build_stn_classifier(**config.model_config())
+        final.set_weights(model.get_weights())
+        return final
+
+    def metrics(self, config, fitted, final, distribution):
+        test_loss, test_accuracy = None, None
+        if distribution.is_chief:  # scored outside the strategy by one process: every image counts
+            x_test, y_test = self.test
+            test_ds = mnist.distorted_mnist_dataset(x_test, y_test, config.distortion,
+                                                    config.batch_size, TEST_SEED, shuffle=False)
+            scorer = build_stn_classifier(**config.model_config())
+            scorer.set_weights(fitted.model.get_weights())
+            scorer.compile(**_loss_and_metrics())
+            test_loss, test_accuracy = scorer.evaluate(test_ds, verbose=0)
+        h, common = fitted.history, fitted.common_metrics(final)
+        return {
+            "test_error_pct": 100.0 * (1.0 - test_accuracy) if test_accuracy is not None else None,
+            "test_loss": test_loss,
+            "val_error_pct": 100.0 * (1.0 - h["val_accuracy"][-1]) if h.get("val_accuracy") else None,
+            "train_loss": common.pop("train_loss"),
+            "epochs": common.pop("epochs"),
+            "steps": common.pop("steps"),
+            "images_per_second": fitted.per_second,
+            "train_seconds": common.pop("train_seconds"),
+            "stopped_by_time_limit": common.pop("stopped_by_time_limit"),
+            "train_images": int(len(self.train_split[0])),
+            **common,
+        }
+
+
 def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, extra_callbacks=(),
               allow_large=False, distribution=None):
     """Trains an ST-CNN or CNN on distorted MNIST and writes the run directory `out_dir`.
@@ -98,78 +169,6 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
     Raises:
         InputError: A bad setting (before anything is written), or training diverged.
     """
-    check_max_seconds(max_seconds)
-    dist, own, saved = prepare_run(distribution, out_dir, resume, RUN_FORMAT, max_seconds)
-    out = pathlib.Path(out_dir)
-    if saved is not None:
-        config = resumed_settings(STNConfig, saved["training"],
-                                  without_distribution(config), RESUMABLE)
-    config.validate(allow_large, replicas=dist.replicas)
-    config = record_distribution(config, saved, dist)
-    keras.utils.set_random_seed(config.seed)
-    (x, y), (x_test, y_test) = data
-    (x_train, y_train), (x_val, y_val) = split_train_val(x, y, config)
-    steps_per_epoch = len(x_train) // config.batch_size
-    position, start_epoch, skip = epoch_run_start(dist, own, out_dir, resume, steps_per_epoch,
-                                                  config.epochs, config.gradient_accumulation_steps)
-
-    batch, distortion = config.batch_size, config.distortion
-    whole_batches = dist.replicas > 1
-    if whole_batches and len(x_val) < batch:
-        raise InputError(f"val_size {len(x_val)} is less than one global batch ({batch}); with "
-                         "several replicas validation runs on whole batches")
-    train_ds = dist.dataset(lambda shard, shards: mnist.distorted_mnist_dataset(
-        x_train, y_train, distortion, batch, config.seed, shuffle=True, epoch=start_epoch,
-        repeat=True, drop_remainder=True, shard=shard, shards=shards).skip(skip))
-    val_ds = dist.dataset(lambda shard, shards: mnist.distorted_mnist_dataset(
-        x_val, y_val, distortion, batch, config.seed + 1, shuffle=False,
-        drop_remainder=whole_batches, shard=shard, shards=shards))
-    val_steps = len(x_val) // batch if whole_batches else math.ceil(len(x_val) / batch)
-    test_ds = mnist.distorted_mnist_dataset(x_test, y_test, distortion, batch, TEST_SEED, shuffle=False)
-    with dist.scope():
-        model = compile_model(build_stn_classifier(**config.model_config()), config, steps_per_epoch)
-
-    if dist.is_chief:
-        out.mkdir(parents=True, exist_ok=True)
-        if saved is None:
-            run_dir.write_run_config(out, KIND, config.model_config(), dataclasses.asdict(config))
-        else:
-            run_dir.update_training_config(out, dataclasses.asdict(config))
-    throughput = Throughput(batch)
-    stopper = StopAfterSteps(config.epochs * steps_per_epoch, max_seconds)
-    standard_callbacks, run_history = run_callbacks(own, steps_per_epoch, start_epoch=position.epoch,
-                                                    learning_rate=config.learning_rate,
-                                                    chief=dist.is_chief, distribution=dist)
-    callbacks = [*standard_callbacks, stopper, throughput, *extra_callbacks,
-                 EpochsOfSteps(steps_per_epoch)]
-    model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-              validation_data=val_ds, validation_steps=val_steps,
-              callbacks=callbacks, verbose=verbose, shuffle=False)
-    h = run_history.history
-    losses = h.get("loss", [])
-
-    final = build_stn_classifier(**config.model_config())
-    final.set_weights(model.get_weights())
-    test_loss, test_accuracy = None, None
-    if dist.is_chief:  # scored outside the strategy by one process: every test image counts
-        scorer = build_stn_classifier(**config.model_config())
-        scorer.set_weights(model.get_weights())
-        scorer.compile(**_loss_and_metrics())
-        test_loss, test_accuracy = scorer.evaluate(test_ds, verbose=0)
-    metrics = {
-        "test_error_pct": 100.0 * (1.0 - test_accuracy) if test_accuracy is not None else None,
-        "test_loss": test_loss,
-        "val_error_pct": 100.0 * (1.0 - h["val_accuracy"][-1]) if h.get("val_accuracy") else None,
-        "train_loss": losses[-1] if losses else None,
-        "epochs": run_history.epochs,
-        "steps": run_dir.steps_trained(model),
-        "images_per_second": throughput.per_second,
-        "train_seconds": throughput.seconds,
-        "stopped_by_time_limit": stopper.stopped_by_time,
-        "train_images": int(len(x_train)),
-        "history": {k: [float(v) for v in vs] for k, vs in h.items()},
-        "parameters": int(final.count_params()),
-    }
-    if dist.is_chief:
-        run_dir.save_trained_model(out, final, metrics)
-    return metrics
+    return train(STNTask(data), config, out_dir, resume=resume, distribution=distribution,
+                 max_seconds=max_seconds, allow_large=allow_large, verbose=verbose,
+                 extra_callbacks=extra_callbacks)
