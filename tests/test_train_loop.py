@@ -17,7 +17,7 @@ import pytest
 from kerasrnn.config_checks import check_int, check_real
 from kerasrnn.errors import InputError
 from kerasrnn import run_dir
-from kerasrnn.run_dir import ANY_INT, RunFormat
+from kerasrnn.run_config import ANY_INT, RunFormat
 from kerasrnn.train.loop import Data, Schedule, Task, train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -90,7 +90,7 @@ class Task:
     counted in epochs whose model is saved as trained).
 
     Attributes:
-        run_format: The kind's `run_dir.RunFormat` (its `training` is the config dataclass).
+        run_format: The kind's `run_config.RunFormat` (its `training` is the config dataclass).
         resumable: Settings a resume may change.
         replaced_together: Settings replaced as a group on resume (`steps`, `epochs`).
         divergence_hint: What to change when the loss diverges (for `StopOnDivergence`).
