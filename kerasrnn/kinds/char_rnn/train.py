@@ -213,13 +213,13 @@ def train_char_rnn(config, text, out_dir, resume=False, on_sample=None, max_seco
     Every setting is checked before anything is written.
 
     Args:
-        config: `CharRNNConfig` (`kerasrnn.training_configs`). When resuming, `steps`/`epochs`
+        config: `CharRNNConfig` (`config.py`). When resuming, `steps`/`epochs`
             and `learning_rate` may differ from the saved run's (the new ones are used and
             recorded in `config.json`); any other setting that differs is refused. To resume
             giving only some settings, pass a dict of them (e.g. `{"steps": 3000}`); the rest
             come from the run.
         text: The training text (`str`); its last `val_fraction` is held out.
-        out_dir: Directory to write (see `kerasrnn.trained_runs`).
+        out_dir: Directory to write (see `kerasrnn.run_dir`).
         resume: Continue the run in `out_dir` from its last backup (written after every
             `eval_every` steps, and at the step SIGTERM stopped it), to exactly `steps` (or
             `epochs * eval_every`) steps, evaluating at the steps an uninterrupted run does;

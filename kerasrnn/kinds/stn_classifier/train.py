@@ -143,7 +143,7 @@ def train_stn(config, data, out_dir, resume=False, max_seconds=None, verbose=1, 
     Every setting is checked before anything is written.
 
     Args:
-        config: `STNConfig` (`kerasrnn.training_configs`). When resuming, `epochs` and
+        config: `STNConfig` (`config.py`). When resuming, `epochs` and
             `learning_rate` may differ from the saved run's (the new ones are used and recorded
             in `config.json`); any other setting that differs is refused. To resume giving only
             some settings, pass a dict of them (e.g. `{"epochs": 20}`); the rest come from the
