@@ -50,10 +50,9 @@ from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
 
 quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
 import costly_images  # noqa: E402
-from bench_serving import KINDS, untrained_runs  # noqa: E402
+from _shared import KINDS, untrained_runs  # noqa: E402
 
 QUICK_LIMITS = {"char": dict(max_rows=4, max_length=50, max_prime_length=50, max_request_chars=200,
                              max_step_tokens=64),
