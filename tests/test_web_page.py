@@ -25,7 +25,6 @@ import base64
 import http.client
 import json
 import pathlib
-import runpy
 import select
 import shutil
 import socket
@@ -41,6 +40,7 @@ import pytest
 
 from fake_web import fake_page, fake_version
 from kerasrnn.export import web_files
+from script_runs import script_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SERVE = ROOT / "export" / "serve_web.py"
@@ -58,7 +58,7 @@ def site(tmp_path):
     version = fake_version(tmp_path / "models" / "tiny" / "1")
     page = fake_page(tmp_path / "web")
     (page / "link.mjs").symlink_to(tmp_path / "secret.txt")
-    make_server = runpy.run_path(str(SERVE))["make_server"]
+    make_server = script_module("export/serve_web.py").make_server
     server = make_server(web_files.web_site(version, page), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
