@@ -40,7 +40,7 @@ import pytest
 
 from fake_web import fake_page, fake_version
 from kerasrnn.export import web_files
-from script_runs import script_module
+from script_runs import run_script, script_module, start_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SERVE = ROOT / "export" / "serve_web.py"
@@ -202,8 +202,7 @@ def test_bad_input_ends_in_one_error_line(tmp_path, capsys, script, case, expect
 
 
 def test_a_bad_version_folder_exits_2_with_one_error_line(tmp_path):
-    done = subprocess.run([sys.executable, str(SERVE), str(tmp_path / "nothing")], capture_output=True,
-                          text=True, timeout=60)
+    done = run_script("export/serve_web.py", tmp_path / "nothing", timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
 
@@ -267,8 +266,8 @@ def versions(browser, tmp_path_factory):
 
 def start_server(version, log):
     """`(process, url)`: `serve_web.py version --port 0`, its URL read from its first line."""
-    process = subprocess.Popen([sys.executable, str(SERVE), str(version), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=log, text=True)
+    process = start_script("export/serve_web.py", version, "--port", "0",
+                           stdout=subprocess.PIPE, stderr=log, text=True)
     ready, _, _ = select.select([process.stdout], [], [], 60)
     line = process.stdout.readline() if ready else ""
     if " at http://" not in line:
