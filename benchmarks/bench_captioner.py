@@ -30,9 +30,8 @@ import time
 from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
 
 quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_char_rnn import best_of_rounds  # noqa: E402
+from _shared import best_of_rounds  # noqa: E402
 
 BATCHES = (1, 32)
 BEAM_WIDTH = 3

@@ -23,6 +23,8 @@ from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
 
 quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
 
+from _shared import best_of_rounds  # noqa: E402
+
 VOCAB = 65  # tiny-shakespeare's vocabulary size
 
 
@@ -74,15 +76,6 @@ def fit_runner(model, batch, seq, rng, steps_per_execution):
         return steps * batch * seq / (time.perf_counter() - start)
 
     return run
-
-
-def best_of_rounds(runners, seconds, rounds):
-    """Runs every runner `rounds` times, round-robin (so machine noise hits all alike); best chars/s."""
-    best = {name: 0.0 for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            best[name] = max(best[name], run(seconds / rounds))
-    return best
 
 
 def keras_simple_rnn(batch, seq, tuned):

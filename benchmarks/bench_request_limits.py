@@ -22,8 +22,8 @@ The largest requests:
   caption_images  max_rows images, beam width max_beam_width;  teacher_forced: max_rows captions
   classify, rectify   max_rows images
 
-By default the models are UNTRAINED and built here, with bench_serving.py's sizes (char: the
-demo preset's 2-layer LSTM-256; STN: the default ST-CNN; captioner: the default captioner on
+By default the models are UNTRAINED and built here as bench_serving.py builds them (_shared.py;
+char: the demo preset's 2-layer LSTM-256; STN: the default ST-CNN; captioner: the default captioner on
 64x64 images), exported with the default limits. An untrained captioner may stop early or not;
 its beams run to at most max_length tokens, as a trained one's do. Pass run directories to
 measure your models, and limit flags to measure other limits:
@@ -50,10 +50,9 @@ from kerasrnn.cli import quiet_tensorflow_logs  # noqa: E402
 
 quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines out, its errors kept
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
 import costly_images  # noqa: E402
-from bench_serving import KINDS, untrained_runs  # noqa: E402
+from _shared import KINDS, untrained_runs  # noqa: E402
 
 QUICK_LIMITS = {"char": dict(max_rows=4, max_length=50, max_prime_length=50, max_request_chars=200,
                              max_step_tokens=64),

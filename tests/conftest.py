@@ -2,13 +2,13 @@
 
 import os
 import pathlib
-import runpy
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from script_runs import script_main  # noqa: E402
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -34,12 +34,9 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def script():
-    """`script("export/verify.py")`: the `main(argv)` function of one of the repository's scripts."""
-
-    def main_of(relative_path):
-        return runpy.run_path(str(ROOT / relative_path))["main"]
-
-    return main_of
+    """`script("export/verify.py")`: the `main(argv)` function of one of the repository's scripts
+    (`script_runs.script_main`)."""
+    return script_main
 
 
 @pytest.fixture(autouse=True)

@@ -10,15 +10,13 @@ import pathlib
 import select
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
 from kerasrnn.export import web_files
+from script_runs import start_script
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SERVE = ROOT / "export" / "serve_web.py"
 WASM = "/ort/ort-wasm-simd-threaded.wasm"
 CHUNK = 64 * 1024  # serve_web.py's CHUNK
 
@@ -63,9 +61,8 @@ class Server:
 
     def __init__(self, version, page, log, *flags):
         self.log_path = log
-        self.process = subprocess.Popen(
-            [sys.executable, str(SERVE), str(version), "--page-dir", str(page), "--port", "0", *flags],
-            stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+        self.process = start_script("export/serve_web.py", version, "--page-dir", page, "--port", "0", *flags,
+                                    stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
         ready, _, _ = select.select([self.process.stdout], [], [], 30)
         self.first_line = self.process.stdout.readline() if ready else ""
         if " at http://" not in self.first_line:

@@ -1,13 +1,8 @@
 """Smoke test of benchmarks/bench_captioner.py: `--quick` prints every row, default and `--model`."""
 
-import pathlib
-import subprocess
-import sys
+from script_runs import ROOT, run_script, script_module
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import bench_captioner  # noqa: E402
+bench_captioner = script_module("benchmarks/bench_captioner.py")
 
 
 def _table_rows(out):
@@ -21,8 +16,7 @@ def _table_rows(out):
 
 
 def test_quick_run_prints_every_row():
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_captioner.py"), "--quick"],
-                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = run_script("benchmarks/bench_captioner.py", "--quick", timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "$ python benchmarks/bench_captioner.py --quick" in out

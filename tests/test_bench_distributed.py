@@ -4,14 +4,12 @@ processes, two workers under MultiWorkerMirroredStrategy and the gradient-accumu
 (slow: it starts worker processes)."""
 
 import json
-import pathlib
-import sys
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+from script_runs import script_module
 
-import bench_distributed as bench  # noqa: E402
+bench = script_module("benchmarks/bench_distributed.py")
 
 TEN_GBPS = 10e9  # 1.25e9 bytes/s
 # 1 s of compute at 1e12 FLOP/s; 1.25e9 bytes = 1 s on 10 Gb/s

@@ -1,16 +1,12 @@
 """Smoke test of benchmarks/bench_serving.py: `--quick` builds, exports and times all three kinds."""
 
-import pathlib
 import re
-import subprocess
-import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from script_runs import run_script
 
 
 def test_quick_prints_every_row():
-    ran = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_serving.py"), "--quick"],
-                         capture_output=True, text=True, timeout=300)
+    ran = run_script("benchmarks/bench_serving.py", "--quick", timeout=300)
     assert ran.returncode == 0, ran.stderr[-3000:]
     out = ran.stdout
     assert "$ python benchmarks/bench_serving.py --quick" in out and "os.cpu_count()" in out

@@ -1,11 +1,8 @@
 """Smoke test of benchmarks/bench_stn.py: `--quick` runs every row and prints both tables."""
 
-import pathlib
-import sys
+from script_runs import script_module
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import bench_stn  # noqa: E402
+bench_stn = script_module("benchmarks/bench_stn.py")
 
 
 def test_quick_prints_every_row(capsys):

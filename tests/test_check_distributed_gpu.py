@@ -4,20 +4,15 @@ CPU devices and reports every pair within its tolerance (here on the char model 
 kinds are what tests/test_distributed_training.py covers)."""
 
 import os
-import pathlib
 import re
-import subprocess
-import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "check_distributed_gpu.py"
+from script_runs import ROOT, run_script
 
 
 def run(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     env.pop("TF_CONFIG", None)
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return run_script("benchmarks/check_distributed_gpu.py", *args, cwd=ROOT, env=env, timeout=600)
 
 
 def test_without_a_gpu_it_says_so_in_one_line():

@@ -22,6 +22,7 @@ pytest.importorskip("PIL")
 
 import keras  # noqa: E402
 from costly_images import interlaced_png, pil_file, png_file, progressive_jpeg, smooth  # noqa: E402
+from script_runs import run_script  # noqa: E402
 from tiny_runs import captioner_run  # noqa: E402
 
 from kerasrnn.data.image_files import assertion_text  # noqa: E402
@@ -71,9 +72,8 @@ def test_the_caption_signature_captions_ordinary_images_of_every_format(caption)
 def test_caption_image_refuses_a_jpeg_of_too_many_scans(run, tmp_path):
     (tmp_path / "scans.jpg").write_bytes(SCANS)
     out = tmp_path / "out.png"
-    done = subprocess.run([sys.executable, str(ROOT / "training" / "caption_image.py"), "--model", str(run),
-                           "--image", str(tmp_path / "scans.jpg"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = run_script("training/caption_image.py", "--model", run, "--image", tmp_path / "scans.jpg",
+                      "--out", out, timeout=300)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and lines[-1] == f"error: {tmp_path / 'scans.jpg'}: {SCANS_MESSAGE}", done.stderr[-1500:]
     assert not out.exists()

@@ -13,14 +13,13 @@ import json
 import os
 import pathlib
 import subprocess
-import sys
 
 import pytest
 
 from kerasrnn import files
 from kerasrnn.files import FileError, write_json_atomic
+from script_runs import run_script
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--cell", "gru", "--layers", "1", "--hidden", "8", "--embedding", "4", "--seq-length", "10",
         "--batch-size", "2", "--optimizer", "adam", "--lr", "1e-2", "--eval-every", "5",
         "--val-fraction", "0.1", "--sample-length", "5"]
@@ -181,11 +180,9 @@ def test_a_real_full_disk_ends_in_one_error_line_not_a_crash(small_disk, text_fi
     free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
     (small_disk / "filler").write_bytes(b"\0" * (free - 150_000))
     out = small_disk / "run"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "training" / "train_char_rnn.py"), "--text", str(text_file),
-         *TINY, "--hidden", "32", "--embedding", "16", "--steps", "30", "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    done = run_script("training/train_char_rnn.py", "--text", text_file, *TINY, "--hidden", "32",
+                      "--embedding", "16", "--steps", "30", "--out", out, timeout=300,
+                      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2, done.stderr[-2000:]
     assert len(errors) == 1 and "no space left on the disk" in errors[0]

@@ -27,6 +27,7 @@ import kerasrnn.layers  # noqa: F401 - registers the layers the saved models use
 import kerasrnn.kinds.captioner.model  # noqa: F401
 import numpy as np
 import pytest
+from script_runs import run_script, start_script
 from test_train_stn import fake_mnist
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -47,15 +48,15 @@ def keras_home():
     return _keras_home[0]
 
 
-def run(args, timeout=240, **kwargs):
+def run(command, timeout=240, **kwargs):
+    """Runs `command` (a script's path and its arguments) in a fresh process from the repository root."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", KERAS_HOME=keras_home())
     env.pop("TF_CONFIG", None)
-    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          **kwargs)
+    return run_script(*command, cwd=ROOT, env=env, timeout=timeout, **kwargs)
 
 
 def launch(workers, command, timeout=300):
-    return run([PYTHON, "training/launch_workers.py", "--workers", str(workers), "--grace", "5", "--",
+    return run(["training/launch_workers.py", "--workers", str(workers), "--grace", "5", "--",
                 PYTHON, *command], timeout=timeout)
 
 
@@ -64,7 +65,7 @@ def three_runs(base, command):
     `{"one" | "mirrored" | "workers": run directory}`; `command(out, *extra)` is the script's
     argument list."""
     for name, extra in [("one", ["--distribute", "off"]), ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])]:
-        result = run([PYTHON, *command(base / name, *extra)])
+        result = run(command(base / name, *extra))
         assert result.returncode == 0, result.stderr[-3000:]
         (base / f"{name}.out").write_text(result.stdout)
         (base / f"{name}.err").write_text(result.stderr)
@@ -205,7 +206,7 @@ def test_a_finished_run_prints_no_tensorflow_log_lines_and_no_traceback(char_run
 
 
 def test_a_resume_must_run_as_the_run_was_trained(char_runs, text_file):
-    result = run([PYTHON, "training/train_char_rnn.py", "--text", str(text_file), "--out",
+    result = run(["training/train_char_rnn.py", "--text", str(text_file), "--out",
                   str(char_runs["mirrored"]), "--resume", "--steps", "16", "--distribute", "off"])
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
@@ -215,10 +216,12 @@ def test_a_resume_must_run_as_the_run_was_trained(char_runs, text_file):
 
 
 def start(command):
+    """Starts `command` (a script's path and its arguments) from the repository root, stdout and
+    stderr together."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", KERAS_HOME=keras_home())
     env.pop("TF_CONFIG", None)
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    return start_script(*command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        text=True)
 
 
 def wait_for_backup(out, process, timeout=120):
@@ -259,7 +262,7 @@ LONG_CHAR = ["--steps", "400", "--eval-every", "20"]  # long enough to stop it h
 @pytest.fixture(scope="module")
 def long_char_reference(text_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("long") / "one"
-    result = run([PYTHON, *char_command(text_file, out, "--distribute", "off", *LONG_CHAR)])
+    result = run(char_command(text_file, out, "--distribute", "off", *LONG_CHAR))
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
@@ -267,7 +270,7 @@ def long_char_reference(text_file, tmp_path_factory):
 def test_kill_9_on_a_worker_stops_the_job_and_a_resume_ends_as_an_uninterrupted_run(
         text_file, tmp_path, long_char_reference):
     out = tmp_path / "killed"
-    command = [PYTHON, "training/launch_workers.py", "--workers", "2", "--grace", "5", "--", PYTHON,
+    command = ["training/launch_workers.py", "--workers", "2", "--grace", "5", "--", PYTHON,
                *char_command(text_file, out, *LONG_CHAR)]
     launcher = start(command)
     try:
@@ -290,7 +293,7 @@ def test_kill_9_on_a_worker_stops_the_job_and_a_resume_ends_as_an_uninterrupted_
 def test_sigterm_on_one_worker_saves_one_checkpoint_mid_epoch_and_a_resume_ends_the_same(
         text_file, tmp_path, long_char_reference):
     out = tmp_path / "preempted"
-    command = [PYTHON, "training/launch_workers.py", "--workers", "2", "--grace", "5", "--", PYTHON,
+    command = ["training/launch_workers.py", "--workers", "2", "--grace", "5", "--", PYTHON,
                *char_command(text_file, out, *LONG_CHAR)]
     launcher = start(command)
     try:
@@ -312,11 +315,11 @@ def test_sigterm_on_one_worker_saves_one_checkpoint_mid_epoch_and_a_resume_ends_
 def test_sigterm_on_one_process_of_two_replicas_resumes_mid_epoch_with_each_replicas_streams(
         text_file, tmp_path, long_char_reference):
     out = tmp_path / "mirrored"
-    command = [PYTHON, *char_command(text_file, out, "--distribute", "mirrored", "--replicas", "2", *LONG_CHAR)]
+    command = char_command(text_file, out, "--distribute", "mirrored", "--replicas", "2", *LONG_CHAR)
     step = stop_with_sigterm(command, out)
     assert 0 < step < 400
-    result = run([PYTHON, *char_command(text_file, out, "--distribute", "mirrored", "--replicas", "2",
-                                        *LONG_CHAR, "--resume")])
+    result = run(char_command(text_file, out, "--distribute", "mirrored", "--replicas", "2",
+                              *LONG_CHAR, "--resume"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert_same_weights(weights(out), weights(long_char_reference))
 
@@ -327,13 +330,13 @@ def test_sigterm_with_gradient_accumulation_stops_on_a_weight_update_and_resumes
     update (the replicas' partial sums are never half-saved)."""
     accumulate = ["--gradient-accumulation-steps", "4", *LONG_CHAR]
     reference = tmp_path / "uninterrupted"
-    result = run([PYTHON, *char_command(text_file, reference, "--distribute", "off", *accumulate)])
+    result = run(char_command(text_file, reference, "--distribute", "off", *accumulate))
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "mirrored"
     mirrored = ["--distribute", "mirrored", "--replicas", "2", *accumulate]
-    step = stop_with_sigterm([PYTHON, *char_command(text_file, out, *mirrored)], out)
+    step = stop_with_sigterm(char_command(text_file, out, *mirrored), out)
     assert 0 < step < 400 and step % 4 == 0
-    result = run([PYTHON, *char_command(text_file, out, *mirrored, "--resume")])
+    result = run(char_command(text_file, out, *mirrored, "--resume"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert_same_weights(weights(out), weights(reference))
 
@@ -456,7 +459,7 @@ def hard_attention_run(tmp_path, name, distribute, replicas, hard_mix):
     script = tmp_path / "hard.py"
     script.write_text(HARD_ATTENTION)
     out = tmp_path / f"{name}.npz"
-    result = run([PYTHON, str(script), distribute, str(replicas), str(hard_mix), str(out)])
+    result = run([script, distribute, str(replicas), str(hard_mix), str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     with np.load(out) as saved:
         return [saved[f"arr_{i}"] for i in range(len(saved.files))], result.stdout
@@ -488,7 +491,7 @@ def test_hard_attention_samples_on_several_replicas_and_learns(tmp_path):
 ])
 def test_bad_distributed_settings_end_in_one_line_and_write_nothing(text_file, tmp_path, extra, message):
     out = tmp_path / "run"
-    result = run([PYTHON, *char_command(text_file, out, "--distribute", "mirrored", "--replicas", "2", *extra)])
+    result = run(char_command(text_file, out, "--distribute", "mirrored", "--replicas", "2", *extra))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == message
     assert not out.exists()
@@ -497,7 +500,7 @@ def test_bad_distributed_settings_end_in_one_line_and_write_nothing(text_file, t
 def test_sigterm_mid_epoch_and_resume_keep_the_random_number_states(mnist_file, tmp_path):
     """One process with dropout: the resumed run draws the masks the uninterrupted one drew."""
     def command(out, *extra):
-        return [PYTHON, "training/train_stn.py", "--mnist", str(mnist_file), "--distortion", "R",
+        return ["training/train_stn.py", "--mnist", str(mnist_file), "--distortion", "R",
                 "--epochs", "30", "--batch-size", "16", "--val-size", "32", "--dropout", "0.5",
                 "--distribute", "off", "--out", str(out), *extra]
 
@@ -525,8 +528,8 @@ def start_worker_0_of_two(text_file, out, *extra):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", KERAS_HOME=keras_home(),
                TF_CONFIG=json.dumps(config))
     stand_in = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(300)"])
-    worker = subprocess.Popen([PYTHON, *char_command(text_file, out, *extra)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = start_script(*char_command(text_file, out, *extra), cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return worker, ports, stand_in
 
 

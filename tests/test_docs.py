@@ -4,10 +4,11 @@ import contextlib
 import io
 import pathlib
 import re
-import runpy
 import shlex
 
 import pytest
+
+from script_runs import script_module
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -76,7 +77,7 @@ def documented_commands(page):
 
 def parse_error(script, argv):
     """What the script's own argument parser says about `argv` (None: it parses)."""
-    parse_args = runpy.run_path(str(ROOT / script))["parse_args"]
+    parse_args = script_module(script).parse_args
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
@@ -113,8 +114,8 @@ def test_a_wrong_flag_in_a_page_would_be_found(tmp_path):
 def test_documented_server_commands_take_every_flag_serving_config_writes():
     """A TF Serving command serves with all of `server_flags.txt` (the gRPC message size, thread
     counts and REST timeout too, not only the config and batching files)."""
-    namespace = runpy.run_path(str(ROOT / "export" / "serving_config.py"))
-    flags = [f.split("=")[0] for f in namespace["server_flags"]("/models", 1, 1, 1, 1)]
+    server_flags = script_module("export/serving_config.py").server_flags
+    flags = [f.split("=")[0] for f in server_flags("/models", 1, 1, 1, 1)]
     assert len(flags) == 7
     commands = [(page.relative_to(ROOT).as_posix(), line) for page in SCRIPT_PAGES for line in fenced_lines(page)
                 if re.search(r"tensorflow/serving\b|^tensorflow_model_server\b", line)

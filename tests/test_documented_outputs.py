@@ -5,11 +5,11 @@ fresh models only; the trained rows need 800-step runs). Slow: about 10 s of CPU
 import os
 import pathlib
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+
+from script_runs import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -30,9 +30,8 @@ def test_the_fresh_rows_of_the_gradient_flow_table_are_what_the_command_prints(t
     page = (ROOT / "docs" / "gradient-flow.md").read_text(encoding="utf-8")
     command = "python training/plot_gradient_flow.py --out gradient_flow.png"
     assert f"`{command}`" in page
-    done = subprocess.run([sys.executable, str(ROOT / "training" / "plot_gradient_flow.py"), "--out",
-                           str(tmp_path / "gradient_flow.png")], capture_output=True, text=True, timeout=600,
-                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    done = run_script("training/plot_gradient_flow.py", "--out", tmp_path / "gradient_flow.png", timeout=600,
+                      cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == 0, done.stderr
     printed = {}
     for line in done.stdout.splitlines():

@@ -193,7 +193,7 @@ def test_export_needs_only_tensorflow_and_the_export_extra(tmp_path):
     """`pip install ".[cpu,export]"` is enough to export: with the data, scores and plots extras
     made unimportable, every kind exports and verifies."""
     code = f'''
-import importlib.abc, runpy, sys
+import importlib.abc, sys
 sys.path.insert(0, {str(ROOT / "tests")!r})
 
 class Blocked(importlib.abc.MetaPathFinder):
@@ -203,10 +203,11 @@ class Blocked(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Blocked())
 import pathlib
+from script_runs import script_main
 from tiny_runs import captioner_run, char_run, stn_run
 root = pathlib.Path({str(tmp_path)!r})
-export = runpy.run_path({str(ROOT / "export" / "export_model.py")!r})["main"]
-verify = runpy.run_path({str(ROOT / "export" / "verify.py")!r})["main"]
+export = script_main("export/export_model.py")
+verify = script_main("export/verify.py")
 codes = []
 for name, make in (("char", char_run), ("digits", stn_run), ("scenes", captioner_run)):
     make(root / name)

@@ -10,8 +10,6 @@ import os
 import pathlib
 import time
 import tracemalloc
-import types
-import runpy
 import zipfile
 
 import pytest
@@ -23,9 +21,9 @@ from kerasrnn.errors import InputError
 from kerasrnn.export import version_dir, write_version
 from kerasrnn.kinds import registry
 from kerasrnn.files import FileError
+from script_runs import script_module
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-serving_config = types.SimpleNamespace(**runpy.run_path(str(ROOT / "export" / "serving_config.py")))
+serving_config = script_module("export/serving_config.py")
 MiB = 1024 * 1024
 
 

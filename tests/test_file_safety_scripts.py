@@ -4,14 +4,11 @@ serving_config.py over it. Slow: it writes a SavedModel and ONNX files."""
 
 import json
 import os
-import pathlib
-import runpy
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_an_export_beside_a_folder_not_in_ascii_digits(tmp_path, script, capsys):
@@ -35,8 +32,7 @@ def test_an_export_beside_a_folder_not_in_ascii_digits(tmp_path, script, capsys)
     assert version.stat().st_mode & 0o777 == 0o750 and card.stat().st_mode & 0o777 == 0o640
     assert json.loads(card.read_text())["version"] == 1
 
-    serving_config = runpy.run_path(str(ROOT / "export" / "serving_config.py"))
-    assert serving_config["main"](["--base", str(tmp_path / "models")]) == 0
+    assert script("export/serving_config.py")(["--base", str(tmp_path / "models")]) == 0
     assert "(1 models: digits)" in capsys.readouterr().out
     assert script("export/verify.py")([str(version)]) == 0
     assert "3 of 3 checks hold" in capsys.readouterr().out

@@ -6,7 +6,6 @@ runs stopped by SIGTERM mid-epoch resume to the weights of an uninterrupted run 
 settings trained here from scratch, and a finished char run trained further ends as an
 uninterrupted run of the new length."""
 
-import importlib.util
 import json
 import pathlib
 import shutil
@@ -19,6 +18,7 @@ import pytest
 from kerasrnn.kinds.captioner.trained import load_captioner
 from kerasrnn.kinds.char_rnn.trained import load_char_model
 from kerasrnn.kinds.stn_classifier.trained import load_stn_model
+from script_runs import script_module
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +34,7 @@ ONNX_FILES = {
 }
 
 
-def _make_fixtures_module():
-    spec = importlib.util.spec_from_file_location("make_fixtures", ROOT / "tests" / "fixtures" / "make_fixtures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MAKE = _make_fixtures_module()
+MAKE = script_module("tests/fixtures/make_fixtures.py")
 
 
 @pytest.fixture(scope="module")

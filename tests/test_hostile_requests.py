@@ -14,12 +14,9 @@ The models are untrained and tiny (tests/tiny_runs.py), exported with the defaul
 
 import io
 import json
-import pathlib
 import pickle
 import re
 import struct
-import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -30,6 +27,7 @@ pytest.importorskip("tf2onnx")
 pytest.importorskip("onnxruntime")
 
 import keras  # noqa: E402
+from script_runs import run_script  # noqa: E402
 from tiny_runs import captioner_run, char_run, stn_run  # noqa: E402
 
 from kerasrnn.errors import InputError  # noqa: E402
@@ -40,7 +38,6 @@ from kerasrnn.kinds.char_rnn.limits import CharLimits  # noqa: E402
 from kerasrnn.kinds.stn_classifier.limits import STNLimits  # noqa: E402
 from kerasrnn.kinds.registry import export_model  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 MAX_GROWTH_MIB = 64
 MAX_SECONDS = 20
 
@@ -190,9 +187,8 @@ def request_cost(version, signature, request, warmup, tmp_path):
     for name, inputs in (("request", request), ("warmup", warmup)):
         files.append(tmp_path / f"{name}.pkl")
         files[-1].write_bytes(pickle.dumps(inputs))
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "request_cost.py"), str(version),
-                           signature, str(files[0]), "--warmup", str(files[1])],
-                          capture_output=True, text=True, timeout=300)
+    done = run_script("benchmarks/request_cost.py", version, signature, files[0], "--warmup", files[1],
+                      timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -300,9 +296,8 @@ def test_caption_image_refuses_hostile_images(tmp_path, data, flags, message):
     captioner_run(run)
     (tmp_path / "in.png").write_bytes(data)
     out = tmp_path / "out.png"
-    done = subprocess.run([sys.executable, str(ROOT / "training" / "caption_image.py"), "--model", str(run),
-                           "--image", str(tmp_path / "in.png"), "--out", str(out), *flags],
-                          capture_output=True, text=True, timeout=300)
+    done = run_script("training/caption_image.py", "--model", run, "--image", tmp_path / "in.png",
+                      "--out", out, *flags, timeout=300)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and lines[-1].startswith("error: "), done.stderr[-1500:]
     assert re.search(message, lines[-1]), lines[-1]

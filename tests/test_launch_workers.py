@@ -4,18 +4,18 @@ bounded time with its status, and SIGTERM reaches every worker."""
 
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-LAUNCHER = [sys.executable, str(ROOT / "training" / "launch_workers.py")]
+from script_runs import run_script, start_script
+
+LAUNCHER = "training/launch_workers.py"
 
 
 def launch(*args, timeout=60):
-    return subprocess.run([*LAUNCHER, *args], capture_output=True, text=True, timeout=timeout)
+    return run_script(LAUNCHER, *args, timeout=timeout)
 
 
 def test_each_worker_gets_its_place_in_one_cluster_and_its_lines_are_prefixed():
@@ -59,8 +59,8 @@ def test_sigterm_reaches_every_worker_and_a_coordinated_stop_keeps_its_status(tm
             "i = json.loads(os.environ['TF_CONFIG'])['task']['index']; "
             f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path(r'{tmp_path}', str(i)).touch(), sys.exit(42))); "
             "print('ready', flush=True); time.sleep(300)")
-    launcher = subprocess.Popen([*LAUNCHER, "--workers", "2", "--", sys.executable, "-c", code],
-                                stdout=subprocess.PIPE, text=True)
+    launcher = start_script(LAUNCHER, "--workers", "2", "--", sys.executable, "-c", code,
+                            stdout=subprocess.PIPE, text=True)
     ready = 0
     for line in launcher.stdout:
         ready += line.strip().endswith("ready")
@@ -92,8 +92,8 @@ def test_workers_and_their_children_die_with_a_sigkilled_launcher():
     code = ("import subprocess, sys, time; "
             "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
             "import os; print('pids', os.getpid(), child.pid, flush=True); time.sleep(300)")
-    launcher = subprocess.Popen([*LAUNCHER, "--workers", "2", "--grace", "2", "--",
-                                 sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    launcher = start_script(LAUNCHER, "--workers", "2", "--grace", "2", "--", sys.executable, "-c", code,
+                            stdout=subprocess.PIPE, text=True)
     pids = []
     try:
         for line in launcher.stdout:

@@ -6,10 +6,10 @@ import os
 import pathlib
 import re
 import shlex
-import subprocess
-import sys
 
 import pytest
+
+from script_runs import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,8 @@ def run_documented(line, cwd, env=None):
     """One documented `python <script> ...` line, run in `cwd` with the repository's scripts."""
     argv = shlex.split(line)
     assert argv[0] == "python" and (ROOT / argv[1]).is_file(), line
-    done = subprocess.run([sys.executable, str(ROOT / argv[1]), *argv[2:]], cwd=cwd, capture_output=True,
-                          text=True, timeout=900, env=dict(ENV, PYTHONPATH=str(ROOT), **(env or {})))
+    done = run_script(argv[1], *argv[2:], cwd=cwd, timeout=900,
+                      env=dict(ENV, PYTHONPATH=str(ROOT), **(env or {})))
     assert done.returncode == 0, f"{line}\n{done.stderr[-3000:]}"
     assert done.stderr == "", f"{line} printed to stderr:\n{done.stderr[:3000]}"
     return done.stdout

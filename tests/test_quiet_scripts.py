@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from kerasrnn.cli import hidden_log_line
+from script_runs import run_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -103,12 +104,11 @@ def test_a_real_script_run_prints_no_tensorflow_lines(tmp_path):
     for argv in (["export/export_model.py", "--model", str(tmp_path / "run"), "--name", "code",
                   "--base", str(tmp_path / "models")],
                  ["export/verify.py", str(tmp_path / "models" / "code" / "1")]):
-        done = subprocess.run([PYTHON, *argv], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+        done = run_script(*argv, timeout=300, cwd=ROOT, env=env)
         assert done.returncode == 0, done.stderr
         assert done.stderr == ""
     assert "4 of 4 checks hold" in done.stdout
-    done = subprocess.run([PYTHON, "export/verify.py", str(tmp_path / "models" / "code" / "9")],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    done = run_script("export/verify.py", tmp_path / "models" / "code" / "9", timeout=300, cwd=ROOT, env=env)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: ")
 

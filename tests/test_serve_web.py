@@ -23,7 +23,6 @@ connections) are in test_serve_web_load.py (slow tier).
 
 import json
 import os
-import runpy
 import select
 import socket
 import threading
@@ -31,8 +30,9 @@ import time
 
 import pytest
 
-from fake_web import CHUNK, SERVE, WASM, fake_version, get, request_and_never_read, serve, site_dirs  # noqa: F401
+from fake_web import CHUNK, WASM, fake_version, get, request_and_never_read, serve, site_dirs  # noqa: F401
 from kerasrnn.export import web_files
+from script_runs import script_module
 
 
 def closed_within(client, seconds):
@@ -228,7 +228,7 @@ def test_a_model_folder_serves_its_latest_version(serve, tmp_path):
 
 
 def test_listening_on_every_interface_warns(serve):
-    every_interface = runpy.run_path(str(SERVE))["every_interface"]
+    every_interface = script_module("export/serve_web.py").every_interface
     assert [every_interface(h) for h in ("0.0.0.0", "::", "[::]", "127.0.0.1", "::1", "localhost")] \
         == [True, True, True, False, False, False]
     server = serve("--host", "")

@@ -6,15 +6,14 @@ server-wide flags, and nothing is written on any error. No TensorFlow model is b
 import json
 import pathlib
 import re
-import runpy
 import shlex
 import sys
-import types
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-serving_config = types.SimpleNamespace(**runpy.run_path(str(ROOT / "export" / "serving_config.py")))
+from script_runs import script_module
+
+serving_config = script_module("export/serving_config.py")
 FILES = ("models.config", "batching_parameters.txt", "server_flags.txt")
 
 

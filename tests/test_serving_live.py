@@ -18,14 +18,12 @@ import http.server
 import json
 import pathlib
 import re
-import runpy
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
-import types
 import urllib.request
 
 import numpy as np
@@ -49,11 +47,11 @@ from tensorflow_serving.config import model_server_config_pb2  # noqa: E402
 
 from kerasrnn.export.version_files import read_model_card  # noqa: E402
 from kerasrnn.kinds.registry import export_model  # noqa: E402
+from script_runs import script_module  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 SERVER = shutil.which("tensorflow_model_server")
-client = types.SimpleNamespace(**runpy.run_path(str(ROOT / "export" / "client.py")))
-serving_config = types.SimpleNamespace(**runpy.run_path(str(ROOT / "export" / "serving_config.py")))
+client = script_module("export/client.py")
+serving_config = script_module("export/serving_config.py")
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="export needs the TensorFlow backend")

@@ -2,9 +2,6 @@
 
 import json
 import math
-import pathlib
-import runpy
-import sys
 
 import numpy as np
 import pytest
@@ -16,8 +13,8 @@ from kerasrnn.kinds.captioner.attention_correctness import attention_correctness
 from kerasrnn.kinds.captioner.train import load_splits, train_captioner
 from kerasrnn.kinds.captioner.trained import load_captioner
 from kerasrnn.kinds.captioner.config import CaptionerConfig
+from script_runs import script_main
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(dataset="scenes", image_size=32, max_length=8, embedding_dim=16, units=32,
             attention_units=16, epochs=3, batch_size=16, train_count=192, test_count=8,
             learning_rate=1e-2)
@@ -107,15 +104,9 @@ def test_attention_supervision_needs_a_set_with_boxes(tmp_path):
 
 
 def _script(name, argv, capsys):
-    old = sys.argv
-    sys.argv = [name, *argv]
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            runpy.run_path(str(ROOT / "training" / name), run_name="__main__")
-    finally:
-        sys.argv = old
+    code = script_main(f"training/{name}")(argv)
     out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
+    return code, out.out, out.err
 
 
 def test_caption_image_prints_a_caption_and_writes_the_figure(run, tmp_path, capsys):

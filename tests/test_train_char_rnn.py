@@ -1,8 +1,6 @@
 """Training end to end on a tiny generated text: loss goes down, files, resume, refusals, CLI errors."""
 
 import json
-import pathlib
-import runpy
 
 import keras
 import numpy as np
@@ -12,8 +10,8 @@ from kerasrnn.errors import InputError
 from kerasrnn.kinds.char_rnn.trained import load_char_model
 from kerasrnn.kinds.char_rnn.train import train_char_rnn
 from kerasrnn.kinds.char_rnn.config import CharRNNConfig
+from script_runs import script_main
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(cell="gru", num_layers=1, hidden_size=32, embedding_dim=16, seq_length=20,
             batch_size=4, optimizer="adam", learning_rate=1e-2, eval_every=20,
             val_fraction=0.1, sample_length=30)
@@ -21,8 +19,7 @@ TINY = dict(cell="gru", num_layers=1, hidden_size=32, embedding_dim=16, seq_leng
 
 def run_script(name, *args):
     """Runs a script's main() in-process (faster than a subprocess) and returns its exit code."""
-    module = runpy.run_path(str(ROOT / "training" / name))
-    return module["main"](list(args))
+    return script_main(f"training/{name}")(list(args))
 
 
 def test_training_lowers_loss_and_writes_a_loadable_model(tmp_path, tiny_text):

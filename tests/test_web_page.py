@@ -26,7 +26,6 @@ import base64
 import http.client
 import json
 import pathlib
-import runpy
 import select
 import shutil
 import socket
@@ -42,9 +41,9 @@ import pytest
 
 from fake_web import fake_page, fake_version
 from kerasrnn.export import web_files
+from script_runs import run_script, script_module, start_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SERVE = ROOT / "export" / "serve_web.py"
 PAGE_DIR = ROOT / "export" / "web"
 CHAR_MAX_LENGTH = 100  # the tiny char export's max_length limit
 
@@ -59,7 +58,7 @@ def site(tmp_path):
     version = fake_version(tmp_path / "models" / "tiny" / "1")
     page = fake_page(tmp_path / "web")
     (page / "link.mjs").symlink_to(tmp_path / "secret.txt")
-    make_server = runpy.run_path(str(SERVE))["make_server"]
+    make_server = script_module("export/serve_web.py").make_server
     server = make_server(web_files.web_site(version, page), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -129,9 +128,11 @@ def test_the_server_serves_the_page_onnx_runtime_web_and_the_listed_model_files(
 
 
 def test_the_page_server_loads_no_tensorflow_or_onnxruntime():
-    code = ("import runpy, sys; runpy.run_path(sys.argv[1]); import kerasrnn.export.web_files; "
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import script_runs; "
+            "script_runs.script_module('export/serve_web.py'); import kerasrnn.export.web_files; "
             "print(sorted(m for m in ('tensorflow', 'keras', 'onnxruntime', 'numpy') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code, str(SERVE)], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT / "tests")], capture_output=True, text=True,
+                          check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
@@ -203,8 +204,7 @@ def test_bad_input_ends_in_one_error_line(tmp_path, capsys, script, case, expect
 
 
 def test_a_bad_version_folder_exits_2_with_one_error_line(tmp_path):
-    done = subprocess.run([sys.executable, str(SERVE), str(tmp_path / "nothing")], capture_output=True,
-                          text=True, timeout=60)
+    done = run_script("export/serve_web.py", tmp_path / "nothing", timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
 
@@ -268,8 +268,8 @@ def versions(browser, tmp_path_factory):
 
 def start_server(version, log):
     """`(process, url)`: `serve_web.py version --port 0`, its URL read from its first line."""
-    process = subprocess.Popen([sys.executable, str(SERVE), str(version), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=log, text=True)
+    process = start_script("export/serve_web.py", version, "--port", "0",
+                           stdout=subprocess.PIPE, stderr=log, text=True)
     ready, _, _ = select.select([process.stdout], [], [], 60)
     line = process.stdout.readline() if ready else ""
     if " at http://" not in line:

@@ -13,7 +13,7 @@ verification take the module as an argument. A kind's `kind` module provides:
                                            every signature checks, one export option per field,
                                            recorded in the model card as `limits`
     export(run_dir, staging_dir, limits, **options) -> dict
-        writes the SavedModel (with `write_version.write_saved_model`) and `staging_dir/onnx/`; returns
+        writes the SavedModel (with `saved_model.write_saved_model`) and `staging_dir/onnx/`; returns
         {"card": kind-specific model card fields (at least `signatures`, the default first,
         and `onnx`), "warmup": [(signature, {input: array})]}
     verify(version_dir, card, run_dir, **options) -> list of `Check`

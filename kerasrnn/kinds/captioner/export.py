@@ -16,7 +16,7 @@ from kerasrnn.kinds.captioner.signatures import CaptionerServing
 from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
 from kerasrnn.export.request_limits import LIMITS_FILE
 from kerasrnn.kinds.captioner.limits import CaptionerLimits
-from kerasrnn.export.write_version import write_saved_model
+from kerasrnn.export.saved_model import write_saved_model
 from kerasrnn.kinds.captioner.trained import load_captioner
 
 

@@ -96,7 +96,7 @@ def words_by_id(vocab):
 class CaptionerServing:
     """The captioner's serving functions (see the module docstring for the signatures).
 
-    `endpoints()` gives them with their input signatures for `write_version.write_saved_model`.
+    `endpoints()` gives them with their input signatures for `saved_model.write_saved_model`.
 
     Args:
         model: A trained `build_captioner` model.

@@ -7,12 +7,13 @@ same mapping can run inside a served graph.
 """
 
 import collections
-import json
 import pathlib
 import re
 
 import keras
 import numpy as np
+
+from kerasrnn.vocab_files import read_vocab_list, write_vocab_file
 
 PAD, UNK, START, END = "<pad>", "<unk>", "<start>", "<end>"
 SPECIAL_TOKENS = (PAD, UNK, START, END)
@@ -89,12 +90,8 @@ class CaptionVocabulary:
 
     def save(self, directory):
         """Writes `vocab.json` (the word list) into `directory`, whole or not at all."""
-        from kerasrnn.files import AGAIN_HINT, write_text_atomic
-
-        path = pathlib.Path(directory) / self.FILENAME
-        write_text_atomic(path, json.dumps({"special": list(SPECIAL_TOKENS), "words": self.words}),
-                          AGAIN_HINT)
-        return path
+        return write_vocab_file(pathlib.Path(directory) / self.FILENAME,
+                                {"special": list(SPECIAL_TOKENS), "words": self.words})
 
     @classmethod
     def load(cls, directory):
@@ -105,25 +102,13 @@ class CaptionVocabulary:
                 that is not a non-empty string without spaces, a word twice); the message
                 names it.
         """
-        from kerasrnn.files import damaged, read_json_file, type_name
+        return cls(read_vocab_list(pathlib.Path(directory) / cls.FILENAME, "words", "word",
+                                   _word_problem, fixed={"special": list(SPECIAL_TOKENS)}))
 
-        path = pathlib.Path(directory) / cls.FILENAME
-        data = read_json_file(path)
-        if not isinstance(data, dict):
-            raise damaged(path, f"the file is {type_name(data)}, not an object")
-        if data.get("special") != list(SPECIAL_TOKENS):
-            raise damaged(path, f"special is {data.get('special')!r}, not {list(SPECIAL_TOKENS)!r}")
-        words = data.get("words")
-        if not isinstance(words, list):
-            raise damaged(path, "no words list" if words is None else
-                          f"words is {type_name(words)}, not a list")
-        seen = set()
-        for word in words:
-            if not isinstance(word, str) or not word or word != word.strip() or len(word.split()) != 1:
-                raise damaged(path, f"word {word!r} is not a non-empty string without spaces")
-            if word in SPECIAL_TOKENS:
-                raise damaged(path, f"word {word!r} is a special token")
-            if word in seen:
-                raise damaged(path, f"duplicate word {word!r}")
-            seen.add(word)
-        return cls(words)
+
+def _word_problem(word):
+    if not isinstance(word, str) or not word or word != word.strip() or len(word.split()) != 1:
+        return f"word {word!r} is not a non-empty string without spaces"
+    if word in SPECIAL_TOKENS:
+        return f"word {word!r} is a special token"
+    return None

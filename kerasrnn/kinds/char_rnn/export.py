@@ -10,7 +10,7 @@ from kerasrnn.kinds.char_rnn.signatures import CharServing
 from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
 from kerasrnn.export.request_limits import LIMITS_FILE
 from kerasrnn.kinds.char_rnn.limits import CharLimits
-from kerasrnn.export.write_version import write_saved_model
+from kerasrnn.export.saved_model import write_saved_model
 from kerasrnn.kinds.char_rnn.model import inference_model, zero_states
 from kerasrnn.kinds.char_rnn.trained import load_char_model
 

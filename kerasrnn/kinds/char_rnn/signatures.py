@@ -104,7 +104,7 @@ def choose_next(logits, temperature, top_k, seed, index):
 class CharServing:
     """The char model's serving functions (see the module docstring for the signatures).
 
-    `endpoints()` gives them with their input signatures for `write_version.write_saved_model`.
+    `endpoints()` gives them with their input signatures for `saved_model.write_saved_model`.
     The vocabulary becomes constants of the graph.
 
     Args:

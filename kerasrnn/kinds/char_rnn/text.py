@@ -10,7 +10,6 @@ Two ways to cut a text into training batches:
   zero in every window.
 """
 
-import json
 import pathlib
 
 import numpy as np
@@ -18,6 +17,7 @@ import tensorflow as tf
 
 from kerasrnn.data.shards import shard_rows
 from kerasrnn.errors import InputError
+from kerasrnn.vocab_files import read_vocab_list, write_vocab_file
 
 
 def read_text_file(path, encoding="utf-8"):
@@ -109,11 +109,7 @@ class Vocabulary:
 
     def save(self, directory):
         """Writes `vocab.json` (the character list) into `directory`, whole or not at all."""
-        from kerasrnn.files import AGAIN_HINT, write_text_atomic
-
-        path = pathlib.Path(directory) / self.FILENAME
-        write_text_atomic(path, json.dumps({"chars": self.chars}, ensure_ascii=True), AGAIN_HINT)
-        return path
+        return write_vocab_file(pathlib.Path(directory) / self.FILENAME, {"chars": self.chars})
 
     @classmethod
     def load(cls, directory):
@@ -123,26 +119,14 @@ class Vocabulary:
             InputError: The file is missing or damaged (not JSON, no `chars` list, an entry that
                 is not one character, a character twice); the message names it.
         """
-        from kerasrnn.files import damaged, read_json_file, type_name
+        return cls(read_vocab_list(pathlib.Path(directory) / cls.FILENAME, "chars", "character",
+                                   _character_problem, empty_ok=False))
 
-        path = pathlib.Path(directory) / cls.FILENAME
-        data = read_json_file(path)
-        if not isinstance(data, dict):
-            raise damaged(path, f"the file is {type_name(data)}, not an object")
-        chars = data.get("chars")
-        if not isinstance(chars, list):
-            raise damaged(path, "no chars list" if chars is None else
-                          f"chars is {type_name(chars)}, not a list")
-        if not chars:
-            raise damaged(path, "chars is empty")
-        seen = set()
-        for c in chars:
-            if not isinstance(c, str) or len(c) != 1:
-                raise damaged(path, f"entry {c!r} is not a single character")
-            if c in seen:
-                raise damaged(path, f"duplicate character {c!r}")
-            seen.add(c)
-        return cls(chars)
+
+def _character_problem(entry):
+    if not isinstance(entry, str) or len(entry) != 1:
+        return f"entry {entry!r} is not a single character"
+    return None
 
 
 def split_ids(ids, val_fraction):

@@ -7,7 +7,7 @@ from kerasrnn.export.version_dir import ONNX_DIR
 from kerasrnn.export.onnx import DEFAULT_OPSET, to_onnx
 from kerasrnn.kinds.stn_classifier.limits import STNLimits
 from kerasrnn.kinds.stn_classifier.signatures import CLASSIFIER_FILE, RECTIFIER_FILE, STNServing, with_probabilities
-from kerasrnn.export.write_version import write_saved_model
+from kerasrnn.export.saved_model import write_saved_model
 from kerasrnn.kinds.stn_classifier.trained import load_stn_model
 
 
