@@ -42,7 +42,7 @@ def png(image):
 
 
 def export(run_dir, staging_dir, limits=CaptionerLimits(), max_length=None):
-    """Writes the captioner's SavedModel and `onnx/` files (the protocol: `kerasrnn.export.kinds`).
+    """Writes the captioner's SavedModel and `onnx/` files (the protocol: `kerasrnn.export.kind_plugin`).
 
     Args:
         run_dir: A finished captioner run.

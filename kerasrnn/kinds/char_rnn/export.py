@@ -17,7 +17,7 @@ from kerasrnn.kinds.char_rnn.trained import load_char_model
 
 def export(run_dir, staging_dir, limits=CharLimits()):
     """Writes the char model's SavedModel and `onnx/` (`step.onnx`, `vocab.json`, `limits.json`)
-    (the protocol: `kerasrnn.export.kinds`)."""
+    (the protocol: `kerasrnn.export.kind_plugin`)."""
     step_model, vocab, config = load_char_model(run_dir, with_state=True)
     one_token = inference_model({**config["model"], "seq_length": 1, "unroll": True},
                                 weights_from=step_model, with_state=True)

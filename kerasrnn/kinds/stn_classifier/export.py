@@ -12,7 +12,7 @@ from kerasrnn.kinds.stn_classifier.trained import load_stn_model
 
 
 def export(run_dir, staging_dir, limits=STNLimits()):
-    """Writes the classifier's SavedModel and `onnx/` files (the protocol: `kerasrnn.export.kinds`)."""
+    """Writes the classifier's SavedModel and `onnx/` files (the protocol: `kerasrnn.export.kind_plugin`)."""
     model, config = load_stn_model(run_dir)
     module = STNServing(model, limits)
     described = write_saved_model(staging_dir, [model], module.endpoints())
