@@ -7,9 +7,10 @@ import dataclasses
 import io
 import pathlib
 import re
-import runpy
 
 import pytest
+
+from script_runs import script_module
 
 from kerasrnn.cli import flags_of, given_settings, in_flag_terms
 from kerasrnn.config_fields import declared, setting, user_settings
@@ -26,7 +27,7 @@ NOT_FLAGS = {CHAR: {"distribution", "sample_temperature", "sample_prime"}, STN: 
 
 @pytest.fixture(scope="module")
 def scripts():
-    return {path: runpy.run_path(str(ROOT / path)) for path in CONFIGS}
+    return {path: vars(script_module(path)) for path in CONFIGS}
 
 
 def help_lines(parse_args, monkeypatch):
