@@ -13,14 +13,6 @@ from keras import ops
 
 from kerasrnn.layers.draw_cell import DRAWCell
 
-PRESETS = {
-    # the paper's MNIST model (section 4.2)
-    "paper": dict(steps=64, encoder_units=256, decoder_units=256, latent_dim=100, read_size=2,
-                  write_size=5),
-    # a CPU-sized one
-    "small": dict(steps=16, encoder_units=128, decoder_units=128, latent_dim=32, read_size=2,
-                  write_size=5),
-}
 
 
 def _cell(config, generate):
