@@ -173,21 +173,26 @@ def png_bytes(picture):
     return buffer.getvalue()
 
 
-def _palette_image():
+def _palette_frame(frame):
+    """A picture of this module (greys, the window's and the bar's colours) as a "P" image of
+    the fixed palette: exact for those colours (Pillow's own mapping to a palette is not)."""
+    frame = np.asarray(frame, np.uint8)
+    grey = frame.astype(np.float32).mean(axis=-1)
+    index = np.round(grey * (_GREYS - 1) / 255).astype(np.uint8)
+    index[np.all(frame == WINDOW, axis=-1)] = _GREYS
+    index[np.all(frame == PROGRESS, axis=-1)] = _GREYS + 1
+    image = Image.fromarray(index, "P")
     greys = np.round(np.arange(_GREYS) * 255 / (_GREYS - 1)).astype(np.uint8)
     colours = [(g, g, g) for g in greys] + [WINDOW, PROGRESS]
-    palette = Image.new("P", (1, 1))
-    palette.putpalette([v for colour in colours for v in colour])
-    return palette
+    image.putpalette([int(v) for colour in colours for v in colour])
+    return image
 
 
 def gif_bytes(frames, step_ms=STEP_MS, last_ms=LAST_MS):
     """Frames uint8 `(T, h, w, 3)` as an animated GIF that loops, `step_ms` a frame and
-    `last_ms` on the last; colours mapped to a fixed palette (254 greys, the window's red, the
-    bar's orange), without dithering."""
-    palette = _palette_image()
-    images = [Image.fromarray(np.asarray(f, np.uint8), "RGB").quantize(
-        palette=palette, dither=Image.Dither.NONE) for f in frames]
+    `last_ms` on the last, in a fixed palette (254 greys, the window's red, the bar's orange):
+    a grey level is kept within 1 / 253 of white."""
+    images = [_palette_frame(f) for f in frames]
     durations = [step_ms] * (len(images) - 1) + [last_ms]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
