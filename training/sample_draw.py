@@ -97,13 +97,13 @@ def sample(args):
     canvases, windows = pictures.draw(generator, noise)
     if not settings["attention"]:
         windows = None  # the baseline writes the whole canvas: no window to draw
-    frames = pictures.drawing_frames(canvases, windows, settings["write_size"])
     strip_frames = pictures.drawing_frames(canvases[:sequence],
                                            None if windows is None else windows[:sequence],
                                            settings["write_size"], scale=2)
     contents = {paths["samples"]: pictures.png_bytes(pictures.samples_grid(canvases)),
                 paths["drawing"]: pictures.png_bytes(pictures.drawing_strip(strip_frames)),
-                paths["animation"]: pictures.gif_bytes(pictures.animation_frames(frames))}
+                paths["animation"]: pictures.gif_bytes(pictures.animation_frames(
+                    canvases, windows, settings["write_size"]))}
     folder = paths["samples"].parent
     made = not folder.exists()
     if made:

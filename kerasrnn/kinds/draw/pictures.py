@@ -29,7 +29,7 @@ WINDOW = (255, 0, 0)
 GAP_GREY = 96
 PROGRESS = (255, 160, 0)  # the bar under an animation's frame: how far the drawing has got
 STEP_MS, LAST_MS = 120, 1500  # an animation frame's duration; the last one's, a pause
-MAX_COUNT = 256  # the most samples one call draws (memory: count x T canvases)
+MAX_COUNT = 100  # the most samples one call draws: a 10 x 10 grid (memory: T grids of the GIF)
 # The GIF's fixed palette: 254 greys, then the window's and the progress bar's colours, so
 # every file is the same for the same pictures (no adaptive palette, no dithering).
 _GREYS = 254
@@ -151,19 +151,25 @@ def drawing_strip(frames):
     return tile(frames.reshape(count * steps, *frames.shape[2:]), steps)
 
 
-def animation_frames(frames):
-    """The grid of every sample at each step, with a progress bar under it: uint8
-    `(T, height, width, 3)` from frames `(B, T, h, w, 3)`. The bar (its length t / T of the
-    width) also keeps every frame distinct, so a GIF holds all T."""
-    count, steps = frames.shape[:2]
+def animation_frames(canvases, windows, size, scale=SCALE):
+    """The grid of every sample at each step, with a progress bar under it, one step at a time
+    (a generator: the frames of a large grid are never all held at once).
+
+    Args:
+        canvases, windows, size, scale: as `drawing_frames`.
+
+    Yields:
+        T uint8 pictures `(height, width, 3)`. The bar (t / T of the width) also keeps every
+        frame distinct, so a GIF holds all T.
+    """
+    count, steps = canvases.shape[:2]
     columns = grid_columns(count)
-    out = []
     for t in range(steps):
-        sheet = tile(frames[:, t], columns)
+        sheet = tile([canvas_picture(canvases[b, t], _windows_of(windows, b, t), size, scale)
+                      for b in range(count)], columns)
         bar = np.zeros((GAP + 3, sheet.shape[1], 3), np.uint8)
         bar[GAP:, : round(sheet.shape[1] * (t + 1) / steps)] = PROGRESS
-        out.append(np.concatenate([sheet, bar], axis=0))
-    return np.stack(out)
+        yield np.concatenate([sheet, bar], axis=0)
 
 
 def png_bytes(picture):
@@ -189,7 +195,7 @@ def _palette_frame(frame):
 
 
 def gif_bytes(frames, step_ms=STEP_MS, last_ms=LAST_MS):
-    """Frames uint8 `(T, h, w, 3)` as an animated GIF that loops, `step_ms` a frame and
+    """Frames, uint8 `(h, w, 3)` each (an array `(T, h, w, 3)` or an iterable), as an animated GIF that loops, `step_ms` a frame and
     `last_ms` on the last, in a fixed palette (254 greys, the window's red, the bar's orange):
     a grey level is kept within 1 / 253 of white."""
     images = [_palette_frame(f) for f in frames]
