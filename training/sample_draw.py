@@ -104,6 +104,7 @@ def sample(args):
                 paths["drawing"]: pictures.png_bytes(pictures.drawing_strip(strip_frames)),
                 paths["animation"]: pictures.gif_bytes(pictures.animation_frames(
                     canvases, windows, settings["write_size"]))}
+    output_paths(args.out)  # again: a file made there while the model drew is not overwritten
     folder = paths["samples"].parent
     made = not folder.exists()
     if made:
