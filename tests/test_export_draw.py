@@ -5,6 +5,8 @@ and exported with `max_rows` 3, so the limit is cheap to cross.
 """
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -188,3 +190,18 @@ def test_verify_passes_and_the_onnx_driver_draws_the_savedmodels_images(exported
     capsys.readouterr()
     assert script("export/verify.py")([str(version)]) == 0
     assert "5 of 5 checks hold" in capsys.readouterr().out
+
+
+def test_saved_model_cli_runs_generate(exported, tmp_path):
+    """`saved_model_cli run` loads the version as TF Serving does (TF1 loader, no kerasrnn)."""
+    _, version, loaded = exported
+    seeds = np.array([4, 5], np.int64)
+    np.save(tmp_path / "seed.npy", seeds)
+    ran = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "run",
+                          "--dir", str(version), "--tag_set", "serve", "--signature_def", "generate",
+                          "--inputs", f"seed={tmp_path / 'seed.npy'}", "--outdir", str(tmp_path),
+                          "--overwrite"], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    want = generate(loaded, seeds)
+    for key in ("images", "canvases", "windows"):
+        np.testing.assert_allclose(np.load(tmp_path / f"{key}.npy"), want[key], atol=1e-6)
