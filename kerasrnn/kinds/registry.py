@@ -14,9 +14,10 @@ from kerasrnn.export import verification, version_files, write_version
 from kerasrnn.files import CONFIG_MAX_BYTES, damaged, read_json_file, type_name
 from kerasrnn.kinds.captioner import kind as captioner
 from kerasrnn.kinds.char_rnn import kind as char_rnn
+from kerasrnn.kinds.draw import kind as draw
 from kerasrnn.kinds.stn_classifier import kind as stn_classifier
 
-KINDS = {module.KIND: module for module in (char_rnn, stn_classifier, captioner)}
+KINDS = {module.KIND: module for module in (char_rnn, stn_classifier, captioner, draw)}
 
 
 def run_kind(directory):

@@ -46,39 +46,13 @@ import numpy as np
 
 from kerasrnn.errors import InputError
 from kerasrnn.export import version_files
+from kerasrnn.export.counter_random import counter_uniform
 from kerasrnn.export.request_limits import LIMITS_FILE
 from kerasrnn.kinds.char_rnn.limits import CharLimits
 from kerasrnn.kinds.char_rnn.token_choice import choose_next
 
 STEP_FILE = "step.onnx"
 VOCAB_FILE = "vocab.json"
-
-# splitmix64 (Steele, Lea, Flood 2014; the seeding generator of xoshiro): the n-th output of
-# the stream seeded with s is mix(s + (n + 1) * GOLDEN).
-GOLDEN = 0x9E3779B97F4A7C15
-MIX_1 = 0xBF58476D1CE4E5B9
-MIX_2 = 0x94D049BB133111EB
-
-
-def counter_uniform(seed, index):
-    """Uniform numbers in [0, 1) that are a pure function of `(seed, index)`.
-
-    Args:
-        seed: int array (any shape) of int64 seeds.
-        index: int array broadcastable with `seed`: which number of each seed's stream.
-
-    Returns:
-        float64 array: the top 53 bits of splitmix64's `index`-th output for `seed`, / 2**53.
-    """
-    u64 = np.uint64
-    with np.errstate(over="ignore"):
-        z = (np.asarray(seed, np.int64).astype(u64)
-             + (np.asarray(index, np.int64).astype(u64) + u64(1)) * u64(GOLDEN))
-        z = (z ^ (z >> u64(30))) * u64(MIX_1)
-        z = (z ^ (z >> u64(27))) * u64(MIX_2)
-        z = z ^ (z >> u64(31))
-    return (z >> u64(11)).astype(np.float64) * 2.0**-53
-
 
 class CounterRNG:
     """A stand-in for `numpy.random.Generator` in `choose_next`: draw `n` is `counter_uniform(seeds, n)`.

@@ -41,7 +41,7 @@ rows. (With TF Serving's server-side batching on, the limits apply to the
 merged batch, and an error fails the other requests merged into it too, as any error does.)
 
 Sampling follows `kerasrnn.kinds.char_rnn.sampling.choose_next` in float64, with the uniform number of
-generated character `g` of a row with seed `s` taken from `onnx_driver.counter_uniform(s, g)`
+generated character `g` of a row with seed `s` taken from `export.counter_random.counter_uniform(s, g)`
 (splitmix64, computed here with uint64 ops), so `CharGenerator` (ONNX Runtime) and a Keras-side
 loop with the same rule give the same text for the same seed.
 """
@@ -50,23 +50,9 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrnn.kinds.char_rnn import onnx_driver as driver
+from kerasrnn.export.counter_random_tf import counter_uniform
 from kerasrnn.export.request_checks import gate, rows_check, unless_empty
 from kerasrnn.kinds.char_rnn.limits import CharLimits
-
-
-def counter_uniform(seed, index):
-    """`kerasrnn.kinds.char_rnn.onnx_driver.counter_uniform` in TensorFlow ops: int64 `seed`, `index` -> float64."""
-    u64 = tf.uint64
-
-    def c(v):
-        return tf.constant(v, u64)
-
-    seed, index = tf.bitcast(tf.cast(seed, tf.int64), u64), tf.bitcast(tf.cast(index, tf.int64), u64)
-    z = seed + (index + c(1)) * c(driver.GOLDEN)
-    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, c(30))) * c(driver.MIX_1)
-    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, c(27))) * c(driver.MIX_2)
-    z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, c(31)))
-    return tf.cast(tf.bitwise.right_shift(z, c(11)), tf.float64) * (2.0**-53)
 
 
 def choose_next(logits, temperature, top_k, seed, index):
