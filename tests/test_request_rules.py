@@ -26,7 +26,7 @@ from kerasrnn.kinds.stn_classifier.limits import STNLimits
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NODE = shutil.which("node")
 NODE_DIR = ROOT / "export" / "node"
-DRIVER = ROOT / "export" / "web" / "driver"
+CHAR_DRIVER = ROOT / "export" / "web" / "kinds" / "char_rnn" / "driver.mjs"
 
 
 # -- the limits themselves (fast) --------------------------------------------------------------
@@ -235,7 +235,7 @@ def js_generate(version, requests):
     script = f"""
         const ort = await import("onnxruntime-node");
         const fs = (await import("node:fs")).default;
-        const {{ CharGenerator }} = await import({json.dumps(DRIVER.as_uri() + "/char.mjs")});
+        const {{ CharGenerator }} = await import({json.dumps(CHAR_DRIVER.as_uri())});
         const input = JSON.parse(fs.readFileSync(0, "utf8"));
         const gen = await CharGenerator.create(ort, (name) => fs.promises.readFile(input.dir + "/" + name));
         const out = [];
