@@ -9,17 +9,19 @@ Writes saved_models/NAME/VERSION/ (the next free version unless --version is giv
 existing version is never overwritten, and a failed export leaves no half version):
   saved_model.pb, variables/         the SavedModel with its signatures
                                      (char model: generate (default), step;
-                                      STN classifier: classify (default), rectify for ST-CNN)
+                                      STN classifier: classify (default), rectify for ST-CNN;
+                                      DRAW: generate (default), reconstruct)
   assets.extra/model_card.json       model config, vocabulary, training settings, metrics,
                                      export time, versions
   assets.extra/tf_serving_warmup_requests   if tensorflow-serving-api is installed
   onnx/                              char model: step.onnx + vocab.json;
-                                     STN: classifier.onnx (+ rectifier.onnx for ST-CNN)
+                                     STN: classifier.onnx (+ rectifier.onnx for ST-CNN);
+                                     DRAW: decoder_step.onnx + draw.json
 Request limits (recorded in the model card under "limits" and in onnx/limits.json, checked by
 every signature and the ONNX drivers before any work; a request over one fails with an
 InvalidArgument error naming it). Defaults in brackets; see docs/security.md for what each costs
 and the largest value each takes (a value outside its range is refused before anything is written):
-  all kinds    --max-rows                rows (primes, images) per request [char 32, captioner 32, STN 256]
+  all kinds    --max-rows                rows (primes, images) per request [char 32, captioner 32, STN 256, DRAW 64]
   char model   --max-length              characters one row may generate [10000]
                --max-prime-length        characters (decoded code points) of one prime [10000]
                --max-prime-bytes         bytes of one prime's UTF-8, checked before decoding [40000]
