@@ -375,6 +375,31 @@ def test_st_cnn_trains_the_same_on_two_replicas(stn_runs, name):
 
 
 
+def draw_command(mnist, out, *extra):
+    # DRAW with attention: 2 epochs of 6 steps; every glimpse's noise and every binarization
+    # drawn per example, so each replica must draw what one process draws for its rows
+    return ["training/train_draw.py", "--mnist", str(mnist), "--epochs", "2", "--batch-size", "16",
+            "--train-size", "96", "--val-size", "32", "--steps", "3", "--encoder-units", "8",
+            "--decoder-units", "8", "--latent-dim", "4", "--write-size", "3", "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def draw_runs(mnist_file, tmp_path_factory):
+    return three_runs(tmp_path_factory.mktemp("draw"), lambda out, *extra: draw_command(mnist_file, out, *extra))
+
+
+@pytest.mark.parametrize("name", ["mirrored", "workers"])
+def test_draw_trains_the_same_on_two_replicas(draw_runs, name):
+    ours, reference = history(draw_runs[name]), history(draw_runs["one"])
+    assert len(reference["loss"]) == 2
+    for key in ("loss", "canvas_loss", "kl_loss", "val_loss"):
+        np.testing.assert_allclose(ours[key], reference[key], rtol=1e-5)
+    assert_same_weights(weights(draw_runs[name]), weights(draw_runs["one"]))
+    metrics = [json.loads((draw_runs[n] / "metrics.json").read_text()) for n in (name, "one")]
+    assert metrics[0]["steps"] == metrics[1]["steps"] == 12
+    assert metrics[0]["test_nll_bound_nats"] == pytest.approx(metrics[1]["test_nll_bound_nats"], rel=1e-6)
+
+
 def captioner_command(out, *extra):
     # generated scenes; 2 epochs of 6 steps with the doubly stochastic regulariser and attention
     # supervision, whose losses (and the words' count) must be those of the global batch
