@@ -4,7 +4,7 @@ the fly (`kerasrnn.data.mnist_distortions`: `distorted_mnist_dataset`, `apply_di
 
 from kerasrnn.data.mnist_distortions import (DISTORTIONS, apply_distortion, distorted_mnist_dataset,
                                              output_size)
-from kerasrnn.data.mnist_files import IMAGE_SIZE, MNIST_NPZ_URL, load_mnist
+from kerasrnn.data.mnist_files import IMAGE_SIZE, MNIST_NPZ_URL, held_out_split, load_mnist
 
 __all__ = ["DISTORTIONS", "IMAGE_SIZE", "MNIST_NPZ_URL", "apply_distortion", "distorted_mnist_dataset",
-           "load_mnist", "output_size"]
+           "held_out_split", "load_mnist", "output_size"]

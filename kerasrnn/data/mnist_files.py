@@ -133,3 +133,25 @@ def _check_split(x, y, where):
         raise InputError(f"{where}: {len(x)} images but labels of shape {y.shape}; {_WHERE}")
     if len(y) and (y.min() < 0 or y.max() > 9):
         raise InputError(f"{where}: labels outside 0-9; {_WHERE}")
+
+
+def held_out_split(arrays, val_size, train_size=None):
+    """The split every MNIST kind trains with: the last `val_size` training images validate,
+    the first `train_size` (default all) of the rest train.
+
+    Args:
+        arrays: Arrays of the same length N (images, and labels where a kind has them).
+        val_size: Images held out at the end.
+        train_size: Images trained on, from the start (None: all the rest).
+
+    Returns:
+        `(train arrays, validation arrays)`, two tuples like `arrays`.
+
+    Raises:
+        InputError: N is not more than `val_size`.
+    """
+    n = len(arrays[0])
+    if n <= val_size:
+        raise InputError(f"MNIST has {n} training images, not more than val_size {val_size}")
+    stop = n - val_size if not train_size else min(train_size, n - val_size)
+    return tuple(a[:stop] for a in arrays), tuple(a[n - val_size:] for a in arrays)

@@ -14,6 +14,7 @@ import keras
 
 from kerasrnn import run_dir
 from kerasrnn.config_checks import keras_accumulation
+from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
 from kerasrnn.kinds.draw.config import KIND, RUN_FORMAT
 from kerasrnn.kinds.draw.data import draw_dataset
@@ -32,16 +33,6 @@ def compile_model(model, config):
     model.compile(optimizer=optimizer, loss=LOSSES)
     return model
 
-
-def split_train_val(images, config):
-    """The last `val_size` training images validate; the first `train_size` of the rest train."""
-    if len(images) <= config.val_size:
-        raise InputError(f"MNIST has {len(images)} training images, not more than val_size "
-                         f"{config.val_size}")
-    train_images = images[: len(images) - config.val_size]
-    if config.train_size:
-        train_images = train_images[: config.train_size]
-    return train_images, images[len(images) - config.val_size:]
 
 
 def scored_dataset(images, config, seed, batch_size=None, shard=0, shards=1, drop_remainder=False):
@@ -66,7 +57,8 @@ class DRAWTask(Task):
 
     def schedule(self, config, distribution):
         (x, _), (self.test_images, _) = self.data
-        self.train_images, self.val_images = split_train_val(x, config)
+        (self.train_images,), (self.val_images,) = mnist.held_out_split((x,), config.val_size,
+                                                                         config.train_size)
         if distribution.replicas > 1 and len(self.val_images) < config.batch_size:
             raise InputError(f"val_size {len(self.val_images)} is less than one global batch "
                              f"({config.batch_size}); with several replicas validation runs on "

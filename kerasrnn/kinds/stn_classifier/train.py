@@ -52,15 +52,6 @@ def compile_model(model, config, steps_per_epoch=None):
     return model
 
 
-def split_train_val(x, y, config):
-    """The last `val_size` training images validate; the first `train_size` of the rest train."""
-    if len(x) <= config.val_size:
-        raise InputError(f"MNIST has {len(x)} training images, not more than val_size {config.val_size}")
-    x_train, y_train = x[: len(x) - config.val_size], y[: len(x) - config.val_size]
-    if config.train_size:
-        x_train, y_train = x_train[: config.train_size], y_train[: config.train_size]
-    return (x_train, y_train), (x[len(x) - config.val_size :], y[len(x) - config.val_size :])
-
 
 class STNTask(Task):
     """The ST-CNN / CNN's part of `kerasrnn.train.loop.train`: counted in epochs over the
@@ -77,7 +68,8 @@ class STNTask(Task):
 
     def schedule(self, config, distribution):
         (x, y), self.test = self.data
-        self.train_split, self.val_split = split_train_val(x, y, config)
+        self.train_split, self.val_split = mnist.held_out_split((x, y), config.val_size,
+                                                                 config.train_size)
         if distribution.replicas > 1 and len(self.val_split[0]) < config.batch_size:
             raise InputError(f"val_size {len(self.val_split[0])} is less than one global batch "
                              f"({config.batch_size}); with several replicas validation runs on "
