@@ -28,11 +28,13 @@ pytest.importorskip("onnxruntime")
 
 import keras  # noqa: E402
 from script_runs import run_script  # noqa: E402
-from tiny_runs import captioner_run, char_run, stn_run  # noqa: E402
+from tiny_runs import captioner_run, char_run, draw_run, stn_run  # noqa: E402
 
 from kerasrnn.errors import InputError  # noqa: E402
 from kerasrnn.kinds.captioner.onnx_driver import CaptionerONNX  # noqa: E402
 from kerasrnn.kinds.char_rnn.onnx_driver import CharGenerator  # noqa: E402
+from kerasrnn.kinds.draw.onnx_driver import DRAWGenerator  # noqa: E402
+from kerasrnn.kinds.draw.limits import DRAWLimits  # noqa: E402
 from kerasrnn.kinds.captioner.limits import CaptionerLimits  # noqa: E402
 from kerasrnn.kinds.char_rnn.limits import CharLimits  # noqa: E402
 from kerasrnn.kinds.stn_classifier.limits import STNLimits  # noqa: E402
@@ -44,7 +46,7 @@ MAX_SECONDS = 20
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="export needs the TensorFlow backend")
 
-CHAR, CAP, STN = CharLimits(), CaptionerLimits(), STNLimits()
+CHAR, CAP, STN, DRAW = CharLimits(), CaptionerLimits(), STNLimits(), DRAWLimits()
 
 
 # -- encoded images ----------------------------------------------------------------------------
@@ -110,6 +112,9 @@ WARMUP = {
     ("scenes", "teacher_forced"): {"images": np.zeros((1, 32, 32, 3), np.float32),
                                    "captions": np.array([[2, 4, 5, 3, 0, 0, 0, 0]], np.int32)},
     ("digits", "classify"): {"images": np.zeros((2, 28, 28, 1), np.float32)},
+    ("drawing", "generate"): {"seed": np.arange(2, dtype=np.int64)},
+    ("drawing", "reconstruct"): {"images": np.zeros((2, 28, 28, 1), np.float32),
+                                 "seed": np.arange(2, dtype=np.int64)},
 }
 
 # (model, signature, what the probe is, request, the error it must get)
@@ -166,15 +171,27 @@ PROBES = [
       "captions": np.array([[2, 4, 5, 3, 0, 0, 0, 0]], np.int32)}, "captions must have one row per image"),
     ("digits", "classify", "1,000 images", {"images": np.zeros((1000, 28, 28, 1), np.float32)},
      rf"too many images in one request: at most {STN.max_rows} \(max_rows\)"),
+    ("drawing", "generate", "a million seeds", {"seed": np.arange(10**6, dtype=np.int64)},
+     rf"too many seeds in one request: at most {DRAW.max_rows} \(max_rows\)"),
+    ("drawing", "reconstruct", "1,000 images", {"images": np.zeros((1000, 28, 28, 1), np.float32),
+                                                "seed": np.arange(1000, dtype=np.int64)},
+     rf"too many images in one request: at most {DRAW.max_rows} \(max_rows\)"),
+    ("drawing", "reconstruct", "seeds for another number of images",
+     {"images": np.zeros((2, 28, 28, 1), np.float32), "seed": np.arange(10**6, dtype=np.int64)},
+     "seed must have one value per image"),
+    ("drawing", "reconstruct", "NaN pixels", {"images": np.full((2, 28, 28, 1), np.nan, np.float32),
+                                              "seed": np.arange(2, dtype=np.int64)},
+     "images must hold pixels between 0 and 1"),
 ]
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """`{model name: version dir}` of the three tiny models, exported with the default limits."""
+    """`{model name: version dir}` of the four tiny models, exported with the default limits."""
     root = tmp_path_factory.mktemp("hostile")
     versions = {}
-    for name, make in (("char", char_run), ("digits", stn_run), ("scenes", captioner_run)):
+    for name, make in (("char", char_run), ("digits", stn_run), ("scenes", captioner_run),
+                       ("drawing", draw_run)):
         keras.utils.set_random_seed(0)
         make(root / name)
         versions[name] = export_model(root / name, root / "saved_models", name)
@@ -207,7 +224,7 @@ def test_hostile_request_is_refused_cheaply(exported, tmp_path, model, signature
 def test_the_warmup_requests_are_answered(exported, tmp_path):
     """The probes' baseline requests are valid: the harness itself does not fail them."""
     for (model, signature), inputs in WARMUP.items():
-        if signature in ("generate", "caption"):
+        if signature in ("generate", "caption", "reconstruct"):
             result = request_cost(exported[model], signature, inputs, inputs, tmp_path)
             assert result["ok"], result
 
@@ -260,6 +277,36 @@ def test_captioner_onnx_driver_keeps_the_limits(exported):
         (lambda: captioner.step(np.array([10**6]), None, None, None), "tokens must be word ids"),
         (lambda: captioner.teacher_forced(np.zeros((2, 32, 32, 3), np.float32), np.ones((1, 8), np.int32)),
          "captions must have one row per image"),
+    ]
+    for call, message in cases:
+        with pytest.raises(InputError, match=message):
+            call()
+
+
+class ValuesUnread(list):
+    """A list whose values must not be looked at (only its length)."""
+
+    def __iter__(self):
+        raise AssertionError("the driver looked at the values before the count")
+
+    def __getitem__(self, index):
+        raise AssertionError("the driver looked at the values before the count")
+
+
+def test_draw_onnx_driver_keeps_the_limits(exported):
+    drawer = DRAWGenerator(exported["drawing"] / "onnx")
+    assert drawer.limits == DRAW
+    assert drawer.generate([1, 2])["images"].shape == (2, 28, 28, 1)
+    too_many = rf"too many seeds in one request: at most {DRAW.max_rows} \(max_rows\)"
+    cases = [
+        # A million seeds are refused by their count, before a value is read.
+        (lambda: drawer.generate(ValuesUnread(range(10**6))), too_many),
+        (lambda: drawer.generate(np.arange(10**6)), too_many),
+        (lambda: drawer.generate(np.zeros((2, 2), np.int64)), "seeds must be a list of int64 integers"),
+        (lambda: drawer.generate([2**63]), "seeds must be a list of int64 integers"),
+        (lambda: drawer.generate([1.5]), "seeds must be a list of int64 integers"),
+        (lambda: drawer.generate([True]), "seeds must be a list of int64 integers"),
+        (lambda: drawer.generate("123"), "seeds must be a list of int64 integers"),
     ]
     for call, message in cases:
         with pytest.raises(InputError, match=message):

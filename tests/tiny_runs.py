@@ -1,7 +1,7 @@
 """Untrained tiny run directories of each model kind, written directly (no training), for export
 and serving tests: a char LSTM (hidden 8), a CNN classifier on 28 x 28 digits, an ST-CNN with
 its weights moved by noise, a captioner on 32 x 32 images with a 14-word vocabulary and captions
-of up to 6 words.
+of up to 6 words, a DRAW of 4 glimpses.
 
 And trained ones, for the tests of damaged runs: an ST-CNN and a captioner trained one epoch on
 tiny data by their training functions, so they hold every file training writes (`backup/`,
@@ -22,6 +22,8 @@ from kerasrnn.kinds.stn_classifier.model import build_stn_classifier
 from kerasrnn.kinds.captioner.config import KIND as CAPTIONER
 from kerasrnn.kinds.char_rnn.trained import write_char_run_config
 from kerasrnn.kinds.captioner.config import CaptionerConfig
+from kerasrnn.kinds.draw.config import KIND as DRAW, DRAWConfig
+from kerasrnn.kinds.draw.model import build_draw
 
 
 def char_run(directory):
@@ -63,6 +65,14 @@ def captioner_run(directory):
     vocab.save(directory)
     run_dir.write_run_config(directory, CAPTIONER, config.model_config(len(vocab)), dataclasses.asdict(config))
     run_dir.save_trained_model(directory, config.build_model(len(vocab)), {"epochs": 0})
+
+
+def draw_run(directory):
+    """An untrained DRAW of 4 glimpses (LSTMs of 16, |z| 4) on 28 x 28 images."""
+    config = DRAWConfig(steps=4, encoder_units=16, decoder_units=16, latent_dim=4)
+    directory.mkdir()
+    run_dir.write_run_config(directory, DRAW, config.model_config(), dataclasses.asdict(config))
+    run_dir.save_trained_model(directory, build_draw(**config.model_config()), {"epochs": 0})
 
 
 def random_mnist(path, train=96, test=16):

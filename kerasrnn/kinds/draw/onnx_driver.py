@@ -51,13 +51,16 @@ def check_seeds(limits, seeds):
     Raises:
         InputError: Not a list of integers, one outside int64, or more than `max_rows`.
     """
-    values = list(seeds) if isinstance(seeds, (list, tuple, np.ndarray)) else None
-    if values is None or not all(isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_))
-                                 and INT64_MIN <= int(s) <= INT64_MAX for s in values):
+    if not isinstance(seeds, (list, tuple, np.ndarray)) or getattr(seeds, "ndim", 1) != 1:
         raise InputError("seeds must be a list of int64 integers, one per image")
-    if len(values) > limits.max_rows:
+    # The count first: a request's work is bounded before its values are looked at.
+    if len(seeds) > limits.max_rows:
         raise InputError(f"too many seeds in one request: at most {limits.max_rows} (max_rows); "
-                         f"got {len(values)}")
+                         f"got {len(seeds)}")
+    values = list(seeds)
+    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_))
+               and INT64_MIN <= int(s) <= INT64_MAX for s in values):
+        raise InputError("seeds must be a list of int64 integers, one per image")
     return np.array([int(s) for s in values], np.int64)
 
 

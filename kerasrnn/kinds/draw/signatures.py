@@ -99,7 +99,7 @@ class DRAWServing:
                 "seed must have one value per image; got", tf.shape(seed)[0], "for", rows]),
         ], images, seed)
         images = gate([tf.debugging.Assert(tf.reduce_all((images >= 0) & (images <= 1)), [
-            "images must hold pixels in [0, 1] (grey levels; not NaN)"])], images)
+            "images must hold pixels between 0 and 1 (grey levels; not NaN)"])], images)
 
         def run():
             binary = tf.cast(images >= BINARY_THRESHOLD, tf.float32)
