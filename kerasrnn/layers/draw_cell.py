@@ -10,9 +10,11 @@ Training (`generate=False`), step t:
     h^dec_t = LSTM_dec(h^dec_{t-1}, z_t)
     c_t = c_{t-1} + write(h^dec_t)                       `DRAWWrite`
     KL_t = 1/2 sum_d (mu_{t,d}^2 + sigma_{t,d}^2 - log sigma_{t,d}^2 - 1)
+    log p(z_t) - log q(z_t | x) = sum_d (eps_{t,d}^2 / 2 + log sigma_{t,d} - z_{t,d}^2 / 2)
 
 so that sum_t KL_t is the paper's L^z, its constant -T |z| / 2 included (one -1/2 per latent
-dimension and step). Generation (`generate=True`) runs the decoder only, on z_t = eps_t. The
+dimension and step); the log density ratio of the z drawn (whose expectation is -KL_t) is what an
+importance-weighted estimate of log p(x) needs (`kinds/draw/scores.py`). Generation (`generate=True`) runs the decoder only, on z_t = eps_t. The
 noise eps is an input: the data pipeline draws it from (seed, epoch, the example's index), so a
 run spread over replicas draws the same z as one process. The canvas c and the LSTM states start
 at zero (the paper learns their start; zero is what the known implementations use).
@@ -46,8 +48,8 @@ class DRAWCell(keras.layers.Layer):
         states: `[canvas (batch, H W C), h_enc, c_enc, h_dec, c_dec]`.
 
     Returns:
-        `(output, states)`; `output` is, in training, `(batch, 5)`: KL_t then the write window
-        (g_x, g_y, delta, sigma); in generation `(batch, 4 + H W C)`: the write window then the
+        `(output, states)`; `output` is, in training, `(batch, 6)`: KL_t, the write window
+        (g_x, g_y, delta, sigma), then log p(z_t) - log q(z_t | x); in generation `(batch, 4 + H W C)`: the write window then the
         canvas c_t (logits).
     """
 
@@ -66,7 +68,7 @@ class DRAWCell(keras.layers.Layer):
         self.decoder = keras.layers.LSTMCell(decoder_units, name="decoder")
         self.writer = DRAWWrite(self.image_shape, write_size, attention=self.attention, name="write")
         self.state_size = [self.pixels, encoder_units, encoder_units, decoder_units, decoder_units]
-        self.output_size = 4 + self.pixels if self.generate else 5
+        self.output_size = 4 + self.pixels if self.generate else 6
 
     def build(self, inputs_shape):
         batch = inputs_shape[0]
@@ -83,7 +85,7 @@ class DRAWCell(keras.layers.Layer):
         canvas, h_enc, c_enc, h_dec, c_dec = states
         batch = ops.shape(canvas)[0]
         if self.generate:
-            z, kl = inputs, None
+            z = inputs
         else:
             image = ops.reshape(inputs[:, :self.pixels], (batch, *self.image_shape))
             eps = inputs[:, self.pixels:]
@@ -95,11 +97,13 @@ class DRAWCell(keras.layers.Layer):
             z = mean + ops.exp(log_sigma) * eps
             kl = 0.5 * ops.sum(ops.square(mean) + ops.exp(2 * log_sigma) - 2 * log_sigma - 1,
                                axis=-1, keepdims=True)
+            log_ratio = ops.sum(0.5 * ops.square(eps) + log_sigma - 0.5 * ops.square(z), axis=-1,
+                                keepdims=True)
         h_dec, (h_dec, c_dec) = self.decoder(z, [h_dec, c_dec], training=training)
         delta, window = self.writer(h_dec)
         canvas = canvas + ops.reshape(delta, (batch, self.pixels))
         output = (ops.concatenate([window, canvas], axis=-1) if self.generate
-                  else ops.concatenate([kl, window], axis=-1))
+                  else ops.concatenate([kl, window, log_ratio], axis=-1))
         return output, [canvas, h_enc, c_enc, h_dec, c_dec]
 
     def get_config(self):

@@ -20,6 +20,7 @@ from kerasrnn.data.epochs import epoch_batches
 from kerasrnn.errors import InputError
 
 BINARIZATIONS = ("dynamic", "fixed")
+TEST_SEED = 2015  # the test set's binarization and noise, in every run and score
 
 
 def draw_dataset(images, batch_size, steps, latent_dim, seed=0, binarize="dynamic", shuffle=True,

@@ -17,11 +17,10 @@ from kerasrnn.config_checks import keras_accumulation
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
 from kerasrnn.kinds.draw.config import KIND, RUN_FORMAT
-from kerasrnn.kinds.draw.data import draw_dataset
+from kerasrnn.kinds.draw.data import TEST_SEED, draw_dataset
 from kerasrnn.kinds.draw.model import LOSSES, build_draw
 from kerasrnn.train.loop import Data, Schedule, Task, train
 
-TEST_SEED = 2015
 RESUMABLE = ("epochs", "learning_rate")
 
 
