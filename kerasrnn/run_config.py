@@ -95,18 +95,38 @@ def update_training_config(directory, training_config):
     write_json_atomic(path, config)
 
 
+def _config_object(directory, kind=None):
+    """`(path, the JSON object)` of a run directory's `config.json` (size-capped); raises
+    `InputError` if there is none (`kind`: the kind expected, for the message) and `FileError`
+    if it is not an object."""
+    path = pathlib.Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise InputError(f"{directory} is not a kerasrnn {kind + ' ' if kind else ''}model directory "
+                         f"(no {CONFIG_FILE}); give the run directory "
+                         f"{'its' if kind else 'a'} training script wrote")
+    config = read_json_file(path, max_bytes=CONFIG_MAX_BYTES)
+    if not isinstance(config, dict):
+        raise damaged(path, f"the file is {type_name(config)}, not an object")
+    return path, config
+
+
+def read_kind(directory):
+    """The model kind a run directory's `config.json` names (format `kerasrnn.KIND` -> `KIND`),
+    whichever kinds exist; raises `InputError` for a directory that is not a kerasrnn run."""
+    _, config = _config_object(directory)
+    fmt = config.get("format", "")
+    if not isinstance(fmt, str) or not fmt.startswith("kerasrnn."):
+        raise InputError(f"{directory} is not a kerasrnn model directory ({CONFIG_FILE} "
+                         f"has format {fmt!r})")
+    return fmt[len("kerasrnn."):]
+
+
 def read_run_config(directory, run_format):
     """Reads and checks `config.json` against a kind's `RunFormat`; raises `InputError` if it
     is not a run of that kind or too new, and `FileError` if it is damaged (not an object, a
     key missing or of the wrong type)."""
     kind = run_format.kind
-    path = pathlib.Path(directory) / CONFIG_FILE
-    if not path.is_file():
-        raise InputError(f"{directory} is not a kerasrnn {kind} model directory (no {CONFIG_FILE}); "
-                         "give the run directory its training script wrote")
-    config = read_json_file(path, max_bytes=CONFIG_MAX_BYTES)
-    if not isinstance(config, dict):
-        raise damaged(path, f"the file is {type_name(config)}, not an object")
+    path, config = _config_object(directory, kind)
     fmt = config.get("format")
     if not isinstance(fmt, str):
         raise damaged(path, "no format" if fmt is None else f"format is {type_name(fmt)}, not a string")

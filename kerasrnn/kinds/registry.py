@@ -6,12 +6,9 @@ driver); its `kind` module is the face export and verification use
 a run directory or a model card; nothing in the library below imports this module.
 """
 
-import pathlib
-
-from kerasrnn import run_dir
+from kerasrnn import run_config
 from kerasrnn.errors import InputError
 from kerasrnn.export import verification, version_files, write_version
-from kerasrnn.files import CONFIG_MAX_BYTES, damaged, read_json_file, type_name
 from kerasrnn.kinds.captioner import kind as captioner
 from kerasrnn.kinds.char_rnn import kind as char_rnn
 from kerasrnn.kinds.draw import kind as draw
@@ -26,19 +23,7 @@ def run_kind(directory):
     Raises:
         InputError: Not a kerasrnn run directory, or a kind nothing exports yet.
     """
-    directory = pathlib.Path(directory)
-    path = directory / run_dir.CONFIG_FILE
-    if not path.is_file():
-        raise InputError(f"{directory} is not a kerasrnn model directory (no {run_dir.CONFIG_FILE}); "
-                         "give the run directory a training script wrote")
-    config = read_json_file(path, max_bytes=CONFIG_MAX_BYTES)
-    if not isinstance(config, dict):
-        raise damaged(path, f"the file is {type_name(config)}, not an object")
-    fmt = config.get("format", "")
-    if not isinstance(fmt, str) or not fmt.startswith("kerasrnn."):
-        raise InputError(f"{directory} is not a kerasrnn model directory ({run_dir.CONFIG_FILE} "
-                         f"has format {fmt!r})")
-    kind = fmt[len("kerasrnn."):]
+    kind = run_config.read_kind(directory)
     if kind not in KINDS:
         raise InputError(f"{directory} holds a {kind!r} model; export knows "
                          f"{', '.join(sorted(KINDS))}")
