@@ -308,6 +308,30 @@ def mnist_from_flags(path):
         raise InputError(f"{e} (--mnist PATH or KERASRNN_MNIST=PATH)") from None
 
 
+def add_run_flags(parser, config_class, resumable, large="the weights or one batch's activations"):
+    """The flags of every training script: `--time-limit`, `--allow-large`, `--out`, `--resume`
+    (its help naming the flags of the `resumable` settings), the distribution flags, then one flag
+    per setting of `config_class` (`add_config_flags`).
+
+    Args:
+        parser: The script's `argparse.ArgumentParser`.
+        config_class: The kind's config dataclass.
+        resumable: The settings a resumed run may change (the kind's `config.RESUMABLE`).
+        large: What `--allow-large` lets exceed 2 GiB, for its help.
+    """
+    flags = flag_names(config_class)
+    parser.add_argument("--time-limit", type=float, help="stop after this many minutes of wall time (> 0)")
+    parser.add_argument("--allow-large", action="store_true",
+                        help=f"train even if {large} need more than 2 GiB")
+    parser.add_argument("--out", required=True, help="run / model directory to write")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"continue the run in --out from its last backup; only "
+                             f"{', '.join(flags[name] for name in resumable)} and --time-limit may "
+                             "differ from the run's settings")
+    add_distribution_flags(parser)
+    add_config_flags(parser, config_class)
+
+
 def add_distribution_flags(parser):
     """The training scripts' `--distribute`, `--replicas` and `--join-timeout` (see
     `kerasrnn.train.distribution.choose_distribution`)."""

@@ -29,20 +29,12 @@ DATA_ENV = {"digits": "KERASRNN_MNIST", "flickr8k": "KERASRNN_FLICKR8K", "coco":
 
 
 def parse_args(argv=None):
-    from kerasrnn.cli import add_config_flags, add_distribution_flags
+    from kerasrnn.cli import add_run_flags
+    from kerasrnn.kinds.captioner.config import RESUMABLE
     from kerasrnn.kinds.captioner.config import CaptionerConfig
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--time-limit", type=float, help="stop training after this many minutes of wall time (> 0)")
-    p.add_argument("--allow-large", action="store_true",
-                   help="train even if the weights, one batch's activations or the generated images "
-                        "need more than 2 GiB")
-    p.add_argument("--out", required=True, help="run / model directory to write")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last backup; only --epochs, --lr and "
-                        "--time-limit may differ from the run's settings")
-    add_distribution_flags(p)
-    add_config_flags(p, CaptionerConfig)
+    add_run_flags(p, CaptionerConfig, RESUMABLE, large="the weights, one batch's activations or the generated images")
     return p.parse_args(argv)
 
 
@@ -59,7 +51,8 @@ def train(args):
     from kerasrnn.cli import run_settings
     from kerasrnn.config_checks import time_limit_seconds
     from kerasrnn.kinds.captioner.config import CaptionerConfig
-    from kerasrnn.kinds.captioner.train import RESUMABLE, RUN_FORMAT, train_captioner
+    from kerasrnn.kinds.captioner.config import RESUMABLE, RUN_FORMAT
+    from kerasrnn.kinds.captioner.train import train_captioner
     from kerasrnn.train.distribution import choose_distribution
 
     distribution = choose_distribution(  # before TensorFlow runs

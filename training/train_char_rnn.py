@@ -23,7 +23,8 @@ quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines o
 
 
 def parse_args(argv=None):
-    from kerasrnn.cli import add_config_flags, add_distribution_flags
+    from kerasrnn.cli import add_run_flags
+    from kerasrnn.kinds.char_rnn.config import RESUMABLE
     from kerasrnn.kinds.char_rnn.config import CharRNNConfig
     from kerasrnn.kinds.char_rnn.train import PRESETS
 
@@ -31,15 +32,7 @@ def parse_args(argv=None):
     p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named set of hyper-parameters; other flags override it")
     p.add_argument("--text", help="training text file, or 'tiny-shakespeare' (default: the Python stdlib corpus)")
     p.add_argument("--encoding", default="utf-8", help="encoding of --text (default utf-8)")
-    p.add_argument("--time-limit", type=float, help="stop after this many minutes of wall time (> 0)")
-    p.add_argument("--allow-large", action="store_true",
-                   help="train even if the weights or one batch's activations need more than 2 GiB")
-    p.add_argument("--out", required=True, help="run / model directory to write")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last backup; only --steps/--epochs, --lr "
-                        "and --time-limit may differ from the run's settings")
-    add_distribution_flags(p)
-    add_config_flags(p, CharRNNConfig)
+    add_run_flags(p, CharRNNConfig, RESUMABLE)
     return p.parse_args(argv)
 
 

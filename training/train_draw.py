@@ -22,7 +22,8 @@ quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines o
 
 
 def parse_args(argv=None):
-    from kerasrnn.cli import add_config_flags, add_distribution_flags
+    from kerasrnn.cli import add_run_flags
+    from kerasrnn.kinds.draw.config import RESUMABLE
     from kerasrnn.kinds.draw.config import PRESETS, DRAWConfig
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -30,15 +31,7 @@ def parse_args(argv=None):
                    help="the model's sizes: paper (T=64, LSTMs of 256, z 100, read 2, write 5) or "
                         "small (the defaults); other flags override it")
     p.add_argument("--mnist", help="mnist.npz or a folder with the idx .gz files (default: $KERASRNN_MNIST, else download)")
-    p.add_argument("--time-limit", type=float, help="stop after this many minutes of wall time (> 0)")
-    p.add_argument("--allow-large", action="store_true",
-                   help="train even if the weights or one batch's activations need more than 2 GiB")
-    p.add_argument("--out", required=True, help="run / model directory to write")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last backup; only --epochs, --lr and "
-                        "--time-limit may differ from the run's settings")
-    add_distribution_flags(p)
-    add_config_flags(p, DRAWConfig)
+    add_run_flags(p, DRAWConfig, RESUMABLE)
     return p.parse_args(argv)
 
 
@@ -56,7 +49,8 @@ def train(args):
     from kerasrnn.config_checks import time_limit_seconds
     from kerasrnn.errors import InputError
     from kerasrnn.kinds.draw.config import PRESETS, DRAWConfig
-    from kerasrnn.kinds.draw.train import RESUMABLE, RUN_FORMAT, train_draw
+    from kerasrnn.kinds.draw.config import RESUMABLE, RUN_FORMAT
+    from kerasrnn.kinds.draw.train import train_draw
     from kerasrnn.train.distribution import choose_distribution
 
     if args.preset and args.resume:

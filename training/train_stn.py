@@ -20,20 +20,13 @@ quiet_tensorflow_logs(__name__)  # before TensorFlow loads: its start-up lines o
 
 
 def parse_args(argv=None):
-    from kerasrnn.cli import add_config_flags, add_distribution_flags
+    from kerasrnn.cli import add_run_flags
+    from kerasrnn.kinds.stn_classifier.config import RESUMABLE
     from kerasrnn.kinds.stn_classifier.config import STNConfig
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mnist", help="mnist.npz or a folder with the idx .gz files (default: $KERASRNN_MNIST, else download)")
-    p.add_argument("--time-limit", type=float, help="stop after this many minutes of wall time (> 0)")
-    p.add_argument("--allow-large", action="store_true",
-                   help="train even if one batch's activations need more than 2 GiB")
-    p.add_argument("--out", required=True, help="run / model directory to write")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last backup; only --epochs, --lr and "
-                        "--time-limit may differ from the run's settings")
-    add_distribution_flags(p)
-    add_config_flags(p, STNConfig)
+    add_run_flags(p, STNConfig, RESUMABLE, large="one batch's activations")
     return p.parse_args(argv)
 
 
@@ -50,7 +43,8 @@ def train(args):
     from kerasrnn.cli import mnist_from_flags, run_settings
     from kerasrnn.config_checks import time_limit_seconds
     from kerasrnn.kinds.stn_classifier.config import STNConfig
-    from kerasrnn.kinds.stn_classifier.train import RESUMABLE, RUN_FORMAT, train_stn
+    from kerasrnn.kinds.stn_classifier.config import RESUMABLE, RUN_FORMAT
+    from kerasrnn.kinds.stn_classifier.train import train_stn
     from kerasrnn.train.distribution import choose_distribution
 
     distribution = choose_distribution(  # before TensorFlow runs

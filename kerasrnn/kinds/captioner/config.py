@@ -178,6 +178,9 @@ class CaptionerConfig:
         return build_captioner(encoder=encoder, **self.model_config(vocab_size))
 
 
+# The settings a resumed run may change (the rest must be the run's own).
+RESUMABLE = ("epochs", "learning_rate")
+
 RUN_FORMAT = RunFormat(
     kind=KIND, training=CaptionerConfig,
     model={"vocab_size": ANY_INT, "image_size": ANY_INT, "max_length": ANY_INT, "cell": STR,

@@ -21,8 +21,8 @@ from kerasrnn.kinds.captioner import metrics as scores
 from kerasrnn.kinds.captioner.attention_correctness import attention_correctness_loss
 from kerasrnn.kinds.captioner.beam_search_numpy import LENGTH_PENALTY
 from kerasrnn.kinds.captioner.captions import caption_dataset, load_captions, reference_captions
-from kerasrnn.kinds.captioner.config import (CAPTIONER_ASSUMED_VOCAB, KIND as CAPTIONER, RUN_FORMAT,
-                                            CaptionerConfig)
+from kerasrnn.kinds.captioner.config import (CAPTIONER_ASSUMED_VOCAB, KIND as CAPTIONER, RESUMABLE,
+                                            RUN_FORMAT, CaptionerConfig)
 from kerasrnn.kinds.captioner.model import beam_search_batch, greedy_decode
 from kerasrnn.kinds.captioner.trained import load_captioner
 from kerasrnn.kinds.captioner.vocab import END, START, CaptionVocabulary
@@ -30,7 +30,6 @@ from kerasrnn.train.distribution import replica_sum
 from kerasrnn.train.loop import Data, Schedule, Task, train
 
 KIND = CAPTIONER
-RESUMABLE = ("epochs", "learning_rate")
 
 
 def load_splits(config):

@@ -146,6 +146,9 @@ class CharRNNConfig:
         return self.batch_size * self.seq_length * per_step * FLOAT_BYTES
 
 
+# The settings a resumed run may change (the rest must be the run's own).
+RESUMABLE = ("steps", "epochs", "learning_rate")
+
 RUN_FORMAT = RunFormat(
     kind=KIND, training=CharRNNConfig,
     model={"vocab_size": ANY_INT, "cell": STR, "num_layers": ANY_INT, "hidden_size": ANY_INT,

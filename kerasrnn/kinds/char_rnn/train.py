@@ -15,7 +15,7 @@ import keras
 from kerasrnn.config_checks import keras_accumulation
 from kerasrnn.errors import InputError
 from kerasrnn.kinds.char_rnn import text as text_data
-from kerasrnn.kinds.char_rnn.config import RUN_FORMAT
+from kerasrnn.kinds.char_rnn.config import RESUMABLE, RUN_FORMAT
 from kerasrnn.kinds.char_rnn.model import build_char_rnn, inference_model
 from kerasrnn.kinds.char_rnn.sampling import generate
 from kerasrnn.kinds.char_rnn.streams import CarryStreamState
@@ -23,7 +23,6 @@ from kerasrnn.kinds.char_rnn.trained import write_char_run_config
 from kerasrnn.train.callbacks import SampleText
 from kerasrnn.train.loop import Data, Schedule, Task, train
 
-RESUMABLE = ("steps", "epochs", "learning_rate")
 DEFAULT_LR = {"adagrad": 0.1, "adam": 2e-3, "rmsprop": 2e-3}
 LN2 = math.log(2.0)
 

@@ -98,6 +98,9 @@ class DRAWConfig:
         return self.batch_size * self.steps * per_step * FLOAT_BYTES
 
 
+# The settings a resumed run may change (the rest must be the run's own).
+RESUMABLE = ("epochs", "learning_rate")
+
 RUN_FORMAT = RunFormat(
     kind=KIND, training=DRAWConfig,
     model={"image_shape": (list,), "steps": ANY_INT, "encoder_units": ANY_INT,

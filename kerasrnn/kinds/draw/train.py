@@ -16,12 +16,11 @@ from kerasrnn import run_dir
 from kerasrnn.config_checks import keras_accumulation
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
-from kerasrnn.kinds.draw.config import KIND, RUN_FORMAT
+from kerasrnn.kinds.draw.config import KIND, RESUMABLE, RUN_FORMAT
 from kerasrnn.kinds.draw.data import TEST_SEED, draw_dataset
 from kerasrnn.kinds.draw.model import LOSSES, build_draw
 from kerasrnn.train.loop import Data, Schedule, Task, train
 
-RESUMABLE = ("epochs", "learning_rate")
 
 
 def compile_model(model, config):

@@ -81,6 +81,9 @@ class STNConfig:
                      allow_large)
 
 
+# The settings a resumed run may change (the rest must be the run's own).
+RESUMABLE = ("epochs", "learning_rate")
+
 RUN_FORMAT = RunFormat(
     kind=KIND, training=STNConfig,
     model={"input_size": ANY_INT, "model": STR, "transform": STR, "dropout": REAL,

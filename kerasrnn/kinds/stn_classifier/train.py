@@ -15,14 +15,13 @@ from kerasrnn import run_dir
 from kerasrnn.config_checks import keras_accumulation
 from kerasrnn.data import mnist
 from kerasrnn.errors import InputError
-from kerasrnn.kinds.stn_classifier.config import KIND as STN_CLASSIFIER, RUN_FORMAT
+from kerasrnn.kinds.stn_classifier.config import KIND as STN_CLASSIFIER, RESUMABLE, RUN_FORMAT
 from kerasrnn.kinds.stn_classifier.model import TRANSFORMER_NAME, build_stn_classifier
 from kerasrnn.train.loop import Data, Schedule, Task, train
 from kerasrnn.train.lr_multiplier import with_lr_multiplier
 
 KIND = STN_CLASSIFIER
 TEST_SEED = 2015
-RESUMABLE = ("epochs", "learning_rate")
 
 
 def _loss_and_metrics():
