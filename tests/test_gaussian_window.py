@@ -97,7 +97,7 @@ def test_positions_are_one_based_kappa_starts_before_the_first_character():
     chars = np.eye(V)[[[2, 0, 3, 1]]].astype(np.float32)
     w, kappa, phi = (np.asarray(v) for v in layer(np.zeros((1, 2), np.float32),
                                                   np.zeros((1, K), np.float32), chars))
-    assert kappa[0, 0] == pytest.approx(1.0)
+    assert kappa[0, 0] == pytest.approx(1.0) and phi.shape == (1, U + 1)
     assert phi[0].argmax() == 0 and phi[0, 0] == pytest.approx(1.0)
     np.testing.assert_allclose(w[0], np.eye(V)[2], atol=1e-20)
 
