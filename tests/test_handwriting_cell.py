@@ -101,6 +101,46 @@ def test_the_cell_is_the_papers_network():
     np.testing.assert_allclose(plain_outputs, hidden, rtol=1e-6)
 
 
+def test_in_float64_the_network_and_its_gradients_are_exact():
+    """The cell and MixtureDensity in float64: the network equals the numpy one to 1e-10, and the
+    NLL's gradient with respect to a few weights of every part matches finite differences."""
+    strokes, ids = inputs(5, steps=4)
+    cell = small_cell(dtype="float64")
+    rnn = keras.layers.RNN(cell, return_sequences=True, dtype="float64")
+    head = MixtureDensity(2, dtype="float64")
+    x = tf.constant(cell_inputs(strokes, ids))  # float64 strokes: float64 steps
+    hidden = np.asarray(rnn(x))
+    assert hidden.dtype == np.float64 and head(hidden).dtype == "float64"
+    for b in range(3):
+        np.testing.assert_allclose(hidden[b], numpy_network(cell, strokes[b], ids[b])[0],
+                                   rtol=1e-10, atol=1e-13)
+
+    def loss():
+        return tf.reduce_sum(mixture_nll(head(rnn(x)), strokes))
+
+    weights = {"window": cell.window.params.kernel, "lstm_1": cell.lstms[0].kernel,
+               "lstm_3": cell.lstms[2].recurrent_kernel, "mixture": head.dense.kernel}
+    with tf.GradientTape() as tape:
+        value = loss()
+    grads = dict(zip(weights, tape.gradient(value, list(weights.values()))))
+    rng = np.random.default_rng(6)
+    eps = 1e-6
+    for name, weight in weights.items():
+        for _ in range(2):
+            index = tuple(int(rng.integers(0, n)) for n in weight.shape)
+            start = weight.numpy()
+            moved = [start.copy(), start.copy()]
+            moved[0][index] += eps
+            moved[1][index] -= eps
+            weight.assign(moved[0])
+            up = float(loss())
+            weight.assign(moved[1])
+            down = float(loss())
+            weight.assign(start)
+            assert grads[name].numpy()[index] == pytest.approx((up - down) / (2 * eps),
+                                                               rel=1e-5, abs=1e-8), name
+
+
 def test_padded_steps_change_nothing():
     """Strokes padded with 3 steps of garbage under a mask: the same outputs on the real steps,
     the same final states (kappa and w included)."""

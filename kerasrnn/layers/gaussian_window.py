@@ -112,7 +112,7 @@ class GaussianWindow(keras.layers.Layer):
                              f"{components!r}.")
         super().__init__(**kwargs)
         self.components = components
-        self.params = keras.layers.Dense(3 * components, name="params")
+        self.params = keras.layers.Dense(3 * components, name="params", dtype=self.dtype_policy)
 
     def build(self, state_shape, kappa_shape=None, chars_shape=None, char_mask_shape=None):
         self.params.build(state_shape)

@@ -79,8 +79,9 @@ class HandwritingCell(keras.layers.Layer):
         super().__init__(**kwargs)
         self.alphabet_size, self.units, self.layers = alphabet_size, units, layers
         self.window_components, self.return_window = window_components, bool(return_window)
-        self.lstms = [keras.layers.LSTMCell(units, name=f"lstm_{n + 1}") for n in range(layers)]
-        self.window = GaussianWindow(window_components, name="window")
+        self.lstms = [keras.layers.LSTMCell(units, name=f"lstm_{n + 1}", dtype=self.dtype_policy)
+                      for n in range(layers)]
+        self.window = GaussianWindow(window_components, name="window", dtype=self.dtype_policy)
         self.state_size = [units] * (2 * layers) + [window_components, alphabet_size]
         self.text_length = None
         self.output_size = layers * units

@@ -158,7 +158,8 @@ class MixtureDensity(keras.layers.Layer):
                              f"{components!r}.")
         super().__init__(**kwargs)
         self.components = components
-        self.dense = keras.layers.Dense(mixture_size(components), name="params")
+        self.dense = keras.layers.Dense(mixture_size(components), name="params",
+                                        dtype=self.dtype_policy)
 
     def build(self, inputs_shape):
         self.dense.build(inputs_shape)
