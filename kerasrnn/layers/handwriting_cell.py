@@ -1,8 +1,9 @@
-"""One step of the handwriting synthesis network (Graves 2013, section 5, equations 52-56) as a
-Keras recurrent cell: stacked LSTMs with the soft window over the text between the first and
-second layers, and skip connections.
+"""One step of the handwriting synthesis network (Graves 2013, section 5) as a Keras recurrent
+cell: stacked LSTMs with the soft window over the text between the first and second layers, and
+skip connections.
 
-Step t, with x_t = (dx, dy, eos) the previous pen offset, L layers:
+Step t, with x_t = (dx, dy, eos) the pen offset read at step t (the output predicts the next
+one), L layers:
 
     h^1_t = LSTM_1(h^1_{t-1}, [x_t, w_{t-1}])
     (w_t, kappa_t, phi_t) = window(h^1_t, kappa_{t-1}, text)         `GaussianWindow`
@@ -14,9 +15,9 @@ The states start at zero: kappa_0 = 0 (just before the first character) and w_0 
 The text enters as part of every step's input, since Keras 3's `RNN` takes one sequence tensor
 and no constants: input_t = `[dx, dy, eos, id_1, ..., id_U]`, the character ids 0..V-1 as
 floats, padding as -1 (`cell_inputs` builds it from strokes and ids). The cell one-hots the ids
-and masks the padding itself, so the RNN's own mask (over time steps, e.g. from
-`keras.layers.Masking` or `mask=`) stays free for padded strokes: a masked step keeps every
-state, kappa and w included. U is read from the input's width when the cell is built.
+and masks the padding itself, so the RNN's own mask over time steps (its `mask=` argument,
+`(batch, T)`) stays free for padded strokes: a masked step keeps every state, kappa and w
+included. U is read from the input's width when the cell is built.
 """
 
 import keras

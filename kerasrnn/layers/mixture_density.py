@@ -1,6 +1,6 @@
-"""The mixture density output of handwriting synthesis (Graves 2013, section 4.1, equations
-15-26, and the sampling bias of section 5.4): M bivariate Gaussians for the pen's offset and a
-Bernoulli for the end of the stroke.
+"""The mixture density output of handwriting synthesis (Graves 2013, section 4.1, and the
+sampling bias of section 5.4): M bivariate Gaussians for the pen's offset and a Bernoulli for
+the end of the stroke.
 
 One linear layer gives `1 + 6 M` raw numbers per point, split in this order:
 
