@@ -5,7 +5,15 @@ from kerasrnn.layers.bahdanau_attention import BahdanauAttention
 from kerasrnn.layers.centroid_coordinates import CentroidCoordinates
 from kerasrnn.layers.draw_attention import DRAWRead, DRAWWrite
 from kerasrnn.layers.draw_cell import DRAWCell
+from kerasrnn.layers.gaussian_window import GaussianWindow, window_passed_end
 from kerasrnn.layers.grid_coordinates import GridCoordinates
+from kerasrnn.layers.handwriting_cell import HandwritingCell, cell_inputs
+from kerasrnn.layers.mixture_density import (
+    MixtureDensity,
+    mixture_nll,
+    sample_point,
+    split_mixture,
+)
 from kerasrnn.layers.one_hot import OneHot
 from kerasrnn.layers.spatial_transformer import (
     SpatialTransformer,
@@ -24,13 +32,21 @@ __all__ = [
     "DRAWCell",
     "DRAWRead",
     "DRAWWrite",
+    "GaussianWindow",
     "GridCoordinates",
+    "HandwritingCell",
+    "MixtureDensity",
     "OneHot",
     "SpatialTransformer",
     "VanillaRNNCell",
     "affine_grid",
     "bilinear_sample",
+    "cell_inputs",
+    "mixture_nll",
     "projective_grid",
+    "sample_point",
+    "split_mixture",
     "tps_control_points",
     "tps_grid",
+    "window_passed_end",
 ]
