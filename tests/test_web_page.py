@@ -439,7 +439,7 @@ def test_a_card_of_a_kind_outside_the_table_shows_a_message(browser, tmp_path, k
         state = wait_for(browser, "const s = document.body.dataset.state; return s !== 'loading' && s")
         assert state == "error"
         assert error_text(browser) == (f"The model did not load: the model card names kind {json.dumps(kind)}; "
-                                       "these drivers run captioner, char_rnn, stn_classifier")
+                                       "these drivers run captioner, char_rnn, draw, stn_classifier")
         assert browser.execute_script("return document.getElementById('controls').children.length") == 0
         assert browser.execute_script("return document.body.dataset.kind ?? null") is None
     finally:
