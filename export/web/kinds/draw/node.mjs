@@ -43,9 +43,9 @@ export function grid(images, rows, [height, width]) {
  * @param {Object} card the version's model card
  * @param {Object} args the options, defaults filled in (strings)
  * @param {{write: function(string)}} out where to print
- * @param {{integer: function}} tools the example's option readers
+ * @param {{integer: function, encodePng: function}} tools the example's option reader and PNG encoder
  */
-export async function run(ort, loadFile, card, args, out, { integer }) {
+export async function run(ort, loadFile, card, args, out, { integer, encodePng }) {
   if (!args.out) throw new Error("a DRAW model needs --out FILE.png, the PNG file the digits are written to");
   if (!args.out.toLowerCase().endsWith(".png")) throw new Error(`--out must name a .png file, got ${JSON.stringify(args.out)}`);
   integer(args.seed, "seed");  // checked here, used as a BigInt: exact beyond 2**53
@@ -56,11 +56,8 @@ export async function run(ort, loadFile, card, args, out, { integer }) {
   const first = BigInt(args.seed.trim());
   const seeds = Array.from({ length: count }, (_, i) => first + BigInt(i));
   const { images } = await generator.generate(seeds);
-  const { PNG } = (await import("pngjs")).default;
-  const cells = grid(images, count, generator.imageShape);
-  const png = new PNG({ width: cells.width, height: cells.height });
-  png.data.set(cells.data);
-  fs.writeFileSync(args.out, PNG.sync.write(png));
+  const png = grid(images, count, generator.imageShape);
+  fs.writeFileSync(args.out, await encodePng(png));
   if (args.json) {
     out.write(JSON.stringify({ out: args.out, seeds: seeds.map(String), width: png.width, height: png.height }) + "\n");
   } else {

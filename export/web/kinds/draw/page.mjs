@@ -5,7 +5,8 @@
 // The model runs in the worker (kinds/draw/worker.mjs); this thread animates what it answers.
 // For scripts driving the page: #draw-canvas's data-seed holds the seed last drawn and its
 // data-steps the steps drawn so far; #draw-window's data-window the window drawn last (JSON
-// [g_x, g_y, delta, sigma]) and data-rect its rectangle on the canvas (JSON [x0, y0, x1, y1]);
+// [g_x, g_y, delta, sigma]) and data-rect its rectangle on the canvas before it is cut at the
+// canvas's edges (JSON [x0, y0, x1, y1]);
 // #draw-pad's data-input the image last reconstructed (base64 of its RGBA bytes, the model's
 // size); #draw-bound's data-bound its bound in nats; #draw-reconstruction's data-steps the steps
 // drawn.
@@ -87,17 +88,21 @@ function drawImage(canvas, pixels, height, width) {
 }
 
 // Draws a write window [g_x, g_y, delta, sigma] (1-based pixels; pixel a spans [a - 1, a]) as a
-// rectangle g +- (N / 2) delta on the overlay `canvas`; returns the rectangle [x0, y0, x1, y1].
+// rectangle g +- (N / 2) delta on the overlay `canvas` (within the canvas: a window reaching past
+// the image is cut at its edges); returns the rectangle [x0, y0, x1, y1], not cut.
 function drawWindow(canvas, window, writeSize, height, width) {
   const [gx, gy, delta] = window;
   const [sx, sy] = [canvas.width / width, canvas.height / height];
   const half = (writeSize / 2) * delta;
   const rect = [(gx - half - 0.5) * sx, (gy - half - 0.5) * sy, (gx + half - 0.5) * sx, (gy + half - 0.5) * sy];
+  // A window reaching past the image is drawn along the canvas's edge (its visible part).
+  const [x0, y0] = [Math.max(1, rect[0]), Math.max(1, rect[1])];
+  const [x1, y1] = [Math.min(canvas.width - 1, rect[2]), Math.min(canvas.height - 1, rect[3])];
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
   context.strokeStyle = "rgb(255, 40, 40)";
   context.lineWidth = 2;
-  context.strokeRect(rect[0], rect[1], rect[2] - rect[0], rect[3] - rect[1]);
+  if (x1 > x0 && y1 > y0) context.strokeRect(x0, y0, x1 - x0, y1 - y0);
   canvas.dataset.window = JSON.stringify(Array.from(window));
   canvas.dataset.rect = JSON.stringify(rect);
   return rect;
