@@ -209,6 +209,7 @@ def draw_page(page, url, args, out):
     page.open(url)
     page.set("draw-seed", args.seed)
     pad = page.element("draw-pad")
+    page.js("arguments[0].scrollIntoView({block: 'center'})", pad)
     three = (ActionChains(page.browser).move_to_element_with_offset(pad, -45, -70).click_and_hold()
              .move_by_offset(50, -10).move_by_offset(25, 30).move_by_offset(-45, 35)
              .move_by_offset(50, 30).move_by_offset(-25, 40).move_by_offset(-55, 0).release())
