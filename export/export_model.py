@@ -16,7 +16,7 @@ existing version is never overwritten, and a failed export leaves no half versio
   assets.extra/tf_serving_warmup_requests   if tensorflow-serving-api is installed
   onnx/                              char model: step.onnx + vocab.json;
                                      STN: classifier.onnx (+ rectifier.onnx for ST-CNN);
-                                     DRAW: decoder_step.onnx + draw.json
+                                     DRAW: decoder_step.onnx + reconstruct_step.onnx + draw.json
 Request limits (recorded in the model card under "limits" and in onnx/limits.json, checked by
 every signature and the ONNX drivers before any work; a request over one fails with an
 InvalidArgument error naming it). Defaults in brackets; see docs/security.md for what each costs

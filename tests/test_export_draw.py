@@ -1,4 +1,5 @@
-"""DRAW's export: SavedModel `generate` and `reconstruct`, `decoder_step.onnx` and its driver, verify.
+"""DRAW's export: SavedModel `generate` and `reconstruct`, `decoder_step.onnx`,
+`reconstruct_step.onnx` and their driver, verify.
 
 A tiny DRAW is trained for one epoch on generated squares (tests/test_train_draw.py's `blobs`)
 and exported with `max_rows` 3, so the limit is cheap to cross.
@@ -67,7 +68,12 @@ def test_the_version_holds_both_signatures_and_the_onnx_files(exported):
         "windows": {"dtype": "float32", "shape": [None, 3, 4]}}
     assert set(card["signatures"]["reconstruct"]["inputs"]) == {"images", "seed"}
     assert sorted(p.name for p in (version / "onnx").iterdir()) == [
-        "decoder_step.onnx", "draw.json", "limits.json"]
+        "decoder_step.onnx", "draw.json", "limits.json", "reconstruct_step.onnx"]
+    assert card["onnx"]["files"] == ["onnx/decoder_step.onnx", "onnx/reconstruct_step.onnx",
+                                     "onnx/draw.json", "onnx/limits.json"]
+    sizes = json.loads((version / "onnx" / "draw.json").read_text())
+    assert sizes == {"steps": 3, "latent_dim": TINY["latent_dim"], "encoder_units": 16,
+                     "decoder_units": 16, "write_size": TINY["write_size"], "image_shape": [28, 28, 1]}
 
 
 def test_the_noise_is_standard_normal_and_the_same_in_tensorflow_and_numpy():
@@ -176,7 +182,7 @@ def test_the_limit_gates_the_model(exported):
 def test_verify_passes_and_the_onnx_driver_draws_the_savedmodels_images(exported, script, capsys):
     _, version, loaded = exported
     _, checks = verify_version(version)
-    assert len(checks) == 5 and all(c.ok for c in checks), checks
+    assert len(checks) == 7 and all(c.ok for c in checks), checks
     drawer = onnx_driver.DRAWGenerator(version / "onnx")
     seeds = [0, 99, -(2**63)]
     got, want = drawer.generate(seeds), generate(loaded, np.array(seeds, np.int64))
@@ -189,7 +195,7 @@ def test_verify_passes_and_the_onnx_driver_draws_the_savedmodels_images(exported
     assert drawer.generate([])["canvases"].shape == (0, 3, 28, 28, 1)
     capsys.readouterr()
     assert script("export/verify.py")([str(version)]) == 0
-    assert "5 of 5 checks hold" in capsys.readouterr().out
+    assert "7 of 7 checks hold" in capsys.readouterr().out
 
 
 def test_saved_model_cli_runs_generate(exported, tmp_path):
@@ -205,3 +211,26 @@ def test_saved_model_cli_runs_generate(exported, tmp_path):
     want = generate(loaded, seeds)
     for key in ("images", "canvases", "windows"):
         np.testing.assert_allclose(np.load(tmp_path / f"{key}.npy"), want[key], atol=1e-6)
+
+
+def test_the_onnx_driver_reconstructs_as_the_savedmodel(exported):
+    """`DRAWGenerator.reconstruct` (`reconstruct_step.onnx` run T times) is the SavedModel's
+    `reconstruct`: the same binarization, noise and bound; bad requests are refused alike."""
+    _, version, loaded = exported
+    drawer = onnx_driver.DRAWGenerator(version / "onnx")
+    grey = np.random.default_rng(5).random((3, 28, 28, 1)).astype(np.float32)
+    grey[0, :4] = 0.5  # exactly the threshold: 1
+    seeds = [7, -(2**63), 2**63 - 1]
+    got, want = drawer.reconstruct(grey, seeds), reconstruct(loaded, grey, np.array(seeds, np.int64))
+    np.testing.assert_allclose(got["reconstructions"], want["reconstructions"], atol=1e-5)
+    np.testing.assert_allclose(got["nll_bound"], want["nll_bound"], rtol=1e-5)
+    assert got["nll_bound"].shape == (3,) and got["nll_bound"].min() > 0
+    assert drawer.reconstruct(grey[:0], [])["nll_bound"].shape == (0,)
+    for images, seeds, message in (
+            (np.zeros((ROWS + 1, 28, 28, 1)), list(range(ROWS + 1)), r"too many images.*at most 3"),
+            (grey[:2], [1], "one per image"), (np.full((1, 28, 28, 1), np.nan), [0], r"pixels in \[0, 1\]"),
+            (np.full((1, 28, 28, 1), 1.5), [0], r"pixels in \[0, 1\]"),
+            (np.zeros((1, 27, 27, 1)), [0], r"images must be \(B, 28, 28, 1\)"),
+            (grey[:1], [1.5], "int64")):
+        with pytest.raises(InputError, match=message):
+            drawer.reconstruct(images, seeds)

@@ -74,6 +74,30 @@ def test_counter_uniform_is_bit_identical():
     assert got == want  # exact float64 equality (JSON round-trips float64 exactly)
 
 
+def test_counter_normal_is_pythons_within_float_rounding():
+    """Box-Muller in float64 on the same uniforms: equal to `counter_normal` within 1e-12 (the
+    last bits of Math.log1p and Math.cos may differ from numpy's), for negative and int64-extreme
+    seeds, large indices included; an index outside [0, 2**62) is refused."""
+    from kerasrnn.export.counter_random import counter_normal
+
+    rng = np.random.default_rng(2)
+    seeds = [0, 1, -1, -3, 7, 2**63 - 1, -2**63, 2**53 + 1,
+             *map(int, rng.integers(-2**63, 2**63 - 1, 20, dtype=np.int64))]
+    indices = [0, 1, 2, 99, 1000, 2**31, 2**40, 2**62 - 1, *map(int, rng.integers(0, 10**6, 20))]
+    want = np.array([[float(counter_normal(s, i)) for i in indices] for s in seeds])
+    got = node_json("""
+        const { counterNormal } = await import(DRIVER + "rng.mjs");
+        const refused = (i) => { try { counterNormal(0, i); return null; } catch (e) { return e.message; } };
+        console.log(JSON.stringify({
+          values: input.seeds.map((s) => input.indices.map((i) => counterNormal(s, BigInt(i)))),
+          refused: [refused(-1), refused(2n ** 62n), refused(1.5)],
+        }));
+        """, {"seeds": [str(s) for s in seeds], "indices": [str(i) for i in indices]})
+    np.testing.assert_allclose(np.array(got["values"]), want, rtol=0, atol=1e-12)
+    assert np.abs(want).max() > 2  # the tails too, not only values near 0
+    assert all(m is not None for m in got["refused"]), got["refused"]
+
+
 class Uniform:
     """`choose_next`'s rng, giving one fixed number."""
 

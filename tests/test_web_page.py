@@ -26,25 +26,24 @@ import base64
 import http.client
 import json
 import pathlib
-import select
 import shutil
 import socket
 import struct
 import subprocess
 import sys
 import threading
-import time
 import zlib
 
 import numpy as np
 import pytest
 
 from fake_web import fake_page, fake_version
+import web_browser
+from web_browser import act, canvas_pixels, click, error_text, open_page, set_value, start_server, wait_for
 from kerasrnn.export import web_files
-from script_runs import run_script, script_module, start_script
+from script_runs import run_script, script_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PAGE_DIR = ROOT / "export" / "web"
 CHAR_MAX_LENGTH = 100  # the tiny char export's max_length limit
 
 
@@ -211,37 +210,7 @@ def test_a_bad_version_folder_exits_2_with_one_error_line(tmp_path):
 
 # -- the page in headless Chromium ----------------------------------------------------------------
 
-def find_chromium():
-    """`(chromium, chromedriver)` paths; skips saying what is missing."""
-    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
-                    if shutil.which(n)), None)
-    driver = shutil.which("chromedriver")
-    if browser is None or driver is None:
-        missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver)) if p is None)
-        pytest.skip(f"no {missing} on the PATH (Debian: apt-get install chromium chromium-driver)")
-    return browser, driver
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Chromium driven by Selenium (skips where one is missing)."""
-    chromium, chromedriver = find_chromium()
-    pytest.importorskip("selenium", reason="selenium is not installed (the dev extra: make install)")
-    missing = [n for n in web_files.ORT_FILES if not (PAGE_DIR / web_files.ORT_DIST / n).is_file()]
-    if missing:
-        pytest.skip(f"onnxruntime-web is not installed in export/web ({web_files.INSTALL_HINT})")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1100,1000", "--disable-extensions"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    driver.set_script_timeout(60)
-    yield driver
-    driver.quit()
+browser = web_browser.browser  # the fixture (tests/web_browser.py)
 
 
 @pytest.fixture(scope="module")
@@ -266,18 +235,6 @@ def versions(browser, tmp_path_factory):
     return out
 
 
-def start_server(version, log):
-    """`(process, url)`: `serve_web.py version --port 0`, its URL read from its first line."""
-    process = start_script("export/serve_web.py", version, "--port", "0",
-                           stdout=subprocess.PIPE, stderr=log, text=True)
-    ready, _, _ = select.select([process.stdout], [], [], 60)
-    line = process.stdout.readline() if ready else ""
-    if " at http://" not in line:
-        process.kill()
-        pytest.fail(f"serve_web.py did not start: {line!r} (exit {process.poll()})")
-    return process, line.split(" at ", 1)[1].split()[0]
-
-
 @pytest.fixture(scope="module")
 def urls(versions, tmp_path_factory):
     """`{kind: URL}` of one `serve_web.py` process per version."""
@@ -291,46 +248,6 @@ def urls(versions, tmp_path_factory):
         for process, _ in servers.values():
             process.terminate()
             process.wait(timeout=10)
-
-
-def wait_for(browser, script, timeout=60):
-    """The first truthy value of `script` (JavaScript returning a value), polled."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = browser.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.05)
-    state = browser.execute_script("return document.body.dataset.state")
-    raise AssertionError(f"timed out waiting for {script!r}: state {state}, error {error_text(browser)!r}")
-
-
-def open_page(browser, url):
-    browser.get(url)
-    state = wait_for(browser, "const s = document.body.dataset.state; return s !== 'loading' && s")
-    assert state == "ready", error_text(browser)
-
-
-def error_text(browser):
-    return browser.execute_script("const e = document.getElementById('error'); "
-                                  "return e.hidden ? '' : e.textContent")
-
-
-def act(browser, action):
-    """Runs `action()` (which starts one request in the page), waits until the page has finished
-    it; returns the page's state ("ready" or "error")."""
-    before = int(browser.execute_script("return document.body.dataset.runs"))
-    action()
-    wait_for(browser, f"return Number(document.body.dataset.runs) > {before}")
-    return browser.execute_script("return document.body.dataset.state")
-
-
-def set_value(browser, element_id, value):
-    browser.execute_script("document.getElementById(arguments[0]).value = arguments[1]", element_id, value)
-
-
-def click(browser, element_id):
-    browser.find_element("id", element_id).click()
 
 
 def choose_file(browser, element_id, path):
@@ -439,7 +356,7 @@ def test_a_card_of_a_kind_outside_the_table_shows_a_message(browser, tmp_path, k
         state = wait_for(browser, "const s = document.body.dataset.state; return s !== 'loading' && s")
         assert state == "error"
         assert error_text(browser) == (f"The model did not load: the model card names kind {json.dumps(kind)}; "
-                                       "these drivers run captioner, char_rnn, stn_classifier")
+                                       "these drivers run captioner, char_rnn, draw, stn_classifier")
         assert browser.execute_script("return document.getElementById('controls').children.length") == 0
         assert browser.execute_script("return document.body.dataset.kind ?? null") is None
     finally:
@@ -599,15 +516,6 @@ def digit_pixels():
     draw.line([(7, 7), (21, 7), (12, 23)], fill=255, width=3)
     draw.line([(10, 15), (19, 15)], fill=200, width=2)
     return np.asarray(image)
-
-
-def canvas_pixels(browser, element_id):
-    """The RGBA pixels (H, W, 4) of a canvas of the page."""
-    width, data = browser.execute_script("""
-        const c = document.getElementById(arguments[0]);
-        return [c.width, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)];""",
-                                         element_id)
-    return np.asarray(data, np.uint8).reshape(-1, width, 4)
 
 
 def classified_input(browser, size=28):

@@ -9,14 +9,17 @@
 //       captioner: prints the caption of a PNG or JPEG file (resized to the model's input size)
 //   node export/node/example.mjs saved_models/NAME/VERSION --image digit.png
 //       digit classifier: prints the class and its probability (the image at the model's size)
+//   node export/node/example.mjs saved_models/NAME/VERSION --seed 3 --count 16 --out digits.png
+//       DRAW: writes the digits drawn for the seeds 3, 4, ..., 18 as a PNG grid (--count
+//       default 1, at most the export's max_rows; --seed default 0)
 //   --json prints one JSON object instead (text; tokens, words, attention; probabilities,
-//   rectified image).
+//   rectified image; the PNG written).
 //
 // The kind is read from the model card; each kind's options and output are its
 // export/web/kinds/KIND/node.mjs (KIND one of export/web/driver/kind.mjs's table).
 // Bad input: one line "error: ..." on stderr and exit status 2 (as the Python scripts).
 // Install: `npm ci --ignore-scripts` in export/node (onnxruntime-node, and pngjs and jpeg-js,
-// pure-JavaScript image decoders). docs/node.md has the details.
+// pure-JavaScript image decoders; pngjs also encodes PNGs). docs/node.md has the details.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -143,6 +146,14 @@ async function decodeImage(file, limits, size = null) {
   }
 }
 
+/** RGBA pixels {data, width, height} -> the bytes of a PNG file (pngjs). */
+async function encodePng({ data, width, height }) {
+  const { PNG } = (await import("pngjs")).default;
+  const png = new PNG({ width, height });
+  png.data.set(data);
+  return PNG.sync.write(png);
+}
+
 async function main(argv) {
   const kinds = await kindModules();
   const args = options(argv, kinds);
@@ -163,7 +174,7 @@ async function main(argv) {
   } catch (e) {
     throw new Error("onnxruntime-node is not installed; run `npm ci --ignore-scripts` in export/node");
   }
-  await kinds[kind].run(ort, loadFile, card, request, process.stdout, { integer, number, decodeImage });
+  await kinds[kind].run(ort, loadFile, card, request, process.stdout, { integer, number, decodeImage, encodePng });
 }
 
 main(process.argv.slice(2)).catch((e) => {

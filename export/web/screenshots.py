@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Screenshots of the browser page, one PNG per model kind, for docs/web.md.
 
-Example (versions exported with export/export_model.py; any of the three may be left out):
+Example (versions exported with export/export_model.py; any of the four may be left out):
   python export/web/screenshots.py --char saved_models/demo-char/1 \\
-      --captioner saved_models/demo-captioner/1 --stn saved_models/demo-stn/1 --out docs/images
+      --captioner saved_models/demo-captioner/1 --stn saved_models/demo-stn/1 \\
+      --draw saved_models/draw/1 --out docs/images
 
 Serves each version with export/serve_web.py, opens the page in headless Chromium (Debian's
 `chromium` and `chromium-driver`, driven by Selenium) and:
@@ -12,6 +13,8 @@ Serves each version with export/serve_web.py, opens the page in headless Chromiu
   captioner  captions --image (default: a generated scene at the model's input size), beam 3,
              and shows the attention map of the caption's --word-th word -> web-captioner.png
   stn        draws a 7 on the canvas with the pointer and classifies it -> web-stn.png
+  draw       draws a 3 on the pad with the pointer and reconstructs it, then draws the digit of
+             --seed, step by step, to its last step and write window -> web-draw.png
 Each PNG is reduced to 256 colours when that keeps it readable and smaller.
 Exit status 2 with one `error:` line when Chromium, chromedriver or Selenium is missing or a
 page shows an error.
@@ -36,6 +39,8 @@ def parse_args(argv=None):
     p.add_argument("--char", metavar="VERSION_DIR", help="an exported char model version")
     p.add_argument("--captioner", metavar="VERSION_DIR", help="an exported captioner version")
     p.add_argument("--stn", metavar="VERSION_DIR", help="an exported STN classifier version")
+    p.add_argument("--draw", metavar="VERSION_DIR", help="an exported DRAW version")
+    p.add_argument("--seed", default="3", help="the DRAW digit's seed (default 3)")
     p.add_argument("--out", default="docs/images", help="folder for the PNGs (default docs/images)")
     p.add_argument("--prime", default="def ", help='char model prime (default "def ")')
     p.add_argument("--length", type=int, default=400, help="characters to generate (default 400)")
@@ -198,6 +203,22 @@ def stn_page(page, url, out):
     page.save(out / "web-stn.png")
 
 
+def draw_page(page, url, args, out):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    page.open(url)
+    page.set("draw-seed", args.seed)
+    pad = page.element("draw-pad")
+    page.js("arguments[0].scrollIntoView({block: 'center'})", pad)
+    three = (ActionChains(page.browser).move_to_element_with_offset(pad, -45, -70).click_and_hold()
+             .move_by_offset(50, -10).move_by_offset(25, 30).move_by_offset(-45, 35)
+             .move_by_offset(50, 30).move_by_offset(-25, 40).move_by_offset(-55, 0).release())
+    three.perform()
+    page.act(lambda: page.element("draw-reconstruct").click())
+    page.act(lambda: page.element("draw-generate").click())
+    page.save(out / "web-draw.png")
+
+
 def main(argv=None):
     args = parse_args(argv)
     from kerasrnn.cli import run
@@ -208,14 +229,15 @@ def main(argv=None):
 def take(args):
     from kerasrnn.errors import InputError
 
-    if not (args.char or args.captioner or args.stn):
-        raise InputError("give at least one of --char, --captioner, --stn")
+    if not (args.char or args.captioner or args.stn or args.draw):
+        raise InputError("give at least one of --char, --captioner, --stn, --draw")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     servers = []
     page = Page(args.width)
     try:
-        for kind, version in (("char", args.char), ("captioner", args.captioner), ("stn", args.stn)):
+        for kind, version in (("char", args.char), ("captioner", args.captioner), ("stn", args.stn),
+                              ("draw", args.draw)):
             if not version:
                 continue
             process, url = start_server(version)
@@ -224,8 +246,10 @@ def take(args):
                 char_page(page, url, args, out)
             elif kind == "captioner":
                 captioner_page(page, url, version, args, out)
-            else:
+            elif kind == "stn":
                 stn_page(page, url, out)
+            else:
+                draw_page(page, url, args, out)
     finally:
         page.close()
         for process in servers:

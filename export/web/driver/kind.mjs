@@ -9,7 +9,7 @@
 import { readCard } from "./load.mjs";
 
 /** The model card kinds that have a folder `kinds/KIND/`, sorted. */
-export const KINDS = Object.freeze(["captioner", "char_rnn", "stn_classifier"]);
+export const KINDS = Object.freeze(["captioner", "char_rnn", "draw", "stn_classifier"]);
 
 /** The files of a kind's folder (see above). */
 export const KIND_FILES = Object.freeze(["driver.mjs", "page.mjs", "worker.mjs", "node.mjs"]);

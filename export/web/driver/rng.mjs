@@ -53,3 +53,20 @@ export function counterUniform(seed, index) {
   z ^= z >> 31n;
   return Number(z >> 11n) * 2 ** -53;
 }
+
+/**
+ * The `index`-th standard normal number of the stream seeded with `seed`: Box-Muller in float64 on
+ * the uniforms 2 index and 2 index + 1 of the stream, sqrt(-2 log(1 - u1)) cos(2 pi u2), as
+ * Python's `kerasrnn.export.counter_random.counter_normal` (equal to it within the last bits
+ * where Math.log1p and Math.cos round otherwise than numpy's).
+ * @param {number|bigint|string} seed int64 seed
+ * @param {number|bigint} index which number of the normal stream, >= 0, below 2**62
+ * @returns {number} float64
+ */
+export function counterNormal(seed, index) {
+  const n = toInt64(index, "index");
+  if (n < 0n || n >= 1n << 62n) throw new Error(`index must be between 0 and 2**62 - 1, got ${n}`);
+  const u1 = counterUniform(seed, 2n * n);
+  const u2 = counterUniform(seed, 2n * n + 1n);
+  return Math.sqrt(-2 * Math.log1p(-u1)) * Math.cos(2 * Math.PI * u2);
+}

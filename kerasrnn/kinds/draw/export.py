@@ -1,5 +1,6 @@
 """Writing DRAW's version: its SavedModel (`signatures.DRAWServing`), `onnx/decoder_step.onnx`,
-`onnx/draw.json` and `onnx/limits.json`, model card fields and warm-up requests."""
+`onnx/reconstruct_step.onnx`, `onnx/draw.json` and `onnx/limits.json`, model card fields and
+warm-up requests."""
 
 import json
 
@@ -10,7 +11,8 @@ from kerasrnn.export.saved_model import write_saved_model
 from kerasrnn.export.version_dir import ONNX_DIR
 from kerasrnn.kinds.draw import onnx_driver as driver
 from kerasrnn.kinds.draw.limits import DRAWLimits
-from kerasrnn.kinds.draw.onnx_models import STEP_OUTPUTS, decoder_step
+from kerasrnn.kinds.draw.onnx_models import (RECONSTRUCT_OUTPUTS, STEP_OUTPUTS, decoder_step,
+                                             reconstruct_step)
 from kerasrnn.kinds.draw.signatures import BINARY_THRESHOLD, DRAWServing
 from kerasrnn.kinds.draw.trained import load_draw
 
@@ -24,9 +26,11 @@ def export(run_dir, staging_dir, limits=DRAWLimits()):
     onnx_dir = staging_dir / ONNX_DIR
     onnx_dir.mkdir()
     files = [to_onnx(decoder_step(module.generator), onnx_dir / driver.STEP_FILE,
-                     output_name=list(STEP_OUTPUTS))]
-    drawn = {"steps": sizes["steps"], "latent_dim": sizes["latent_dim"],
-             "decoder_units": sizes["decoder_units"], "image_shape": list(sizes["image_shape"])}
+                     output_name=list(STEP_OUTPUTS)),
+             to_onnx(reconstruct_step(model), onnx_dir / driver.RECONSTRUCT_FILE,
+                     output_name=list(RECONSTRUCT_OUTPUTS))]
+    drawn = {key: sizes[key] for key in driver.SIZES}
+    drawn["image_shape"] = list(drawn["image_shape"])
     files.append(onnx_dir / driver.SIZES_FILE)
     files[-1].write_text(json.dumps(drawn, indent=2) + "\n")
     files.append(limits.save(onnx_dir))

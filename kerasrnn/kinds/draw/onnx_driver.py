@@ -1,18 +1,22 @@
-"""DRAW without TensorFlow: the exported `decoder_step.onnx`, ONNX Runtime and numpy.
+"""DRAW without TensorFlow: the exported ONNX steps, ONNX Runtime and numpy.
 
 `export/export_model.py` writes into a version's `onnx/` folder `decoder_step.onnx` (one step of
 the generator's decoder, `onnx_models.decoder_step`: `z`, `canvas`, `h`, `c` -> `next_canvas`,
-`next_h`, `next_c`, `window`), `draw.json` (the model's sizes: `steps`, `latent_dim`,
-`decoder_units`, `image_shape`) and `limits.json`. `DRAWGenerator` runs the T steps over them
-from zero states, with the noise the SavedModel's `generate` draws for the same seeds
-(`noise`), so it gives the same images, canvases and windows (to float32 rounding):
+`next_h`, `next_c`, `window`), `reconstruct_step.onnx` (one step of the whole model on an image,
+`onnx_models.reconstruct_step`), `draw.json` (the model's sizes: `steps`, `latent_dim`,
+`encoder_units`, `decoder_units`, `write_size`, `image_shape`) and `limits.json`.
+`DRAWGenerator` runs the T steps over them from zero states, with the noise the SavedModel draws
+for the same seeds (`noise`), so `generate` gives the SavedModel's `generate` images, canvases
+and windows and `reconstruct` its `reconstruct` reconstructions and bounds (to float32 rounding):
 
     from kerasrnn.kinds.draw.onnx_driver import DRAWGenerator
     drawer = DRAWGenerator("saved_models/draw/1/onnx")
     out = drawer.generate([1, 2, 3])   # out["images"]: (3, 28, 28, 1) pixel probabilities
+    again = drawer.reconstruct(out["images"], [1, 2, 3])   # again["nll_bound"]: (3,) nats
 
-The export's request limits (`limits.DRAWLimits`) hold here as in the SavedModel: more seeds
-than `max_rows`, or a seed that is not an int64, raises `InputError`. Zero seeds answer zero rows.
+The export's request limits (`limits.DRAWLimits`) hold here as in the SavedModel: more seeds or
+images than `max_rows`, a seed that is not an int64, images not of the model's shape or with
+pixels outside [0, 1], or seeds not one per image raise `InputError`. Zero seeds answer zero rows.
 
 This module imports only numpy and onnxruntime (and `kerasrnn.errors`, `export.counter_random`,
 `export.version_files`, the limits), never TensorFlow or Keras.
@@ -29,7 +33,10 @@ from kerasrnn.export.request_limits import LIMITS_FILE
 from kerasrnn.kinds.draw.limits import DRAWLimits
 
 STEP_FILE = "decoder_step.onnx"
+RECONSTRUCT_FILE = "reconstruct_step.onnx"
 SIZES_FILE = "draw.json"
+SIZES = {"steps": int, "latent_dim": int, "encoder_units": int, "decoder_units": int,
+         "write_size": int, "image_shape": list}  # draw.json: the model's sizes
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -64,6 +71,29 @@ def check_seeds(limits, seeds):
     return np.array([int(s) for s in values], np.int64)
 
 
+def check_images(limits, image_shape, images, seeds):
+    """The images and seeds of a `reconstruct` request, float32 `(B, H, W, C)` and int64 `(B,)`,
+    checked by the SavedModel's rules.
+
+    Raises:
+        InputError: Not images of `image_shape` with pixels in [0, 1], more than `max_rows`, or
+            seeds not one int64 per image.
+    """
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.shape[1:] != tuple(image_shape):
+        raise InputError(f"images must be (B, {', '.join(map(str, image_shape))}) grey images in "
+                         f"[0, 1]; got shape {images.shape}")
+    if len(images) > limits.max_rows:
+        raise InputError(f"too many images in one request: at most {limits.max_rows} (max_rows); "
+                         f"got {len(images)}")
+    if not np.all((images >= 0) & (images <= 1)):
+        raise InputError("images must hold pixels in [0, 1] (grey levels; not NaN)")
+    seeds = check_seeds(limits, seeds)
+    if len(seeds) != len(images):
+        raise InputError(f"seeds must be one per image: got {len(seeds)} for {len(images)} images")
+    return images, seeds
+
+
 class DRAWGenerator:
     """Draws images with an exported DRAW version's ONNX files (see the module docstring).
 
@@ -80,14 +110,17 @@ class DRAWGenerator:
             if not (onnx_dir / name).is_file():
                 raise InputError(f"{onnx_dir} has no {name}; give the onnx/ folder of an exported "
                                  "DRAW model version")
-        sizes = version_files.read_json(onnx_dir / SIZES_FILE, {
-            "steps": int, "latent_dim": int, "decoder_units": int, "image_shape": list})
+        sizes = version_files.read_json(onnx_dir / SIZES_FILE, SIZES)
         self.steps, self.latent_dim = sizes["steps"], sizes["latent_dim"]
-        self.decoder_units, self.image_shape = sizes["decoder_units"], tuple(sizes["image_shape"])
-        if min(self.steps, self.latent_dim, self.decoder_units) < 1 or len(self.image_shape) != 3:
+        self.encoder_units, self.decoder_units = sizes["encoder_units"], sizes["decoder_units"]
+        self.write_size, self.image_shape = sizes["write_size"], tuple(sizes["image_shape"])
+        if (min(self.steps, self.latent_dim, self.encoder_units, self.decoder_units,
+                self.write_size) < 1 or len(self.image_shape) != 3):
             raise InputError(f"{onnx_dir / SIZES_FILE} is damaged; export the model again")
         self.limits = DRAWLimits.load(onnx_dir)
         self.session = version_files.session(onnx_dir / STEP_FILE)
+        self.reconstructor = None  # reconstruct_step.onnx's session, opened when first used
+        self.onnx_dir = onnx_dir
 
     def step(self, z, canvas, h, c):
         """One decoder step: float32 `z (B, |z|)`, `canvas (B, H W C)` logits, `h`, `c (B, D)`
@@ -118,3 +151,41 @@ class DRAWGenerator:
             canvases[:, t] = canvas
         canvases = sigmoid(canvases).reshape(rows, self.steps, *self.image_shape)
         return {"images": canvases[:, -1], "canvases": canvases, "windows": windows}
+
+    def reconstruct(self, images, seeds):
+        """Reconstructs grey images, binarized at 0.5 (the SavedModel's `reconstruct`).
+
+        Args:
+            images: `(B, H, W, C)` pixels in [0, 1], at most `limits.max_rows`.
+            seeds: int64 seeds of the encoder's noise, one per image.
+
+        Returns:
+            `{"reconstructions": (B, H, W, C) pixel probabilities, "nll_bound": (B,) nats}`,
+            float32.
+
+        Raises:
+            InputError: A request the SavedModel refuses (`check_images`), or a version
+                exported without `reconstruct_step.onnx`.
+        """
+        images, seeds = check_images(self.limits, self.image_shape, images, seeds)
+        if self.reconstructor is None:
+            if not (self.onnx_dir / RECONSTRUCT_FILE).is_file():
+                raise InputError(f"{self.onnx_dir} has no {RECONSTRUCT_FILE}; export the model again "
+                                 "to reconstruct images with ONNX")
+            self.reconstructor = version_files.session(self.onnx_dir / RECONSTRUCT_FILE)
+        rows = len(seeds)
+        eps = noise(seeds, self.steps, self.latent_dim)
+        state = {"canvas": np.zeros((rows, int(np.prod(self.image_shape))), np.float32),
+                 "h_enc": np.zeros((rows, self.encoder_units), np.float32),
+                 "h_dec": np.zeros((rows, self.decoder_units), np.float32),
+                 "kl": np.zeros(rows, np.float32)}
+        state["c_enc"], state["c_dec"] = np.zeros_like(state["h_enc"]), np.zeros_like(state["h_dec"])
+        bound = np.zeros(rows, np.float32)
+        names = ("canvas", "h_enc", "c_enc", "h_dec", "c_dec", "kl")
+        for t in range(self.steps if rows else 0):
+            out = self.reconstructor.run(
+                [f"next_{n}" for n in names] + ["nll_bound"],
+                {"images": images.reshape(rows, -1), "eps": eps[:, t], **state})
+            state, bound = dict(zip(names, out[:-1])), out[-1]
+        return {"reconstructions": sigmoid(state["canvas"]).reshape(rows, *self.image_shape),
+                "nll_bound": bound}

@@ -1,6 +1,7 @@
 """Checking a DRAW version: Keras, the SavedModel and ONNX give the same images, canvases, windows,
-reconstructions and bounds for the same seeds (`decoder_step.onnx` in every ONNX runtime
-installed, the ONNX driver's images against the SavedModel's)."""
+reconstructions and bounds for the same seeds (`decoder_step.onnx` and `reconstruct_step.onnx`
+in every ONNX runtime installed, the ONNX driver's images, reconstructions and bounds against
+the SavedModel's)."""
 
 import numpy as np
 import tensorflow as tf
@@ -9,7 +10,8 @@ from kerasrnn.export import verification
 from kerasrnn.export.version_dir import ONNX_DIR, load_saved_model
 from kerasrnn.kinds.draw import onnx_driver as driver
 from kerasrnn.kinds.draw.model import generator_from, reconstruction_nats
-from kerasrnn.kinds.draw.onnx_models import STEP_INPUTS, STEP_OUTPUTS, decoder_step
+from kerasrnn.kinds.draw.onnx_models import (RECONSTRUCT_INPUTS, RECONSTRUCT_OUTPUTS, STEP_INPUTS,
+                                             STEP_OUTPUTS, decoder_step, reconstruct_step)
 from kerasrnn.kinds.draw.signatures import BINARY_THRESHOLD
 from kerasrnn.kinds.draw.trained import load_draw
 
@@ -70,7 +72,21 @@ def verify(version_dir, card, run_dir, batch_size=4, seed=1234):
     checks.append(verification.runtime_check("decoder step: Keras vs ONNX", [
         (onnx_dir / driver.STEP_FILE, inputs,
          {n: np.asarray(v) for n, v in zip(STEP_OUTPUTS, step_want)})]))
-    drawn = driver.DRAWGenerator(onnx_dir).generate(seeds)
+    step = reconstruct_step(model)
+    inputs = {name: rng.normal(0, 0.5, (rows, *t.shape[1:])).astype(np.float32)
+              for name, t in zip(RECONSTRUCT_INPUTS, step.inputs)}
+    inputs["images"] = rng.random(inputs["images"].shape).astype(np.float32)
+    step_want = dict(zip(RECONSTRUCT_OUTPUTS, step.predict_on_batch([inputs[n] for n in RECONSTRUCT_INPUTS])))
+    # The states and the window here; the bound (hundreds of nats) below, relative, via the driver.
+    checks.append(verification.runtime_check("reconstruct step: Keras vs ONNX", [
+        (onnx_dir / driver.RECONSTRUCT_FILE, inputs,
+         {n: np.asarray(v) for n, v in step_want.items() if n not in ("next_kl", "nll_bound")})]))
+    drawer = driver.DRAWGenerator(onnx_dir)
+    drawn = drawer.generate(seeds)
     checks.append(close(f"generate {'+'.join(names)}: SavedModel vs ONNX driver",
                         [served[k] for k in names], [drawn[k] for k in names]))
+    redrawn = drawer.reconstruct(grey, seeds)
+    checks.append(close("reconstruct reconstructions+nll_bound (relative): SavedModel vs ONNX driver",
+                        [got_r["reconstructions"], got_r["nll_bound"] / scale],
+                        [redrawn["reconstructions"], redrawn["nll_bound"] / scale]))
     return checks
