@@ -82,8 +82,9 @@ def generator_from(model, **kwargs):
 
 def reconstruction_nats(images, logits):
     """L^x: `-log D(x | c_T)` of Bernoulli pixels with means sigmoid(logits), summed over the
-    pixels (numerically stable, from the logits): `(B, H, W, C)` x2 -> `(B,)`."""
-    per_pixel = ops.maximum(logits, 0) - logits * images + ops.log1p(ops.exp(-ops.abs(logits)))
+    pixels, from the logits: softplus(l) - l x per pixel (numerically stable, and ONNX holds it:
+    no Log1p). `(B, H, W, C)` or `(B, H W C)` x2 -> `(B,)`."""
+    per_pixel = ops.softplus(logits) - logits * images
     return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
 
 

@@ -19,6 +19,7 @@ kl, its `nll_bound` after T steps is `reconstruct`'s bound.
 import keras
 from keras import ops
 
+from kerasrnn.kinds.draw.model import reconstruction_nats
 from kerasrnn.kinds.draw.signatures import BINARY_THRESHOLD
 
 STEP_INPUTS = ("z", "canvas", "h", "c")
@@ -44,12 +45,6 @@ class _DecoderStep(keras.layers.Layer):
         return canvas_shape, h_shape, c_shape, (z_shape[0], 4)
 
 
-def _reconstruction_nats(images, logits):
-    """`model.reconstruction_nats` of flat `(B, H W C)` images as ONNX can hold it (ONNX has no
-    Log1p): max(x, 0) + log1p(exp(-|x|)) is softplus(x), so the nats are sum(softplus(x) - x y)."""
-    return ops.sum(ops.softplus(logits) - logits * images, axis=-1)
-
-
 class _ReconstructStep(keras.layers.Layer):
     """The training cell called once on a binarized image (not serialized)."""
 
@@ -62,7 +57,7 @@ class _ReconstructStep(keras.layers.Layer):
         output, (canvas, h_enc, c_enc, h_dec, c_dec) = self.cell(
             ops.concatenate([binary, eps], axis=-1), [canvas, h_enc, c_enc, h_dec, c_dec])
         kl = kl + output[:, 0]
-        bound = kl + _reconstruction_nats(binary, canvas)
+        bound = kl + reconstruction_nats(binary, canvas)
         return canvas, h_enc, c_enc, h_dec, c_dec, kl, bound, output[:, 1:5]
 
     def compute_output_shape(self, images_shape, eps_shape, canvas_shape, h_enc_shape,
