@@ -101,7 +101,7 @@ def test_the_js_driver_draws_and_reconstructs_as_the_python_driver(version, draw
     assert refused[0] == f"too many seeds in one request: at most {ROWS} (max_rows); got {ROWS + 1}"
     assert "seed must be an integer" in refused[1] and "64-bit signed integer" in refused[2]
     assert refused[3] == "seeds must be one per image: got 2 for 1 images"
-    assert refused[4] == "images must hold pixels in [0, 1] (grey levels; not NaN)"
+    assert refused[4] == "images must hold pixels between 0 and 1 (grey levels; not NaN)"
 
 
 def read_png(path):

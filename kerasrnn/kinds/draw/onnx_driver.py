@@ -87,7 +87,7 @@ def check_images(limits, image_shape, images, seeds):
         raise InputError(f"too many images in one request: at most {limits.max_rows} (max_rows); "
                          f"got {len(images)}")
     if not np.all((images >= 0) & (images <= 1)):
-        raise InputError("images must hold pixels in [0, 1] (grey levels; not NaN)")
+        raise InputError("images must hold pixels between 0 and 1 (grey levels; not NaN)")
     seeds = check_seeds(limits, seeds)
     if len(seeds) != len(images):
         raise InputError(f"seeds must be one per image: got {len(seeds)} for {len(images)} images")

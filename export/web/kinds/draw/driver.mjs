@@ -184,7 +184,7 @@ export class DRAWGenerator {
                         `${image && image.width} x ${image && image.height}; resize it first`);
       }
       if (isFloat(image.data) && !image.data.every((v) => v >= 0 && v <= 1)) {
-        throw new Error("images must hold pixels in [0, 1] (grey levels; not NaN)");
+        throw new Error("images must hold pixels between 0 and 1 (grey levels; not NaN)");
       }
       grey.set(greyFloats(image), b * P);
     });
