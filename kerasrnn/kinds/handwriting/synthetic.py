@@ -1,19 +1,20 @@
 """Synthetic handwriting, the offline default: text lines written by random "writers" with the
-single-stroke Hershey fonts of the `hershey-fonts` package.
+Hershey fonts of the `hershey-fonts` package (glyphs drawn as pen strokes).
 
 **The text** is `lines.txt`, 4,000 different English sentences of 20 to 60 characters
 (35 on average) written by `line_grammar.py`. Line i (counting from 0) is *held out* when
 i % 10 == 9 (400 lines): the texts a trained model is scored on (legibility) are never in the
 training split (`text_lines`).
 
-**A writer** (`Writer.sample`) has one style, a Hershey font: print (`futural`, `futuram`,
-`rowmans`) or cursive (`scripts`, `scriptc`, `cursive`), and draws, uniformly in its range:
-its size (cap height 20 to 40 units), width (0.85 to 1.15), slant (-0.1 to 0.45, x moved by
-slant times y), letter spacing (-0.04 to 0.12 cap heights added to each letter's advance) and
-word spacing (0.2 to 0.5 added to a space's), a baseline drift (a sine of amplitude up to 0.12
-cap heights and period 4 to 12 cap heights, plus a tilt of up to +-0.03), its pen speed (the
-distance between points along the path, 0.09 to 0.15 cap heights) and smooth noise (each point
-moved by up to 0.035 cap heights, Gaussian noise smoothed along the stroke over 2 to 5 points).
+**A writer** (`Writer.sample`) has one style, a Hershey font: print (`futural`, single line;
+`futuram`, double line; `timesr`, serif) or cursive (`scripts`, single line; `scriptc`, double
+line). (The package's `rowmans` and `cursive` are the same glyphs as `futural` and `scripts`.)
+It draws, uniformly in its range: its size (cap height 20 to 40 units), width (0.85 to 1.15),
+slant (-0.1 to 0.45, x moved by slant times y), letter spacing (-0.04 to 0.12 cap heights added
+to each letter's advance) and word spacing (0 to 0.25 added to a space's), a baseline drift (a
+sine of amplitude up to 0.12 cap heights and period 4 to 12 cap heights, plus a tilt of up to
++-0.03), its pen speed and smooth noise (each point moved by Gaussian noise of standard
+deviation up to 0.035 cap heights, smoothed along the stroke over 3 to 8 points).
 
 **Writing a line** (`write_line`): each character's glyph is placed at the pen's position;
 within a word a stroke that starts where the previous one ended (the cursive fonts' letters
@@ -22,10 +23,16 @@ each stroke is then resampled at equal steps along its path no longer than the p
 two ends kept), and the noise is added. With noise 0 the points lie on the font's strokes
 (moved by the writer's size, spacing, slant and drift).
 
-**Points per character**: the pen speed fixes them: about 14 points per character on average
-over the training lines (a character's path is about 1.4 cap heights of ink plus the pen-up
-move, 35 characters a line, about 500 points a line), 9 to 22 by writer; the longest line's
-points stay under 1,200 (`strokes.MAX_POINTS`).
+**Points per character** are fixed by the pen speed: a writer's step is its font's mean ink
+per lower-case letter (`letter_ink`, about twice as long in the double-line fonts) divided by
+a number drawn from 9 to 14 (`POINTS_PER_LETTER`), so a letter takes about the same number of
+points in every font. Measured on 1,000 lines (35 characters each on average): 13.1 points per
+character (spaces and pen-up moves included; 10.9 for `scripts` to 14.7 for `timesr`; 8.8 to
+17.4 for 98% of the lines), 459 points per line, the longest line 762 points, under
+`strokes.MAX_POINTS`:
+
+    python -c "from kerasrnn.kinds.handwriting.synthetic import synthetic_lines as s
+    L = list(s(1000, seed=0)); print(sum(len(o) for _, o, _ in L) / sum(len(t) for t, _, _ in L))"
 
 **Deterministic**: line `index` of `synthetic_lines(count, seed, ...)` depends only on (seed,
 index, split, styles): the writer and its noise come from `numpy.random.default_rng((seed,
@@ -93,7 +100,11 @@ def font_glyphs(style):
     Each stroke is float64 `(n, 2)`, x from the glyph's left side, y up from the baseline, both
     divided by the font's cap height; `advance` is the glyph's width in the same unit.
     """
-    from HersheyFonts import HersheyFonts  # noqa: PLC0415  (an optional dependency)
+    try:
+        from HersheyFonts import HersheyFonts  # the handwriting extra
+    except ImportError:
+        raise InputError("the synthetic handwriting needs the hershey-fonts package: "
+                         "pip install 'kerasrnn[handwriting]'") from None
     font = HersheyFonts()
     font.load_default_font(style)
     options = font.render_options
