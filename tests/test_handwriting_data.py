@@ -147,7 +147,7 @@ def distance_to_polylines(points, polylines):
 @pytest.mark.parametrize("style, joined", [("futural", False), ("scripts", True)])
 def test_without_noise_or_slant_the_pen_follows_the_fonts_strokes(style, joined):
     text = "minimum Jig"
-    writer = synthetic.Writer(style=style, size=25.0, word_spacing=0.0, pen_step=0.04)
+    writer = synthetic.Writer(style=style, size=25.0, pen_step=0.04)
     writer_line = synthetic.write_line(text, writer)
     written = to_strokes(writer_line)
     font = font_polylines(style, text)
@@ -187,6 +187,15 @@ def test_synthetic_lines_are_deterministic_and_differ_across_seeds_and_writers()
     line_a = synthetic.write_line("the same words", a, rng)
     line_b = synthetic.write_line("the same words", b, rng)
     assert line_a.shape != line_b.shape or not np.allclose(line_a, line_b)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(style="gothic"), "style must be one of"), (dict(size=0.0), "size must be a positive"),
+    (dict(pen_step=float("nan")), "pen_step"), (dict(noise=-1.0), "noise must be 0 or more"),
+])
+def test_a_bad_writer_is_refused(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        synthetic.Writer(**{"style": "futural", **kwargs})
 
 
 def test_styles_pick_the_writers_fonts():
@@ -263,7 +272,8 @@ def test_a_bad_lines_xml_is_one_error_naming_the_file(tmp_path):
     (folder / "a01-000u-02.xml").write_text("<StrokeSet><Stroke><Point x='1'")
     with pytest.raises(InputError, match=r"a01-000u-02\.xml: is not well-formed XML"):
         list(iam_ondb.iam_lines(tmp_path))
-    (folder / "a01-000u-02.xml").write_text("<StrokeSet><Stroke><Point y='1'/></Stroke></StrokeSet>")
+    (folder / "a01-000u-02.xml").write_text(
+        "<StrokeSet><Stroke><Point y='1'/></Stroke></StrokeSet>")
     with pytest.raises(InputError, match=r"a01-000u-02\.xml: has a <Point> without numbers"):
         list(iam_ondb.iam_lines(tmp_path))
     (folder / "a01-000u-02.xml").unlink()

@@ -61,7 +61,7 @@ def read_line_strokes(path):
         root = ElementTree.fromstring(raw)
     except ElementTree.ParseError as e:
         raise _problem(path, f"is not well-formed XML ({e})") from None
-    stroke_set = root if root.tag == "StrokeSet" else root.find("StrokeSet")
+    stroke_set = next(root.iter("StrokeSet"), None)
     if stroke_set is None:
         raise _problem(path, "has no <StrokeSet>, so it is not an IAM-OnDB lineStrokes file")
     strokes = []

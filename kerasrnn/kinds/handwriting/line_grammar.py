@@ -96,7 +96,8 @@ def _sentence(rng):
         return (f"On {pick(MONTHS)} {rng.integers(1, 29)}, {pick(NAMES)} "
                 f"{pick(INTRANSITIVE)} {pick(PLACES)}.")
     if template == 9:
-        return f"{pick(NAMES)} and {pick(NAMES)} {pick(VERBS_PAST)} {rng.integers(2, 100)} {_plural(pick(NOUNS))}."
+        return (f"{pick(NAMES)} and {pick(NAMES)} {pick(VERBS_PAST)} {rng.integers(2, 100)} "
+                f"{_plural(pick(NOUNS))}.")
     if template == 10:
         return (f"The {pick(NOUNS)}, the {pick(NOUNS)} and the {pick(NOUNS)} "
                 f"{pick(INTRANSITIVE)}.")

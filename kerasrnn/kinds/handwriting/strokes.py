@@ -18,8 +18,9 @@ times the line's median move (a pen glitch of the tablet), `line_problem` says w
 
 **The alphabet**: the characters a model knows. Id 0 is *unknown*: every character outside the
 alphabet maps to it (the model sees one shared symbol there, as sjvasquez's does); the
-alphabet's characters are ids 1..V-1, V = `size`. Padding past a text's end is not an id of the
-alphabet: the network's input takes -1 there (`kerasrnn.layers.handwriting_cell.PADDING_ID`).
+alphabet's characters are ids 1..V-1, V = `size` (the default: space, `!"#&'(),-.:;?`, digits and
+letters, 76 characters, V = 77). Padding past a text's end is not an id of the alphabet: the
+network's input takes -1 there (`kerasrnn.layers.handwriting_cell.PADDING_ID`).
 """
 
 import dataclasses

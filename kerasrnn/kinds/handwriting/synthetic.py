@@ -131,7 +131,8 @@ def letter_ink(style):
 class Writer:
     """How one writer writes (see the module's docstring for the ranges `sample` draws from).
 
-    Lengths are in cap heights except `size`, the cap height in the line's units.
+    Lengths are in cap heights except `size`, the cap height in the line's units. The defaults
+    write the font as it is (no slant, spacing, drift or noise).
     """
 
     style: str
@@ -139,7 +140,7 @@ class Writer:
     width: float = 1.0
     slant: float = 0.0
     letter_spacing: float = 0.0
-    word_spacing: float = 0.3
+    word_spacing: float = 0.0
     drift_amplitude: float = 0.0
     drift_period: float = 8.0
     drift_phase: float = 0.0
@@ -147,6 +148,17 @@ class Writer:
     pen_step: float = 0.12
     noise: float = 0.0
     noise_length: float = 3.0
+
+    def __post_init__(self):
+        if self.style not in STYLE_FAMILIES["all"]:
+            raise InputError(f"a writer's style must be one of "
+                             f"{', '.join(STYLE_FAMILIES['all'])}, got {self.style!r}.")
+        for name in ("size", "width", "drift_period", "pen_step", "noise_length"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value <= 0:
+                raise InputError(f"a writer's {name} must be a positive number, got {value!r}.")
+        if not np.isfinite(self.noise) or self.noise < 0:
+            raise InputError(f"a writer's noise must be 0 or more, got {self.noise!r}.")
 
     @classmethod
     def sample(cls, rng, styles="all"):
@@ -158,7 +170,8 @@ class Writer:
                    slant=rng.uniform(-0.1, 0.45), letter_spacing=rng.uniform(-0.04, 0.12),
                    word_spacing=rng.uniform(0.0, 0.25), drift_amplitude=rng.uniform(0, 0.12),
                    drift_period=rng.uniform(4, 12), drift_phase=rng.uniform(0, 2 * np.pi),
-                   tilt=rng.uniform(-0.03, 0.03), pen_step=letter_ink(style) / rng.uniform(*POINTS_PER_LETTER),
+                   tilt=rng.uniform(-0.03, 0.03),
+                   pen_step=letter_ink(style) / rng.uniform(*POINTS_PER_LETTER),
                    noise=rng.uniform(0, 0.035), noise_length=rng.uniform(3, 8))
 
 
@@ -236,6 +249,9 @@ def write_line(text, writer, rng=None):
         float32 `(N, 3)` offsets (`strokes.to_offsets`), in the line's units (cap height =
         `writer.size`), starting at the first pen point.
     """
+    if writer.noise > 0 and rng is None:
+        raise InputError("write_line needs rng, the noise's random generator, for a writer with "
+                         "noise.")
     strokes = layout_strokes(text, writer)
     if not strokes:
         raise InputError(f"the text {text!r} has nothing to write.")
