@@ -227,7 +227,7 @@ CSR:
 
 A MOVE to stop
 Mr. Gaitskell
-
+%%%%%%%%%%%
 """
 
 
@@ -257,6 +257,7 @@ def test_iam_ondb_lines_are_the_csr_lines_with_their_strokes(tmp_path):
     write_form(tmp_path, "a01-000u", TRANSCRIPTION,
                [[[(100, 500), (103, 496)], [(110, 500)]], [[(7, 7), (8, 9), (9, 7)]]])
     write_form(tmp_path, "a01-001", "CSR:\n\nThe end.\n", [[[(0, 0), (5, 0)]]])
+    write_form(tmp_path, "z01-000z", "CSR:\n\none\ntwo\n", [[[(0, 0)]]])  # known bad: skipped
     (tmp_path / "ascii" / "a02" / "a02-000").mkdir(parents=True)  # a form without strokes
     (tmp_path / "ascii" / "a02" / "a02-000" / "a02-000x.txt").write_text("CSR:\n\nno strokes\n")
     lines = list(iam_ondb.iam_lines(tmp_path))
@@ -277,8 +278,8 @@ def test_a_bad_lines_xml_is_one_error_naming_the_file(tmp_path):
     with pytest.raises(InputError, match=r"a01-000u-02\.xml: has a <Point> without numbers"):
         list(iam_ondb.iam_lines(tmp_path))
     (folder / "a01-000u-02.xml").unlink()
-    with pytest.raises(InputError, match=r"a01-000u\.txt: lists 2 lines .*\(a01-000u-02\.xml is "
-                                         r"missing\)"):
+    with pytest.raises(InputError, match=r"a01-000u\.txt: lists 2 lines after CSR: but .* "
+                                         r"holds 1 line files a01-000u-NN\.xml"):
         list(iam_ondb.iam_lines(tmp_path))
 
 
