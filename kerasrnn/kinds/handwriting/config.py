@@ -2,10 +2,11 @@
 part of its `config.json`, and the `model` part's keys (the builder's arguments,
 `model.model_config`).
 
-The defaults are a CPU-sized model (2 LSTMs of 128, K = 10 window Gaussians, M = 20 mixture
-components); `PRESETS["paper"]` is Graves's (2013, section 5) synthesis network: 3 LSTMs of 400,
-K = 10, M = 20, with 24 lines a batch (the paper gives no batch size; 24 keeps one batch of
-the longest lines under `config_checks.LARGE_BYTES`).
+The defaults, `PRESETS["cpu"]`, are a CPU-sized model (2 LSTMs of 128, K = 10 window
+Gaussians, M = 20 mixture components, 16 lines a batch); `PRESETS["paper"]` is Graves's (2013,
+section 5) synthesis network: 3 LSTMs of 400, K = 10, M = 20, with 24 lines a batch (the paper
+gives no batch size; 24 keeps one batch of the longest lines under
+`config_checks.LARGE_BYTES`).
 
 A run is counted in training steps (batches); one Keras epoch is one pass over the training
 lines, after which the held-out lines are scored and the run backed up.
@@ -29,7 +30,7 @@ STYLE_CHOICES = tuple(STYLE_FAMILIES) + STYLE_FAMILIES["all"]
 PRESETS = {
     # batch 24: one batch of the longest lines stays under the 2 GiB activations check
     "paper": dict(layers=3, units=400, window_components=10, mixture_components=20, batch_size=24),
-    "cpu": dict(layers=2, units=128, window_components=10, mixture_components=20),
+    "cpu": dict(layers=2, units=128, window_components=10, mixture_components=20, batch_size=16),
 }
 
 
@@ -43,7 +44,7 @@ class HandwritingConfig:
     window_components: int = setting(10, "K, the Gaussians of the window over the text")
     mixture_components: int = setting(20, "M, the bivariate Gaussians of the pen's next move")
     steps: int = setting(2000, "training steps (batches) of the whole run")
-    batch_size: int = setting(32, "lines per batch")
+    batch_size: int = setting(16, "lines per batch")
     learning_rate: float = setting(1e-3, "Adam's learning rate", flags=("--lr",))
     clip: float = setting(10.0, "clip the gradient's global norm to this")
     source: str = setting("synthetic", "the lines: synthetic (written with the Hershey fonts, no "
