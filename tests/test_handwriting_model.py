@@ -21,16 +21,18 @@ TINY = dict(alphabet="ab ", layers=2, units=8, window_components=2, mixture_comp
 
 
 def batch(seed=0, lengths=(7, 4), texts=((1, 2, 3, -1, -1), (2, -1, -1, -1, -1))):
-    """strokes (2, 7, 3), text ids (2, 5) and targets (2, 7, 4) with padded points zero."""
+    """strokes (2, 7, 3), text ids (2, 5) and targets (2, 7, 5) with padded points zero: the
+    next points, the point mask and the loss weight (the mask times B over the real points)."""
     rng = np.random.default_rng(seed)
     steps = max(lengths)
     strokes = rng.normal(size=(len(lengths), steps, 3)).astype(np.float32)
     strokes[..., 2] = rng.random((len(lengths), steps)) < 0.2
-    targets = np.concatenate([np.roll(strokes, -1, axis=1), np.zeros_like(strokes[..., :1])], -1)
+    targets = np.concatenate([np.roll(strokes, -1, axis=1), np.zeros_like(strokes[..., :2])], -1)
     for row, n in enumerate(lengths):
         strokes[row, n:] = 0
         targets[row, n:] = 0
         targets[row, :n, 3] = 1
+    targets[..., 4] = targets[..., 3] * len(lengths) / sum(lengths)
     return strokes, np.array(texts, np.int32), targets
 
 
@@ -88,7 +90,7 @@ def test_padded_points_and_padded_text_change_nothing():
     alone = np.asarray(model([strokes[1:, :4], text[1:]]))  # the short line without padding
     np.testing.assert_allclose(raw[1, :4], alone[0], atol=1e-5)
     nats, _ = line_nll(targets, raw)
-    alone_nats, _ = line_nll(targets[1:, :4], alone)
+    alone_nats, _ = line_nll(targets[1:, :4, :4], alone)
     assert float(nats[1]) == pytest.approx(float(alone_nats[0]), rel=1e-5)
     garbage = strokes.copy()
     garbage[1, 4:] = 50.0  # whatever lies past the end: nothing before it changes
@@ -135,11 +137,31 @@ def test_batches_are_normalised_shifted_masked_and_cut_to_their_longest_line():
             np.testing.assert_allclose(inputs["strokes"][row, :n - 1], normalised[:-1], rtol=1e-6)
             np.testing.assert_allclose(targets[row, :n - 1, :3], normalised[1:], rtol=1e-6)
             np.testing.assert_array_equal(targets[row, :, 3], np.arange(longest - 1) < n - 1)
+            predicted = sum(len(offsets[j]) - 1 for j in rows)
+            np.testing.assert_allclose(targets[row, :, 4], targets[row, :, 3] * len(rows) / predicted,
+                                       rtol=1e-6)
             expected = np.full(6, -1)
             expected[:len(texts[i])] = Alphabet("ab ").encode(texts[i])
             np.testing.assert_array_equal(inputs["text"][row], expected)
         seen += len(targets)
     assert seen == 5
+
+
+def test_a_replica_weighs_its_rows_by_the_global_batchs_points():
+    """2 shards of a global batch of 4: each loss weight is 4 over the 4 lines' points, so
+    the replicas' mean losses add up to the global batch's nats per point."""
+    texts, offsets = lines(count=8)
+    arrays = LineArrays.from_lines(texts, offsets, StrokeScale(1.0, 1.0), Alphabet("ab "), 6)
+    whole = list(handwriting_dataset(arrays, 4, seed=5, drop_remainder=True))
+    halves = [list(handwriting_dataset(arrays, 4, seed=5, drop_remainder=True, shard=k, shards=2))
+              for k in range(2)]
+    for b, (_, targets) in enumerate(whole):
+        weight = float(np.max(targets[..., 4]))
+        assert weight == pytest.approx(4 / float(np.sum(targets[..., 3])), rel=1e-6)
+        for k in range(2):
+            shard_targets = halves[k][b][1]
+            assert float(np.max(shard_targets[..., 4])) == pytest.approx(weight, rel=1e-6)
+            assert float(np.sum(shard_targets[..., 3])) == float(np.sum(targets[2 * k:2 * k + 2, :, 3]))
 
 
 def test_the_order_depends_on_seed_and_epoch_only():

@@ -101,3 +101,23 @@ def test_the_script_refuses_bad_input_before_writing(tmp_path, script, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
         assert not (tmp_path / "run").exists()
+
+
+def test_two_replicas_train_as_one_process(tmp_path):
+    """The same run in one process and on 2 replicas (the CPU split in 2, float64): the same
+    losses, scores and weights. A replica's lines differ in length from its neighbour's, so a
+    loss normalised by each replica's own points would differ."""
+    from test_distributed_training import assert_same_weights, history, run
+    from test_distributed_training import weights as saved_weights
+
+    command = ["training/train_handwriting.py", "--steps", "4", "--layers", "1", "--units", "8",
+               "--window-components", "2", "--mixture-components", "2", "--train-lines", "8",
+               "--val-lines", "4", "--batch-size", "4", "--lr", "0.01", "--styles", "futural"]
+    for name, extra in (("one", ["--distribute", "off"]),
+                        ("mirrored", ["--distribute", "mirrored", "--replicas", "2"])):
+        result = run([*command, "--out", str(tmp_path / name), *extra])
+        assert result.returncode == 0, result.stderr[-3000:]
+    ours, reference = history(tmp_path / "mirrored"), history(tmp_path / "one")
+    for key in ("loss", "val_loss", "val_nats_per_point", "val_nats_per_line"):
+        np.testing.assert_allclose(ours[key], reference[key], rtol=1e-5)
+    assert_same_weights(saved_weights(tmp_path / "mirrored"), saved_weights(tmp_path / "one"))

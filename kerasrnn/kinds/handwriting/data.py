@@ -9,7 +9,9 @@ epoch_batches` (the order shuffled by (seed, epoch), a replica making only its r
 global batch) and cuts each batch to its own longest line.
 
 A line of N points gives the input points 0..N-2 and the targets 1..N-1 with a point mask
-(`model`'s module docstring).
+and the loss's weight (`model`'s module docstring). The weight is worked out on the whole global
+batch before a replica takes its rows, so that the loss is the global batch's nats per point on
+any number of replicas.
 """
 
 import dataclasses
@@ -82,9 +84,10 @@ def handwriting_dataset(lines, batch_size, seed=0, shuffle=True, epoch=0, repeat
         shuffle, epoch, repeat, drop_remainder, shard, shards: as `epochs.epoch_batches`.
 
     Returns:
-        `tf.data.Dataset` of `({"strokes": (b, T, 3), "text": (b, U)}, targets (b, T, 4))`,
+        `tf.data.Dataset` of `({"strokes": (b, T, 3), "text": (b, U)}, targets (b, T, 5))`,
         b = B / shards, T the batch's longest line's points less one: the input points, and
-        the next points with the point mask (`model.handwriting_loss` reads them).
+        the next points with the point mask and the loss weight, the mask times the global
+        batch's lines over its real points (`model.handwriting_loss` reads them).
     """
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
@@ -94,11 +97,18 @@ def handwriting_dataset(lines, batch_size, seed=0, shuffle=True, epoch=0, repeat
     def one_line(unused_epoch, i):
         return points[i], lengths[i], ids[i]
 
-    def finish(batch_points, batch_lengths, batch_ids):
+    def lines_per_point(rows):
+        """The global batch's lines over its predicted points (before it is sharded)."""
+        predicted = tf.reduce_sum(tf.gather(lengths, rows) - 1)
+        return tf.cast(tf.size(rows), tf.float32) / tf.cast(tf.maximum(predicted, 1), tf.float32)
+
+    def finish(batch_points, batch_lengths, batch_ids, scale):
         steps = tf.reduce_max(batch_lengths) - 1
         mask = tf.cast(tf.range(steps)[None, :] < batch_lengths[:, None] - 1, tf.float32)
-        targets = tf.concat([batch_points[:, 1:steps + 1], mask[:, :, None]], axis=-1)
+        targets = tf.concat([batch_points[:, 1:steps + 1], mask[:, :, None],
+                             mask[:, :, None] * scale], axis=-1)
         return {"strokes": batch_points[:, :steps], "text": batch_ids}, targets
 
     return epoch_batches(len(lines), one_line, batch_size, order_key, shuffle, epoch, repeat,
-                         drop_remainder, finish_batch=finish, shard=shard, shards=shards)
+                         drop_remainder, finish_batch=finish, shard=shard, shards=shards,
+                         global_total=lines_per_point)

@@ -7,16 +7,19 @@ and `MixtureDensity` on the concatenated outputs of every LSTM layer (the paper'
 connections to the output). Step t reads point x_t and predicts x_{t+1}: a line of N points
 gives the input x_0..x_{N-2} and the targets x_1..x_{N-1} (`data.handwriting_dataset`).
 
-The targets are `(B, T, 4)`: dx, dy, eos and a point mask (1 on real points, 0 on padding
-past a line's end). Padding only ever follows a line's last point, and the network is causal,
-so it changes nothing at the real points: the mask only takes the padded points out of the loss
-(no mask runs through the RNN). Padded text positions carry the id -1, which the cell masks.
+The targets are `(B, T, 5)`: dx, dy, eos, a point mask (1 on real points, 0 on padding
+past a line's end) and the loss's weight (the mask times B over the batch's real points, worked
+out on the global batch by `data.handwriting_dataset`). Padding only ever follows a line's last
+point, and the network is causal, so it changes nothing at the real points: the mask only takes
+the padded points out of the loss (no mask runs through the RNN). Padded text positions carry
+the id -1, which the cell masks.
 
 The loss (`handwriting_loss`) is the mixture's negative log-likelihood (`mixture_nll`) in nats
-per point, pooled over the batch: the sum over every real point of the batch divided by the
-batch's real points. The scores (`NatsPerPoint`, `NatsPerLine`) pool the same sums over a
-whole evaluation: nats per point, and nats per line (the sum over each line's points, averaged
-over the lines).
+per point, pooled over the batch: Keras's mean over the lines of each line's nats times its
+weight is the sum over every real point of the (global) batch divided by its real points, on
+one device or split over replicas. The scores (`NatsPerPoint`, `NatsPerLine`) pool the same
+sums over a whole evaluation: nats per point, and nats per line (the sum over each line's
+points, averaged over the lines).
 """
 
 import keras
@@ -73,7 +76,7 @@ def line_nll(targets, raw):
     """Each line's negative log-likelihood and real points.
 
     Args:
-        targets: `(B, T, 4)`: dx, dy, eos, point mask.
+        targets: `(B, T, 5)`: dx, dy, eos, point mask, loss weight.
         raw: `(B, T, 1 + 6 M)`.
 
     Returns:
@@ -86,11 +89,16 @@ def line_nll(targets, raw):
 
 
 def handwriting_loss(targets, raw):
-    """The training loss, `(B,)` per line: a line's nats times B over the batch's real points,
-    so that Keras's mean over the batch is the batch's nats per point."""
-    nats, points = line_nll(targets, raw)
-    batch = ops.cast(ops.shape(nats)[0], nats.dtype)
-    return nats * batch / ops.maximum(ops.sum(points), 1.0)
+    """The training loss, `(B,)` per line: the sum of a line's points' nats times their weight
+    (`targets[..., 4]`), so that Keras's mean over the batch is the batch's nats per point.
+
+    Args:
+        targets: `(B, T, 5)`: dx, dy, eos, point mask, loss weight.
+        raw: `(B, T, 1 + 6 M)`.
+    """
+    targets = ops.cast(targets, raw.dtype)
+    nll = mixture_nll(raw, targets[..., :3], targets[..., 3])
+    return ops.sum(nll * targets[..., 4], axis=-1)
 
 
 class _PooledNats(keras.metrics.Metric):
