@@ -205,7 +205,8 @@ def test_bad_settings_are_refused_in_parameter_terms(settings, message):
         HandwritingConfig(**settings).validate()
 
 
-def test_the_presets_validate_and_the_paper_preset_is_the_papers_size():
+def test_the_cpu_preset_is_the_defaults_and_the_paper_preset_the_papers_size():
+    assert HandwritingConfig(**PRESETS["cpu"]) == HandwritingConfig()
     for preset in PRESETS.values():
         HandwritingConfig(**preset).validate()
     paper = HandwritingConfig(**PRESETS["paper"])

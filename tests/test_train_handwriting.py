@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
+from kerasrnn.files import FileError
 from kerasrnn.kinds.handwriting.config import HandwritingConfig
-from kerasrnn.kinds.handwriting.data import SCALE_FILE
 from kerasrnn.kinds.handwriting.sources import HandwritingLines, load_lines
 from kerasrnn.kinds.handwriting.strokes import StrokeScale
 from kerasrnn.kinds.handwriting.train import train_handwriting
-from kerasrnn.kinds.handwriting.trained import load_handwriting
+from kerasrnn.kinds.handwriting.trained import SCALE_FILE, load_handwriting
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +72,10 @@ def test_a_run_resumed_mid_pass_ends_on_the_weights_of_an_uninterrupted_one(data
 def test_a_damaged_scale_file_is_named(data, tmp_path):
     train_handwriting(HandwritingConfig(**TINY, steps=1), data, tmp_path / "run", verbose=0)
     (tmp_path / "run" / SCALE_FILE).write_text('{"x": -1, "y": 2}')
-    with pytest.raises(Exception, match=f"{SCALE_FILE} is damaged"):
+    with pytest.raises(FileError, match=f"{SCALE_FILE} is damaged .*scale's x must be a positive"):
+        load_handwriting(tmp_path / "run")
+    (tmp_path / "run" / SCALE_FILE).unlink()
+    with pytest.raises(FileError, match=f"{SCALE_FILE} is missing"):
         load_handwriting(tmp_path / "run")
 
 

@@ -2,7 +2,7 @@
 (`model.build_handwriting`) reads them.
 
 `LineArrays.from_lines` normalises every line with a `strokes.StrokeScale` (fitted on the
-training lines, `StrokeScale.fit`, and kept in the run directory: `SCALE_FILE`), encodes its
+training lines, `StrokeScale.fit`, and kept in the run directory: `trained.SCALE_FILE`), encodes its
 text with a `strokes.Alphabet` and pads both, lines to the longest line and texts to the
 model's `text_length`. `handwriting_dataset` batches them with `kerasrnn.data.epochs.
 epoch_batches` (the order shuffled by (seed, epoch), a replica making only its rows of each
@@ -22,8 +22,6 @@ import tensorflow as tf
 from kerasrnn.data.epochs import epoch_batches
 from kerasrnn.errors import InputError
 from kerasrnn.layers.handwriting_cell import PADDING_ID, POINT_SIZE
-
-SCALE_FILE = "stroke_scale.json"  # the run's StrokeScale.as_dict()
 
 
 @dataclasses.dataclass

@@ -1,5 +1,5 @@
 """Loading a trained handwriting synthesis run: `model.keras`, and the kind's own file,
-`stroke_scale.json` (`data.SCALE_FILE`), the normalisation fitted on the training lines, which
+`stroke_scale.json` (`SCALE_FILE`), the normalisation fitted on the training lines, which
 writing undoes."""
 
 import pathlib
@@ -8,8 +8,9 @@ from kerasrnn import run_dir
 from kerasrnn.errors import InputError
 from kerasrnn.files import damaged, read_json_file, write_json_atomic
 from kerasrnn.kinds.handwriting.config import RUN_FORMAT
-from kerasrnn.kinds.handwriting.data import SCALE_FILE
 from kerasrnn.kinds.handwriting.strokes import Alphabet, StrokeScale
+
+SCALE_FILE = "stroke_scale.json"  # the run's StrokeScale.as_dict()
 
 
 def write_scale(directory, scale):
