@@ -53,7 +53,7 @@ def test_bad_strokes_are_refused(bad):
 def test_the_scale_is_the_std_of_the_moves_and_is_undone():
     rng = np.random.default_rng(1)
     lines = [to_offsets(random_strokes(rng)) for _ in range(10)]
-    scale = StrokeScale.fit(lines)
+    scale = StrokeScale.from_lines(lines)
     moves = np.concatenate(lines)[:, :2].astype(np.float64)
     np.testing.assert_allclose([scale.x, scale.y], moves.std(axis=0), rtol=1e-9)
     normalised = [scale.normalise(o) for o in lines]

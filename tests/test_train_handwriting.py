@@ -54,7 +54,7 @@ def test_the_loss_goes_down_on_repeated_lines_and_the_run_loads(data, tmp_path):
     assert saved["val_nats_per_point"] == pytest.approx(metrics["val_nats_per_point"])
     model, config, scale, alphabet = load_handwriting(tmp_path / "run")
     assert config["format"] == "kerasrnn.handwriting" and config["model"]["units"] == 16
-    assert scale == StrokeScale.fit(data[0].offsets)
+    assert scale == StrokeScale.from_lines(data[0].offsets)
     assert alphabet.encode("ab").tolist() == [alphabet.characters.index("a") + 1,
                                               alphabet.characters.index("b") + 1]
     assert model.count_params() == HandwritingConfig(**TINY).parameter_count()

@@ -2,8 +2,8 @@
 (`model.build_handwriting`) reads them.
 
 `LineArrays.from_lines` normalises every line with a `strokes.StrokeScale` (fitted on the
-training lines, `StrokeScale.fit`, and kept in the run directory: `trained.SCALE_FILE`), encodes its
-text with a `strokes.Alphabet` and pads both, lines to the longest line and texts to the
+training lines, `StrokeScale.from_lines`, and kept in the run directory:
+`trained.SCALE_FILE`), encodes its text with a `strokes.Alphabet` and pads both, lines to the longest line and texts to the
 model's `text_length`. `handwriting_dataset` batches them with `kerasrnn.data.epochs.
 epoch_batches` (the order shuffled by (seed, epoch), a replica making only its rows of each
 global batch) and cuts each batch to its own longest line.

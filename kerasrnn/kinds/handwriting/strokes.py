@@ -8,7 +8,7 @@ first row is `(0, 0, eos)`. `to_offsets` and `to_strokes` convert from and to ab
 grouped in strokes.
 
 **Normalisation** (Graves 2013, section 4): offsets are divided by a scale, the standard
-deviation of the training lines' dx and of their dy (`StrokeScale.fit`), stored with a model so
+deviation of the training lines' dx and of their dy (`StrokeScale.from_lines`), stored with a model so
 that writing can undo it (`StrokeScale.denormalise`; `as_dict`/`from_dict` for its JSON).
 
 **Lines left out** (the rule of sjvasquez/handwriting-synthesis, with dropping for truncating):
@@ -116,7 +116,7 @@ class StrokeScale:
                                  f"got {value!r}.")
 
     @classmethod
-    def fit(cls, lines):
+    def from_lines(cls, lines):
         """The scale of a list of `(N_i, 3)` training lines: dx's and dy's standard deviations."""
         if len(lines) == 0:
             raise InputError("fitting a stroke scale needs at least one line, got none.")

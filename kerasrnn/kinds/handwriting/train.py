@@ -82,7 +82,7 @@ class HandwritingTask(Task):
                              f"({config.batch_size}); with several replicas validation runs on "
                              "whole batches")
         if self.scale is None:
-            self.scale = StrokeScale.fit(train_lines.offsets)
+            self.scale = StrokeScale.from_lines(train_lines.offsets)
         model = config.model_config()
         alphabet = Alphabet(model["alphabet"])
         self.train_arrays, self.val_arrays = (
