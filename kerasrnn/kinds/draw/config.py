@@ -1,8 +1,10 @@
 """What a DRAW training run depends on: `DRAWConfig`, the `training` part of its `config.json`,
 and the `model` part's keys (the builder's arguments, `model.model_config`).
 
-The defaults are a CPU-sized model; `PRESETS["paper"]` is the paper's MNIST model (T = 64
-glimpses, LSTMs of 256, |z| = 100, read 2 x 2, write 5 x 5).
+The defaults (`PRESETS["small"]`) are a CPU-sized model: T = 16 glimpses, LSTMs of 128,
+|z| = 32, read 5 x 5 (with 16 glimpses, a 2 x 2 read learns far more slowly: docs/draw.md),
+write 5 x 5. `PRESETS["paper"]` is the paper's MNIST model (T = 64 glimpses, LSTMs of 256,
+|z| = 100, read 2 x 2, write 5 x 5).
 """
 
 import dataclasses
@@ -18,7 +20,7 @@ IMAGE_SHAPE = (28, 28, 1)  # MNIST
 PRESETS = {
     "paper": dict(steps=64, encoder_units=256, decoder_units=256, latent_dim=100, read_size=2,
                   write_size=5),
-    "small": dict(steps=16, encoder_units=128, decoder_units=128, latent_dim=32, read_size=2,
+    "small": dict(steps=16, encoder_units=128, decoder_units=128, latent_dim=32, read_size=5,
                   write_size=5),
 }
 
@@ -32,7 +34,7 @@ class DRAWConfig:
     encoder_units: int = setting(128, "units of the encoder LSTM")
     decoder_units: int = setting(128, "units of the decoder LSTM")
     latent_dim: int = setting(32, "size of each step's latent z")
-    read_size: int = setting(2, "N of the read window (N x N filters)")
+    read_size: int = setting(5, "N of the read window (N x N filters)")
     write_size: int = setting(5, "N of the write window")
     attention: bool = setting(True, "read and write through attention windows (off: the paper's "
                                     "baseline, whole images)")
