@@ -31,15 +31,22 @@ def dense(x, layer):
     return x @ kernel + bias
 
 
+def log_normal(x, mean, log_sigma):
+    """log N(x; mean, sigma^2) summed over the last axis."""
+    return np.sum(-0.5 * ((x - mean) / np.exp(log_sigma)) ** 2 - log_sigma - 0.5 * np.log(2 * np.pi),
+                  axis=-1)
+
+
 def numpy_draw(model, images, noise):
-    """The paper's equations without attention (read = [x, x^], write = W h^dec)."""
+    """The paper's equations without attention (read = [x, x^], write = W h^dec): the final
+    canvas, the KL and sum_t log p(z_t) - log q(z_t | x) of the z drawn."""
     cell = model.get_layer("draw").cell
     batch, steps = noise.shape[:2]
     x = images.reshape(batch, -1).astype(np.float64)
     canvas = np.zeros_like(x)
     h_enc = c_enc = np.zeros((batch, cell.encoder_units))
     h_dec = c_dec = np.zeros((batch, cell.decoder_units))
-    kl = np.zeros(batch)
+    kl, log_ratio = np.zeros(batch), np.zeros(batch)
     for t in range(steps):
         error = x - sigmoid(canvas)
         read = np.concatenate([x[:, :, None], error[:, :, None]], axis=-1).reshape(batch, -1)
@@ -47,9 +54,10 @@ def numpy_draw(model, images, noise):
         mean, log_sigma = dense(h_enc, cell.mean), dense(h_enc, cell.log_sigma)
         z = mean + np.exp(log_sigma) * noise[:, t]
         kl += 0.5 * np.sum(mean**2 + np.exp(2 * log_sigma) - 2 * log_sigma, axis=-1) - cell.latent_dim / 2
+        log_ratio += log_normal(z, 0.0, 0.0) - log_normal(z, mean, log_sigma)
         h_dec, c_dec = lstm(z, h_dec, c_dec, cell.decoder)
         canvas = canvas + dense(h_dec, cell.writer.patch)
-    return canvas.reshape(images.shape), kl
+    return canvas.reshape(images.shape), kl, log_ratio
 
 
 def run(model, inputs):
@@ -69,7 +77,7 @@ def test_the_model_computes_the_papers_equations():
     model = build_draw(**SMALL, attention=False)
     images, noise = random_inputs(SMALL)
     out = run(model, [images, noise])
-    canvas, kl = numpy_draw(model, images, noise)
+    canvas, kl, _ = numpy_draw(model, images, noise)
     np.testing.assert_allclose(out["canvas"], canvas, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out["kl"], kl, rtol=1e-5, atol=1e-5)
     # the loss: L^x, a Bernoulli reconstruction summed over pixels, in nats
